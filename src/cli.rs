@@ -1,0 +1,365 @@
+//! The command line: the seed's flags (`-r -o -p -i --pwd`) and ours, read with
+//! pico-args into a [`Command`]. Every mistake becomes one sentence naming the flag;
+//! `main` prints it and exits with code 2.
+
+use crate::osc::CameraAddr;
+use crate::sim::SimConfig;
+use std::ffi::OsString;
+use std::fmt;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+/// Where a THETA is on its own Wi-Fi (Mode 1).
+pub const DIRECT_HOST: &str = "192.168.1.1";
+pub const DIRECT_PORT: u16 = 80;
+
+pub const HELP: &str = "\
+oscstream — relay the live 360° preview of an OSC camera (RICOH THETA V, Z1, X, SC2) to
+browsers, curl, VLC, ffmpeg and home automation, over one camera connection.
+
+USAGE:
+  oscstream [OPTIONS]            relay a camera
+  oscstream simulate [OPTIONS]   run only the simulated camera
+
+MODE 1 — this computer joined the camera's own Wi-Fi (camera at 192.168.1.1:80, no login):
+  oscstream
+
+MODE 2 — the camera joined your router; every camera request uses Digest auth:
+  oscstream -r -o 192.168.0.101 -p 80 --id THETAYL00103139 --pwd 00103139
+
+TRY IT WITHOUT A CAMERA:
+  oscstream --simulate
+
+OPTIONS:
+  -r, --router          the camera is on your router (Mode 2): needs -o, -p, --id and --pwd
+  -o, --host HOST       the camera's address (default 192.168.1.1)
+  -p, --port PORT       the camera's port (default 80)
+  -i, --id ID           the camera's id, e.g. THETAYL00103139 (Mode 2)
+      --pwd PASSWORD    the camera's password, e.g. 00103139 (Mode 2); never printed
+      --listen ADDR     where viewers connect (default 127.0.0.1:5000; 0.0.0.0:5000 for your LAN)
+      --simulate        relay a simulated camera started on a free loopback port;
+                        with -r --id --pwd it demands Digest auth with those
+  -h, --help            this text
+  -V, --version         the version
+
+SIMULATE OPTIONS (oscstream simulate):
+      --listen ADDR     where the simulated camera listens (default 127.0.0.1:8080)
+  -i, --id ID --pwd PASSWORD   demand Digest auth with these credentials
+      --size WxH        preview size (default 1024x512)
+      --fps N           preview framerate (default 30)
+
+Then open http://127.0.0.1:5000/public/index.html, or record: curl http://127.0.0.1:5000/video_feed > out.mjpeg
+";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    Relay {
+        listen: String,
+        camera: CameraTarget,
+    },
+    Simulate(SimConfig),
+    Help,
+    Version,
+}
+
+/// Which camera the relay reads.
+#[derive(Debug)]
+pub enum CameraTarget {
+    Real {
+        addr: CameraAddr,
+        /// "direct" or "router".
+        mode: &'static str,
+    },
+    /// Start the simulated camera and relay it.
+    Simulated {
+        credentials: Option<(String, String)>,
+    },
+}
+
+/// A command-line mistake, worded for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError(pub String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+pub fn parse(args: Vec<OsString>) -> Result<Command, CliError> {
+    let mut args = pico_args::Arguments::from_vec(args);
+    if args.contains(["-h", "--help"]) {
+        return Ok(Command::Help);
+    }
+    if args.contains(["-V", "--version"]) {
+        return Ok(Command::Version);
+    }
+    let simulate_command = match args.subcommand() {
+        Ok(Some(s)) if s == "simulate" => true,
+        Ok(Some(other)) => {
+            return Err(CliError(format!(
+                "unknown command or argument '{other}'; run oscstream --help"
+            )));
+        }
+        Ok(None) => false,
+        Err(e) => return Err(from_pico(e)),
+    };
+    if simulate_command {
+        parse_simulate(args)
+    } else {
+        parse_relay(args)
+    }
+}
+
+fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
+    let router = args.contains(["-r", "--router"]);
+    let simulate = args.contains("--simulate");
+    let host: Option<String> = args
+        .opt_value_from_str(["-o", "--host"])
+        .map_err(from_pico)?;
+    let port: Option<u16> = args
+        .opt_value_from_fn(["-p", "--port"], parse_port)
+        .map_err(from_pico)?;
+    let id: Option<String> = args.opt_value_from_str(["-i", "--id"]).map_err(from_pico)?;
+    let pwd: Option<String> = args.opt_value_from_str("--pwd").map_err(from_pico)?;
+    let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    reject_leftovers(args)?;
+
+    let camera = if simulate {
+        if host.is_some() || port.is_some() {
+            return Err(CliError(
+                "--simulate starts its own camera; leave out -o/--host and -p/--port".into(),
+            ));
+        }
+        let credentials = match (router, id, pwd) {
+            (true, Some(id), Some(pwd)) => Some((id, pwd)),
+            (true, None, _) => return Err(missing("--id", "the camera id the simulator demands")),
+            (true, _, None) => {
+                return Err(missing(
+                    "--pwd",
+                    "the camera password the simulator demands",
+                ));
+            }
+            (false, None, None) => None,
+            (false, _, _) => return Err(id_without_router()),
+        };
+        CameraTarget::Simulated { credentials }
+    } else if router {
+        let host =
+            host.ok_or_else(|| missing("-o/--host", "the camera's address on your router"))?;
+        let port = port.ok_or_else(|| missing("-p/--port", "the camera's port, usually 80"))?;
+        let id = id.ok_or_else(|| missing("-i/--id", "the camera id, e.g. THETAYL00103139"))?;
+        let pwd = pwd.ok_or_else(|| missing("--pwd", "the camera password, e.g. 00103139"))?;
+        CameraTarget::Real {
+            addr: CameraAddr {
+                host,
+                port,
+                credentials: Some((id, pwd)),
+            },
+            mode: "router",
+        }
+    } else {
+        if id.is_some() || pwd.is_some() {
+            return Err(id_without_router());
+        }
+        CameraTarget::Real {
+            addr: CameraAddr {
+                host: host.unwrap_or_else(|| DIRECT_HOST.to_string()),
+                port: port.unwrap_or(DIRECT_PORT),
+                credentials: None,
+            },
+            mode: "direct",
+        }
+    };
+    Ok(Command::Relay { listen, camera })
+}
+
+fn parse_simulate(mut args: pico_args::Arguments) -> Result<Command, CliError> {
+    let id: Option<String> = args.opt_value_from_str(["-i", "--id"]).map_err(from_pico)?;
+    let pwd: Option<String> = args.opt_value_from_str("--pwd").map_err(from_pico)?;
+    let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?
+        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let size = args
+        .opt_value_from_fn("--size", parse_size)
+        .map_err(from_pico)?;
+    let fps = args
+        .opt_value_from_fn("--fps", parse_fps)
+        .map_err(from_pico)?;
+    reject_leftovers(args)?;
+    let credentials = match (id, pwd) {
+        (Some(id), Some(pwd)) => Some((id, pwd)),
+        (None, None) => None,
+        (Some(_), None) => return Err(missing("--pwd", "the password to go with --id")),
+        (None, Some(_)) => return Err(missing("--id", "the id to go with --pwd")),
+    };
+    let defaults = SimConfig::default();
+    let (width, height) = size.unwrap_or((defaults.width, defaults.height));
+    Ok(Command::Simulate(SimConfig {
+        listen,
+        credentials,
+        width,
+        height,
+        fps: fps.unwrap_or(defaults.fps),
+    }))
+}
+
+fn missing(flag: &str, what: &str) -> CliError {
+    CliError(format!("Mode 2 (-r/--router) needs {flag}: {what}"))
+}
+
+fn id_without_router() -> CliError {
+    CliError("--id and --pwd are for a camera on your router: add -r (Mode 2)".into())
+}
+
+fn reject_leftovers(args: pico_args::Arguments) -> Result<(), CliError> {
+    match args.finish().first() {
+        None => Ok(()),
+        Some(arg) => Err(CliError(format!(
+            "unknown argument '{}'; run oscstream --help",
+            arg.to_string_lossy()
+        ))),
+    }
+}
+
+fn parse_listen(value: Option<String>) -> Result<Option<String>, CliError> {
+    match value {
+        Some(v)
+            if v.rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err()) =>
+        {
+            Err(CliError(format!(
+                "--listen takes ADDRESS:PORT, e.g. 0.0.0.0:5000 (got '{v}')"
+            )))
+        }
+        other => Ok(other),
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("'{s}' is not a port number (1-65535)")),
+    }
+}
+
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let parsed = s
+        .split_once(['x', 'X'])
+        .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)));
+    match parsed {
+        Some((w, h)) if (16..=8192).contains(&w) && (16..=8192).contains(&h) => Ok((w, h)),
+        _ => Err(format!(
+            "'{s}' is not a size like 1024x512 (16 to 8192 pixels a side)"
+        )),
+    }
+}
+
+fn parse_fps(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=120).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is not a framerate from 1 to 120")),
+    }
+}
+
+fn from_pico(e: pico_args::Error) -> CliError {
+    use pico_args::Error as E;
+    CliError(match e {
+        E::OptionWithoutAValue(flag) => format!("{flag} needs a value"),
+        E::Utf8ArgumentParsingFailed { value, cause } => format!("'{value}': {cause}"),
+        E::ArgumentParsingFailed { cause } => cause,
+        E::NonUtf8Argument => "an argument is not valid UTF-8".into(),
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &[&str]) -> Result<Command, CliError> {
+        parse(args.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn no_flags_is_mode_1_at_the_cameras_own_address() {
+        match parse_str(&[]).unwrap() {
+            Command::Relay {
+                listen,
+                camera: CameraTarget::Real { addr, mode },
+            } => {
+                assert_eq!(listen, "127.0.0.1:5000");
+                assert_eq!(
+                    (addr.host.as_str(), addr.port, mode),
+                    ("192.168.1.1", 80, "direct")
+                );
+                assert!(addr.credentials.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_seeds_mode_2_example_parses() {
+        let cmd = parse_str(&[
+            "-r",
+            "-o",
+            "192.168.0.101",
+            "-p",
+            "80",
+            "--id",
+            "THETAYL00103139",
+            "--pwd",
+            "00103139",
+        ])
+        .unwrap();
+        match cmd {
+            Command::Relay {
+                camera: CameraTarget::Real { addr, mode },
+                ..
+            } => {
+                assert_eq!(mode, "router");
+                assert_eq!(
+                    addr.credentials,
+                    Some(("THETAYL00103139".into(), "00103139".into()))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_missing_mode_2_flag_is_named() {
+        let full = ["-r", "-o", "h", "-p", "80", "-i", "ID", "--pwd", "P"];
+        for (skip, name) in [(1, "--host"), (3, "--port"), (5, "--id"), (7, "--pwd")] {
+            let args: Vec<&str> = full
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip && *i != skip + 1)
+                .map(|(_, a)| *a)
+                .collect();
+            let err = parse_str(&args).unwrap_err();
+            assert!(err.0.contains(name), "{err} should name {name}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert!(parse_str(&["-p", "http"]).unwrap_err().0.contains("port"));
+        assert!(
+            parse_str(&["--listen", "5000"])
+                .unwrap_err()
+                .0
+                .contains("--listen")
+        );
+        assert!(parse_str(&["--bogus"]).unwrap_err().0.contains("--bogus"));
+        assert!(
+            parse_str(&["simulate", "--size", "big"])
+                .unwrap_err()
+                .0
+                .contains("size")
+        );
+    }
+}

@@ -1,0 +1,409 @@
+//! Our HTTP/1.1 server: `std::net`, one thread per connection, `httparse` for request
+//! heads, timeouts on every socket.
+//!
+//! It exists because tiny_http strands connections behind long-lived streams and sets
+//! no socket timeouts (README, design notes). A handler turns a [`Request`] into a
+//! [`Response`]; small answers keep the connection alive, a streaming body takes the
+//! socket over and closes it when done. It knows nothing about cameras or frames: the
+//! relay and the simulated camera are both built on it.
+
+use serde_json::json;
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+/// A request head larger than this gets 431.
+pub const MAX_HEAD_BYTES: usize = 16 << 10;
+/// Most headers one request may carry.
+pub const MAX_HEADERS: usize = 64;
+/// A request body larger than this gets 413 (ours are small JSON commands).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// A connection that sends no complete request for this long is closed.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that takes no bytes for this long is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A parsed request with its body read.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The path, without the query string, not percent-decoded.
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub peer: SocketAddr,
+    /// Whether the client lets the connection serve another request after this one.
+    pub keep_alive: bool,
+}
+
+impl Request {
+    /// The first header of that name (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of a query parameter (not percent-decoded).
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.as_deref()?.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == name).then_some(v)
+        })
+    }
+}
+
+/// A body that takes the socket over: it writes for as long as it likes, then the connection closes.
+pub type StreamBody = Box<dyn FnOnce(&mut TcpStream) -> io::Result<()> + Send>;
+
+pub enum Body {
+    Bytes(Cow<'static, [u8]>),
+    Stream(StreamBody),
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(Cow<'static, str>, String)>,
+    pub body: Body,
+}
+
+impl Response {
+    pub fn bytes(status: u16, content_type: &str, body: impl Into<Cow<'static, [u8]>>) -> Self {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), content_type.to_string())],
+            body: Body::Bytes(body.into()),
+        }
+    }
+
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::bytes(status, "application/json", value.to_string().into_bytes())
+    }
+
+    /// `{"error": message}` with the status; the message is the sentence a user reads.
+    pub fn error(status: u16, message: impl Into<String>) -> Self {
+        Self::json(status, &json!({ "error": message.into() }))
+    }
+
+    pub fn stream(content_type: &str, body: StreamBody) -> Self {
+        Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), content_type.to_string())],
+            body: Body::Stream(body),
+        }
+    }
+
+    pub fn redirect(location: &str) -> Self {
+        Self::bytes(302, "text/plain", &b""[..]).with_header("Location", location)
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+}
+
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, request: Request) -> Response;
+}
+
+impl<F: Fn(Request) -> Response + Send + Sync + 'static> Handler for F {
+    fn handle(&self, request: Request) -> Response {
+        self(request)
+    }
+}
+
+/// A running server. Dropping the handle leaves it running; [`Server::stop`] stops accepting.
+pub struct Server {
+    addr: SocketAddr,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Server {
+    /// Binds `addr` and serves each connection on its own thread.
+    pub fn start(addr: impl ToSocketAddrs, handler: Arc<dyn Handler>) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let stopped = Arc::new(AtomicBool::new(false));
+        let stop_flag = stopped.clone();
+        thread::Builder::new()
+            .name(format!("http-accept-{}", addr.port()))
+            .spawn(move || accept_loop(listener, handler, stop_flag))?;
+        Ok(Server { addr, stopped })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections; connections already open finish on their own.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
+}
+
+fn accept_loop(listener: TcpListener, handler: Arc<dyn Handler>, stopped: Arc<AtomicBool>) {
+    for conn in listener.incoming() {
+        if stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = conn else {
+            // Out of file descriptors and the like: back off instead of spinning.
+            thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let handler = handler.clone();
+        let spawned = thread::Builder::new()
+            .name("http-conn".into())
+            .spawn(move || serve_connection(stream, &*handler));
+        if spawned.is_err() {
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn serve_connection(mut stream: TcpStream, handler: &dyn Handler) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        let request = match read_request(&mut stream, &mut buf, peer) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(reject) => {
+                let _ = write_response(&mut stream, false, reject, false);
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+        };
+        let keep_alive = request.keep_alive;
+        let head_only = request.method == "HEAD";
+        let response = handler.handle(request);
+        match write_response(&mut stream, head_only, response, keep_alive) {
+            Ok(true) => continue,
+            _ => {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one request. `Ok(None)`: the client closed or went idle between requests.
+/// `Err(response)`: a malformed request, answered and then the connection closed.
+fn read_request(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    peer: SocketAddr,
+) -> Result<Option<Request>, Response> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if !buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(buf) {
+                Ok(httparse::Status::Complete(head_len)) => {
+                    let request = build_request(&req, peer)?;
+                    let body_len = content_length(&request)?;
+                    buf.drain(..head_len);
+                    let body = read_body(stream, buf, body_len)?;
+                    return Ok(Some(Request { body, ..request }));
+                }
+                Ok(httparse::Status::Partial) => {
+                    if buf.len() > MAX_HEAD_BYTES {
+                        return Err(Response::error(
+                            431,
+                            "The request head is larger than 16 KiB.",
+                        ));
+                    }
+                }
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(Response::error(431, "The request has too many headers."));
+                }
+                Err(_) => return Err(Response::error(400, "The request is not valid HTTP/1.1.")),
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                return if buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(Response::error(
+                        400,
+                        "The request ended before its head did.",
+                    ))
+                };
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) if buf.is_empty() => return Ok(None),
+            Err(_) => {
+                return Err(Response::error(
+                    408,
+                    "The request head did not arrive in time.",
+                ));
+            }
+        }
+    }
+}
+
+fn build_request(req: &httparse::Request, peer: SocketAddr) -> Result<Request, Response> {
+    let target = req.path.unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.to_string(), None),
+    };
+    let headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).trim().to_string(),
+            )
+        })
+        .collect();
+    let connection = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .map(|(_, v)| v.to_ascii_lowercase());
+    let keep_alive = match connection.as_deref() {
+        Some("close") => false,
+        Some("keep-alive") => true,
+        _ => req.version != Some(0),
+    };
+    Ok(Request {
+        method: req.method.unwrap_or("GET").to_string(),
+        path,
+        query,
+        headers,
+        body: Vec::new(),
+        peer,
+        keep_alive,
+    })
+}
+
+fn content_length(r: &Request) -> Result<usize, Response> {
+    if r.header("transfer-encoding").is_some() {
+        return Err(Response::error(
+            411,
+            "Send the request body with a Content-Length.",
+        ));
+    }
+    match r.header("content-length") {
+        None => Ok(0),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n <= MAX_BODY_BYTES => Ok(n),
+            Ok(_) => Err(Response::error(
+                413,
+                "The request body is larger than 1 MiB.",
+            )),
+            Err(_) => Err(Response::error(
+                400,
+                "The Content-Length header is not a number.",
+            )),
+        },
+    }
+}
+
+fn read_body(stream: &mut TcpStream, buf: &mut Vec<u8>, len: usize) -> Result<Vec<u8>, Response> {
+    let mut chunk = [0u8; 4096];
+    while buf.len() < len {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(Response::error(400, "The request body ended early.")),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                return Err(Response::error(
+                    408,
+                    "The request body did not arrive in time.",
+                ));
+            }
+        }
+    }
+    Ok(buf.drain(..len).collect())
+}
+
+/// Writes the response; `Ok(true)` when the connection can serve another request.
+fn write_response(
+    stream: &mut TcpStream,
+    head_only: bool,
+    response: Response,
+    keep_alive: bool,
+) -> io::Result<bool> {
+    let sets_connection = response.has_header("connection");
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        response.status,
+        reason(response.status)
+    );
+    for (name, value) in &response.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    match response.body {
+        Body::Bytes(body) => {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            if !keep_alive {
+                head.push_str("Connection: close\r\n");
+            }
+            head.push_str("\r\n");
+            let mut out = head.into_bytes();
+            if !head_only {
+                out.extend_from_slice(&body);
+            }
+            stream.write_all(&out)?;
+            stream.flush()?;
+            Ok(keep_alive)
+        }
+        Body::Stream(body) => {
+            if !sets_connection {
+                head.push_str("Connection: close\r\n");
+            }
+            head.push_str("\r\n");
+            stream.write_all(head.as_bytes())?;
+            if !head_only {
+                body(stream)?;
+            }
+            stream.flush()?;
+            Ok(false)
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}

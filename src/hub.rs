@@ -1,0 +1,309 @@
+//! The hub between the one camera reader and every viewer: the newest frame with its
+//! sequence number, how many viewers want frames, and the relay's status.
+//!
+//! It keeps no queue. The upstream thread publishes each whole frame; a viewer waits
+//! for a sequence number newer than the one it last sent, takes the `Arc` and lets go
+//! of the lock before writing. A slow viewer therefore skips frames instead of
+//! queueing them, holds at most one frame, and never slows anyone else. The status
+//! here is the one place the relay's state lives; `/status` prints a copy of it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A whole JPEG from the camera, shared by every viewer.
+#[derive(Debug)]
+pub struct Frame {
+    pub jpeg: Arc<[u8]>,
+    pub seq: u64,
+    /// When the relay received it (wall clock, for `X-Timestamp`).
+    pub received: SystemTime,
+    pub received_at: Instant,
+}
+
+impl Frame {
+    pub fn timestamp_secs(&self) -> f64 {
+        self.received
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+}
+
+/// What the camera connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// Nobody is watching; no camera connection.
+    Idle,
+    Connecting,
+    Streaming,
+    /// The last attempt failed or the stream ended; waiting to try again.
+    Retrying,
+}
+
+impl Upstream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Upstream::Idle => "idle",
+            Upstream::Connecting => "connecting",
+            Upstream::Streaming => "streaming",
+            Upstream::Retrying => "retrying",
+        }
+    }
+}
+
+/// The relay's state as `/status` shows it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub upstream: Upstream,
+    pub camera_model: Option<String>,
+    pub frames_received: u64,
+    pub frames_dropped: u64,
+    /// Camera preview connections opened after the first one.
+    pub reconnects: u64,
+    pub preview_connections: u64,
+    pub last_error: Option<String>,
+    pub viewers: usize,
+    pub fps: f64,
+}
+
+/// How many recent frame arrival times the fps figure is computed from.
+const FPS_WINDOW_FRAMES: usize = 16;
+
+struct Inner {
+    latest: Option<Arc<Frame>>,
+    status: Status,
+    /// Someone asked for a frame without staying (a snapshot); keep the camera open until then.
+    demand_until: Option<Instant>,
+    recent_arrivals: VecDeque<Instant>,
+}
+
+/// See the module docs.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+    /// How long the camera stays open after the last viewer or snapshot.
+    linger: Duration,
+}
+
+impl Hub {
+    pub fn new(linger: Duration) -> Arc<Hub> {
+        Arc::new(Hub {
+            inner: Mutex::new(Inner {
+                latest: None,
+                status: Status {
+                    upstream: Upstream::Idle,
+                    camera_model: None,
+                    frames_received: 0,
+                    frames_dropped: 0,
+                    reconnects: 0,
+                    preview_connections: 0,
+                    last_error: None,
+                    viewers: 0,
+                    fps: 0.0,
+                },
+                demand_until: None,
+                recent_arrivals: VecDeque::with_capacity(FPS_WINDOW_FRAMES),
+            }),
+            changed: Condvar::new(),
+            linger,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere must not take every viewer down with it: the data stays consistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes `jpeg` the newest frame and wakes every waiting viewer.
+    pub fn publish(&self, jpeg: Arc<[u8]>) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let seq = inner.latest.as_ref().map_or(1, |f| f.seq + 1);
+        inner.latest = Some(Arc::new(Frame {
+            jpeg,
+            seq,
+            received: SystemTime::now(),
+            received_at: now,
+        }));
+        inner.status.frames_received += 1;
+        if inner.recent_arrivals.len() == FPS_WINDOW_FRAMES {
+            inner.recent_arrivals.pop_front();
+        }
+        inner.recent_arrivals.push_back(now);
+        drop(inner);
+        self.changed.notify_all();
+    }
+
+    /// Waits up to `timeout` for a frame newer than `after` (0 = any frame).
+    pub fn next_frame(&self, after: u64, timeout: Duration) -> Option<Arc<Frame>> {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.lock();
+        loop {
+            if let Some(f) = inner.latest.as_ref().filter(|f| f.seq > after) {
+                return Some(f.clone());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            inner = self
+                .changed
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Where a joining viewer starts: just before the newest frame if it is at most
+    /// `max_age` old (so it gets that frame at once), else after it (so it waits for a fresh one).
+    pub fn join_seq(&self, max_age: Duration) -> u64 {
+        match &self.lock().latest {
+            Some(f) if f.received_at.elapsed() <= max_age => f.seq - 1,
+            Some(f) => f.seq,
+            None => 0,
+        }
+    }
+
+    /// The newest frame if it is younger than `max_age`, else the next one within `wait`.
+    /// Asking keeps the camera open for the linger time, like a short-lived viewer.
+    pub fn snapshot(&self, max_age: Duration, wait: Duration) -> Option<Arc<Frame>> {
+        let after = {
+            let mut inner = self.lock();
+            inner.demand_until = Some(Instant::now() + wait + self.linger);
+            match &inner.latest {
+                Some(f) if f.received_at.elapsed() <= max_age => return Some(f.clone()),
+                Some(f) => f.seq,
+                None => 0,
+            }
+        };
+        self.changed.notify_all();
+        self.next_frame(after, wait)
+    }
+
+    /// Registers a viewer for as long as the guard lives.
+    pub fn viewer(self: &Arc<Self>) -> ViewerGuard {
+        self.lock().status.viewers += 1;
+        self.changed.notify_all();
+        ViewerGuard { hub: self.clone() }
+    }
+
+    /// Whether anyone wants frames now (a viewer, or a recent snapshot or viewer within the linger time).
+    pub fn has_demand(&self) -> bool {
+        Self::demand(&self.lock())
+    }
+
+    fn demand(inner: &Inner) -> bool {
+        inner.status.viewers > 0 || inner.demand_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Blocks until someone wants frames.
+    pub fn wait_for_demand(&self) {
+        let mut inner = self.lock();
+        while !Self::demand(&inner) {
+            inner = self
+                .changed
+                .wait_timeout(inner, Duration::from_secs(1))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Sleeps up to `pause`, returning early when demand ends (so retries stop for nobody).
+    pub fn pause_while_demanded(&self, pause: Duration) {
+        let deadline = Instant::now() + pause;
+        let mut inner = self.lock();
+        while Self::demand(&inner) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return;
+            };
+            inner = self
+                .changed
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    pub fn set_upstream(&self, state: Upstream) {
+        let mut inner = self.lock();
+        inner.status.upstream = state;
+        if state == Upstream::Connecting {
+            inner.status.preview_connections += 1;
+            inner.status.reconnects = inner.status.preview_connections - 1;
+        }
+    }
+
+    pub fn set_error(&self, error: Option<String>) {
+        self.lock().status.last_error = error;
+    }
+
+    pub fn set_camera_model(&self, model: String) {
+        self.lock().status.camera_model = Some(model);
+    }
+
+    pub fn count_dropped(&self) {
+        self.lock().status.frames_dropped += 1;
+    }
+
+    /// A copy of the relay's state, with fps computed now.
+    pub fn status(&self) -> Status {
+        let inner = self.lock();
+        let mut status = inner.status.clone();
+        status.fps = match (inner.recent_arrivals.front(), inner.recent_arrivals.back()) {
+            (Some(first), Some(last))
+                if last.elapsed() < Duration::from_secs(2) && last > first =>
+            {
+                (inner.recent_arrivals.len() - 1) as f64 / (*last - *first).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        status
+    }
+}
+
+/// Counts one viewer while alive; the last one leaving starts the linger time.
+pub struct ViewerGuard {
+    hub: Arc<Hub>,
+}
+
+impl Drop for ViewerGuard {
+    fn drop(&mut self) {
+        let mut inner = self.hub.lock();
+        inner.status.viewers -= 1;
+        if inner.status.viewers == 0 {
+            let until = Instant::now() + self.hub.linger;
+            inner.demand_until = Some(inner.demand_until.map_or(until, |t| t.max(until)));
+        }
+        drop(inner);
+        self.hub.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_viewer_gets_the_newest_frame_and_skips_older_ones() {
+        let hub = Hub::new(Duration::from_millis(50));
+        hub.publish(Arc::from(&b"one"[..]));
+        hub.publish(Arc::from(&b"two"[..]));
+        let f = hub.next_frame(0, Duration::from_millis(10)).unwrap();
+        assert_eq!((&*f.jpeg, f.seq), (&b"two"[..], 2));
+        assert!(hub.next_frame(2, Duration::from_millis(10)).is_none());
+    }
+
+    #[test]
+    fn demand_follows_viewers_and_lingers_after_the_last_leaves() {
+        let hub = Hub::new(Duration::from_millis(100));
+        assert!(!hub.has_demand());
+        let v = hub.viewer();
+        assert!(hub.has_demand());
+        assert_eq!(hub.status().viewers, 1);
+        drop(v);
+        assert!(hub.has_demand(), "lingers");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while hub.has_demand() {
+            assert!(Instant::now() < deadline, "demand never ended");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(hub.status().viewers, 0);
+    }
+}

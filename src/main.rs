@@ -1,0 +1,117 @@
+//! The `oscstream` command: read the flags, start the relay (and the simulated camera
+//! when asked), say where to look, and turn failures into one sentence and an exit code
+//! (2 for a command-line mistake, 1 for anything else).
+
+use oscstream::cli::{self, CameraTarget, Command};
+use oscstream::osc::{Camera, CameraAddr, OscError};
+use oscstream::relay::{LINGER, Relay, RelayConfig};
+use oscstream::sim::{SimConfig, Simulator};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args_os().skip(1).collect()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("oscstream: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("oscstream: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Help => {
+            print!("{}", cli::HELP);
+            Ok(())
+        }
+        Command::Version => {
+            println!("oscstream {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Simulate(config) => {
+            let listen = config.listen.clone();
+            let sim = Simulator::start(config)
+                .map_err(|e| format!("cannot start the simulated camera on {listen}: {e}"))?;
+            println!(
+                "simulated camera ({}) at http://{}/osc/info",
+                oscstream::sim::MODEL,
+                sim.addr()
+            );
+            park()
+        }
+        Command::Relay { listen, camera } => {
+            // Keep the simulator alive for as long as the relay runs.
+            let (addr, mode, _simulator) = match camera {
+                CameraTarget::Real { addr, mode } => (addr, mode, None),
+                CameraTarget::Simulated { credentials } => {
+                    let sim = Simulator::start(SimConfig {
+                        credentials: credentials.clone(),
+                        ..SimConfig::default()
+                    })
+                    .map_err(|e| format!("cannot start the simulated camera: {e}"))?;
+                    let addr = CameraAddr {
+                        host: "127.0.0.1".into(),
+                        port: sim.addr().port(),
+                        credentials,
+                    };
+                    println!("simulated camera at http://{}", sim.addr());
+                    (addr, "simulated", Some(sim))
+                }
+            };
+            let model = check_camera(&addr)?;
+            let camera_label = addr.host_port();
+            let relay = Relay::start(RelayConfig {
+                listen: listen.clone(),
+                camera: addr,
+                mode,
+                linger: LINGER,
+            })
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let local = relay.addr();
+            println!(
+                "relaying {} at {camera_label}",
+                model.as_deref().unwrap_or("the camera")
+            );
+            let shown = if local.ip().is_unspecified() {
+                format!("<this computer's address>:{}", local.port())
+            } else {
+                local.to_string()
+            };
+            println!("open http://{shown}/public/index.html  (stream: http://{shown}/video_feed)");
+            if !local.ip().is_loopback() {
+                eprintln!(
+                    "oscstream: warning: listening on {local}: anyone on your network can watch"
+                );
+            }
+            park()
+        }
+    }
+}
+
+/// Asks the camera who it is. A wrong login is fatal; an unreachable camera is only a
+/// warning, because the relay keeps trying and a camera may wake up later.
+fn check_camera(addr: &CameraAddr) -> Result<Option<String>, String> {
+    match Camera::new(addr.clone()).info() {
+        Ok(info) => Ok(info["model"].as_str().map(str::to_string)),
+        Err(e @ (OscError::WrongCredentials { .. } | OscError::AuthRequired { .. })) => {
+            Err(e.to_string())
+        }
+        Err(e) => {
+            eprintln!("oscstream: warning: {e}; will keep trying");
+            Ok(None)
+        }
+    }
+}
+
+fn park() -> ! {
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,345 @@
+//! The camera client: OSC requests over plain HTTP with `ureq`, Digest auth when the
+//! camera sits on a router (Mode 2), and the live-preview request that hands back the
+//! endless multipart body as a reader.
+//!
+//! Every call has a connect timeout and a per-read timeout, so no camera can hang a
+//! thread forever; there is deliberately no whole-call timeout, which would cut the
+//! endless preview. Errors are sentences a user can act on and never contain the
+//! camera password.
+
+use crate::digest::Challenge;
+use serde_json::{Value, json};
+use std::fmt;
+use std::io::Read;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long connecting to the camera may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the camera may take to answer, and to send the next bytes of a stream.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// JSON answers larger than this are refused (a camera's are a few KiB).
+const MAX_JSON_BYTES: u64 = 1 << 20;
+
+/// Where the camera is and how to log in.
+#[derive(Clone)]
+pub struct CameraAddr {
+    pub host: String,
+    pub port: u16,
+    /// Camera id and password for Digest auth (Mode 2).
+    pub credentials: Option<(String, String)>,
+}
+
+impl fmt::Debug for CameraAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the password, not even in debug output.
+        f.debug_struct("CameraAddr")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("id", &self.credentials.as_ref().map(|(id, _)| id))
+            .finish()
+    }
+}
+
+impl CameraAddr {
+    /// `host:port`, with IPv6 hosts in brackets.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A failed camera call, worded for the person running the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OscError {
+    Unreachable {
+        camera: String,
+        detail: String,
+    },
+    WrongCredentials {
+        camera: String,
+        id: String,
+    },
+    AuthRequired {
+        camera: String,
+    },
+    Refused {
+        camera: String,
+        command: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    Unreadable {
+        camera: String,
+        detail: String,
+    },
+}
+
+impl fmt::Display for OscError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OscError::Unreachable { camera, detail } => write!(
+                f,
+                "cannot reach the camera at {camera} ({detail}); check that the camera is on and \
+                 that this computer is on its network (or that -o/-p are right)"
+            ),
+            OscError::WrongCredentials { camera, id } => write!(
+                f,
+                "the camera at {camera} rejected id {id} (HTTP 401): check --id and --pwd"
+            ),
+            OscError::AuthRequired { camera } => write!(
+                f,
+                "the camera at {camera} asks for a login (HTTP 401): start with -r --id ID --pwd PASSWORD"
+            ),
+            OscError::Refused {
+                camera,
+                command,
+                status,
+                code,
+                message,
+            } => write!(
+                f,
+                "the camera at {camera} refused {command} (HTTP {status}, {code}): {message}"
+            ),
+            OscError::Unreadable { camera, detail } => {
+                write!(
+                    f,
+                    "the camera at {camera} sent an answer we cannot read: {detail}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for OscError {}
+
+/// The live preview as the camera sends it: its multipart boundary and the body.
+pub struct Preview {
+    pub boundary: String,
+    pub body: Box<dyn Read + Send>,
+}
+
+/// A client for one camera. Cheap to share between threads.
+pub struct Camera {
+    addr: CameraAddr,
+    base: String,
+    agent: ureq::Agent,
+    /// The last Digest challenge, reused (with a rising nonce count) until the camera sends a new one.
+    challenge: Mutex<Option<Challenge>>,
+    nonce_count: AtomicU64,
+}
+
+impl Camera {
+    pub fn new(addr: CameraAddr) -> Camera {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_recv_response(Some(READ_TIMEOUT))
+            .timeout_per_read(Some(READ_TIMEOUT))
+            .timeout_send_request(Some(READ_TIMEOUT))
+            .timeout_send_body(Some(READ_TIMEOUT))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent("oscstream")
+            .build()
+            .into();
+        Camera {
+            base: format!("http://{}", addr.host_port()),
+            addr,
+            agent,
+            challenge: Mutex::new(None),
+            nonce_count: AtomicU64::new(0),
+        }
+    }
+
+    pub fn addr(&self) -> &CameraAddr {
+        &self.addr
+    }
+
+    /// `GET /osc/info`.
+    pub fn info(&self) -> Result<Value, OscError> {
+        let resp = self.request("GET", "/osc/info", None)?;
+        self.json_answer("/osc/info", resp)
+    }
+
+    /// `POST /osc/state`.
+    pub fn state(&self) -> Result<Value, OscError> {
+        let resp = self.request("POST", "/osc/state", None)?;
+        self.json_answer("/osc/state", resp)
+    }
+
+    /// Runs a command; its command object when the camera accepted it.
+    pub fn execute(&self, name: &str, parameters: Value) -> Result<Value, OscError> {
+        let body = json!({"name": name, "parameters": parameters}).to_string();
+        let resp = self.request("POST", "/osc/commands/execute", Some(&body))?;
+        self.json_answer(name, resp)
+    }
+
+    /// Starts `camera.getLivePreview` and returns the endless body.
+    pub fn live_preview(&self) -> Result<Preview, OscError> {
+        let command = "camera.getLivePreview";
+        let body = json!({"name": command, "parameters": {}}).to_string();
+        let resp = self.request("POST", "/osc/commands/execute", Some(&body))?;
+        let content_type = header(&resp, "content-type").unwrap_or_default();
+        if resp.status() != 200 || !content_type.to_ascii_lowercase().starts_with("multipart/") {
+            let status = resp.status().as_u16();
+            return Err(match self.json_answer(command, resp) {
+                Err(e) => e,
+                Ok(_) => OscError::Unreadable {
+                    camera: self.addr.host_port(),
+                    detail: format!(
+                        "{command} answered HTTP {status} with {content_type:?} instead of a multipart stream"
+                    ),
+                },
+            });
+        }
+        let boundary = crate::mjpeg::boundary_of(&content_type)
+            .unwrap_or_else(|| crate::mjpeg::THETA_BOUNDARY.to_string());
+        Ok(Preview {
+            boundary,
+            body: Box::new(resp.into_body().into_reader()),
+        })
+    }
+
+    /// One request, answering a Digest challenge: a first 401 (or a stale nonce) is retried
+    /// once with the new challenge; a second 401 means the id or password is wrong.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<ureq::http::Response<ureq::Body>, OscError> {
+        let url = format!("{}{}", self.base, path);
+        for attempt in 0..2 {
+            let authorization = self.authorization(method, path);
+            let result = match (method, body) {
+                ("GET", _) => with_auth(self.agent.get(&url), &authorization).call(),
+                (_, Some(body)) => with_auth(self.agent.post(&url), &authorization)
+                    .header("Content-Type", "application/json;charset=utf-8")
+                    .send(body),
+                (_, None) => with_auth(self.agent.post(&url), &authorization)
+                    .header("Content-Type", "application/json;charset=utf-8")
+                    .send_empty(),
+            };
+            let resp = result.map_err(|e| self.transport_error(e))?;
+            if resp.status() != 401 {
+                return Ok(resp);
+            }
+            let Some((id, _)) = &self.addr.credentials else {
+                return Err(OscError::AuthRequired {
+                    camera: self.addr.host_port(),
+                });
+            };
+            let challenge = header(&resp, "www-authenticate")
+                .as_deref()
+                .and_then(Challenge::parse);
+            let Some(challenge) = challenge else {
+                return Err(OscError::Unreadable {
+                    camera: self.addr.host_port(),
+                    detail: "HTTP 401 without a Digest MD5 challenge".into(),
+                });
+            };
+            *self.challenge.lock().unwrap_or_else(|e| e.into_inner()) = Some(challenge);
+            self.nonce_count.store(0, Ordering::SeqCst);
+            if attempt == 1 {
+                return Err(OscError::WrongCredentials {
+                    camera: self.addr.host_port(),
+                    id: id.clone(),
+                });
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    fn authorization(&self, method: &str, uri: &str) -> Option<String> {
+        let (id, password) = self.addr.credentials.as_ref()?;
+        let challenge = self.challenge.lock().unwrap_or_else(|e| e.into_inner());
+        let challenge = challenge.as_ref()?;
+        let nc = self.nonce_count.fetch_add(1, Ordering::SeqCst) + 1;
+        let cnonce = cnonce(nc);
+        Some(challenge.authorization(id, password, method, uri, nc as u32, &cnonce))
+    }
+
+    fn transport_error(&self, e: ureq::Error) -> OscError {
+        let detail = match &e {
+            ureq::Error::Timeout(_) => "no answer in time".to_string(),
+            ureq::Error::ConnectionFailed => "connection failed".to_string(),
+            ureq::Error::HostNotFound => "host not found".to_string(),
+            ureq::Error::Io(io) => io.to_string(),
+            other => other.to_string(),
+        };
+        OscError::Unreachable {
+            camera: self.addr.host_port(),
+            detail,
+        }
+    }
+
+    /// The JSON of an answer; an OSC error object or non-200 status becomes `Refused`.
+    fn json_answer(
+        &self,
+        what: &str,
+        resp: ureq::http::Response<ureq::Body>,
+    ) -> Result<Value, OscError> {
+        let status = resp.status().as_u16();
+        let text = resp
+            .into_body()
+            .with_config()
+            .limit(MAX_JSON_BYTES)
+            .read_to_string();
+        let value = text
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        let error = value.as_ref().and_then(|v| v.get("error"));
+        match (status, &value) {
+            (200, None) => {
+                return Err(OscError::Unreadable {
+                    camera: self.addr.host_port(),
+                    detail: format!("{what} did not answer with JSON"),
+                });
+            }
+            (200, Some(v)) if error.is_none() => return Ok(v.clone()),
+            _ => {}
+        }
+        let field = |name: &str| {
+            error
+                .and_then(|e| e.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Err(OscError::Refused {
+            camera: self.addr.host_port(),
+            command: what.to_string(),
+            status,
+            code: field("code").unwrap_or_else(|| "no OSC error code".into()),
+            message: field("message").unwrap_or_else(|| "no message".into()),
+        })
+    }
+}
+
+fn with_auth<B>(
+    req: ureq::RequestBuilder<B>,
+    authorization: &Option<String>,
+) -> ureq::RequestBuilder<B> {
+    match authorization {
+        Some(a) => req.header("Authorization", a),
+        None => req,
+    }
+}
+
+fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn cnonce(nc: u64) -> String {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    crate::digest::md5_hex(&format!("{t}:{nc}:{:p}", &nc))[..16].to_string()
+}

@@ -1,0 +1,635 @@
+//! A simulated OSC camera that behaves like a RICOH THETA on the wire, written from the
+//! camera's side of OSC.md: `/osc/info`, `/osc/state`, `/osc/checkForUpdates`,
+//! `/osc/commands/execute` and `/osc/commands/status`, OSC error objects, Digest auth
+//! on every request when credentials are set, and an endless live preview in THETA's
+//! exact format (bare `---osclivepreview---` delimiter, `Content-type`, chunked
+//! transfer, CRLF after each JPEG), paced at the preview framerate.
+//!
+//! Each preview JPEG carries a COM segment `oscstream-sim seq=N t_us=T` stamped when the
+//! camera writes it, so a benchmark can measure latency from the camera's side. Taking
+//! a picture ends every running preview, as the real camera does. `GET /_sim/stats`
+//! is the simulator's own addition: what it served, for tests and benchmarks.
+
+mod pattern;
+
+use crate::digest::{Challenge, Credentials};
+use crate::http::{Request, Response, Server};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use pattern::encode as encode_jpeg;
+
+/// How long a simulated picture takes.
+const PICTURE_DURATION: Duration = Duration::from_millis(300);
+/// Preview formats of a THETA Z1 (OSC.md); a configured size not in it is added.
+const Z1_PREVIEW_FORMATS: [(u16, u16, u32); 5] = [
+    (1920, 960, 8),
+    (1024, 512, 30),
+    (1024, 512, 8),
+    (640, 320, 30),
+    (640, 320, 8),
+];
+pub const MODEL: &str = "RICOH THETA Z1";
+
+/// How the simulated camera is set up.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub listen: String,
+    /// Camera id and password: with them, every request needs Digest auth.
+    pub credentials: Option<(String, String)>,
+    pub width: u16,
+    pub height: u16,
+    pub fps: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: "127.0.0.1:0".into(),
+            credentials: None,
+            width: 1024,
+            height: 512,
+            fps: 30,
+        }
+    }
+}
+
+/// What the simulator has served, for tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub preview_requests: AtomicU64,
+    pub previews_running: AtomicUsize,
+    pub frames_sent: AtomicU64,
+    pub pictures_taken: AtomicU64,
+    pub unauthorized: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PreviewFormat {
+    width: u16,
+    height: u16,
+    framerate: u32,
+}
+
+impl PreviewFormat {
+    fn to_json(self) -> Value {
+        json!({"width": self.width, "height": self.height, "framerate": self.framerate})
+    }
+}
+
+struct Picture {
+    name: String,
+    jpeg: Arc<[u8]>,
+    taken: SystemTime,
+    width: u16,
+    height: u16,
+}
+
+struct Frames {
+    format: PreviewFormat,
+    loop_frames: Arc<Vec<Arc<[u8]>>>,
+}
+
+struct Camera {
+    credentials: Option<(String, String)>,
+    started: Instant,
+    counters: Arc<Counters>,
+    frames: Mutex<Frames>,
+    supported: Vec<PreviewFormat>,
+    /// Bumped by anything that ends running previews (a picture, a format change).
+    preview_generation: AtomicU64,
+    next_frame_seq: AtomicU64,
+    nonce_counter: AtomicU64,
+    nonce: Mutex<String>,
+    pictures: Mutex<Vec<Picture>>,
+    /// Command id → (when it finishes, the picture's file name).
+    commands: Mutex<HashMap<String, (Instant, String)>>,
+    next_command: AtomicU64,
+}
+
+/// A running simulated camera.
+pub struct Simulator {
+    server: Server,
+    counters: Arc<Counters>,
+}
+
+impl Simulator {
+    /// Renders the test pattern and starts serving; returns once the port is bound.
+    pub fn start(config: SimConfig) -> io::Result<Simulator> {
+        if config.width == 0 || config.height == 0 || config.fps == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the simulated camera needs a non-zero size and framerate",
+            ));
+        }
+        let format = PreviewFormat {
+            width: config.width,
+            height: config.height,
+            framerate: config.fps,
+        };
+        let mut supported: Vec<PreviewFormat> = Z1_PREVIEW_FORMATS
+            .iter()
+            .map(|&(width, height, framerate)| PreviewFormat {
+                width,
+                height,
+                framerate,
+            })
+            .collect();
+        if !supported.contains(&format) {
+            supported.insert(0, format);
+        }
+        let counters = Arc::new(Counters::default());
+        let camera = Arc::new(Camera {
+            credentials: config.credentials,
+            started: Instant::now(),
+            counters: counters.clone(),
+            frames: Mutex::new(Frames {
+                format,
+                loop_frames: Arc::new(render_for(format)),
+            }),
+            supported,
+            preview_generation: AtomicU64::new(0),
+            next_frame_seq: AtomicU64::new(1),
+            nonce_counter: AtomicU64::new(0),
+            nonce: Mutex::new(String::new()),
+            pictures: Mutex::new(Vec::new()),
+            commands: Mutex::new(HashMap::new()),
+            next_command: AtomicU64::new(1),
+        });
+        camera.new_nonce();
+        let server = Server::start(
+            config.listen.as_str(),
+            Arc::new(move |req: Request| camera.handle(req)),
+        )?;
+        Ok(Simulator { server, counters })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Stops accepting connections (running previews end when their viewer goes).
+    pub fn stop(&self) {
+        self.server.stop();
+    }
+}
+
+/// One loop second of frames (at most 30 distinct pictures).
+fn render_for(format: PreviewFormat) -> Vec<Arc<[u8]>> {
+    pattern::render_loop(
+        format.width,
+        format.height,
+        format.framerate.clamp(1, 30) as usize,
+    )
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An OSC command error object with its HTTP status.
+fn osc_error(status: u16, name: &str, code: &str, message: &str) -> Response {
+    Response::json(
+        status,
+        &json!({"name": name, "state": "error", "error": {"code": code, "message": message}}),
+    )
+}
+
+fn done(name: &str, results: Value) -> Response {
+    Response::json(
+        200,
+        &json!({"name": name, "state": "done", "results": results}),
+    )
+}
+
+impl Camera {
+    fn handle(self: &Arc<Self>, req: Request) -> Response {
+        if let Some(challenge) = self.unauthorized(&req) {
+            self.counters.unauthorized.fetch_add(1, Ordering::Relaxed);
+            return Response::bytes(401, "text/html", &b"<h1>401 Unauthorized</h1>"[..])
+                .with_header("WWW-Authenticate", challenge);
+        }
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/osc/info") => Response::json(200, &self.info()),
+            ("POST", "/osc/state") => Response::json(200, &self.state()),
+            ("POST", "/osc/checkForUpdates") => Response::json(
+                200,
+                &json!({"stateFingerprint": self.fingerprint(), "throttleTimeout": 60}),
+            ),
+            ("POST", "/osc/commands/execute") => self.execute(&req),
+            ("POST", "/osc/commands/status") => self.command_status(&req),
+            ("GET", "/_sim/stats") => Response::json(200, &self.stats()),
+            ("GET", path) if path.starts_with("/files/") => self.file(path),
+            _ => Response::bytes(404, "text/html", &b"<h1>404 Not Found</h1>"[..]),
+        }
+    }
+
+    /// `Some(challenge header)` when the request must be refused.
+    fn unauthorized(&self, req: &Request) -> Option<String> {
+        let (id, password) = self.credentials.as_ref()?;
+        let nonce = lock(&self.nonce).clone();
+        let challenge = Challenge {
+            realm: MODEL.into(),
+            nonce: nonce.clone(),
+            opaque: None,
+            qop_auth: true,
+            stale: false,
+        };
+        let creds = req.header("authorization").and_then(Credentials::parse);
+        match creds {
+            Some(c)
+                if c.username == *id
+                    && c.realm == MODEL
+                    && c.nonce == nonce
+                    && c.verify(password, &req.method) =>
+            {
+                None
+            }
+            _ => Some(challenge.header_value()),
+        }
+    }
+
+    fn new_nonce(&self) {
+        let n = self.nonce_counter.fetch_add(1, Ordering::Relaxed);
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        *lock(&self.nonce) = crate::digest::md5_hex(&format!("{t}:{n}"));
+    }
+
+    fn info(&self) -> Value {
+        json!({
+            "manufacturer": "RICOH",
+            "model": MODEL,
+            "serialNumber": "10010001",
+            "firmwareVersion": "2.20.3",
+            "supportUrl": "https://theta360.com/en/support/",
+            "gps": false,
+            "gyro": true,
+            "uptime": self.started.elapsed().as_secs(),
+            "api": ["/osc/info", "/osc/state", "/osc/checkForUpdates",
+                    "/osc/commands/execute", "/osc/commands/status"],
+            "endpoints": {"httpPort": 80, "httpUpdatesPort": 80},
+            "apiLevel": [2],
+            "_wlanMacAddress": "58:38:79:00:00:01",
+        })
+    }
+
+    fn fingerprint(&self) -> String {
+        format!(
+            "FIG_{:04}",
+            self.counters.pictures_taken.load(Ordering::Relaxed)
+                + self.preview_generation.load(Ordering::Relaxed)
+        )
+    }
+
+    fn state(&self) -> Value {
+        let capturing = lock(&self.commands)
+            .values()
+            .any(|(until, _)| Instant::now() < *until);
+        let latest = lock(&self.pictures)
+            .last()
+            .map(|p| format!("/files/100RICOH/{}", p.name));
+        json!({
+            "fingerprint": self.fingerprint(),
+            "state": {
+                "batteryLevel": 0.8,
+                "storageUri": "http://192.168.1.1/files/100RICOH/",
+                "_batteryState": "disconnect",
+                "_captureStatus": if capturing { "shooting" } else { "idle" },
+                "_recordedTime": 0,
+                "_recordableTime": 0,
+                "_latestFileUrl": latest.unwrap_or_default(),
+                "_cameraError": [],
+                "_function": "normal",
+            }
+        })
+    }
+
+    fn stats(&self) -> Value {
+        let c = &self.counters;
+        json!({
+            "preview_requests": c.preview_requests.load(Ordering::Relaxed),
+            "previews_running": c.previews_running.load(Ordering::Relaxed),
+            "frames_sent": c.frames_sent.load(Ordering::Relaxed),
+            "pictures_taken": c.pictures_taken.load(Ordering::Relaxed),
+            "unauthorized": c.unauthorized.load(Ordering::Relaxed),
+        })
+    }
+
+    fn execute(self: &Arc<Self>, req: &Request) -> Response {
+        let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+            return osc_error(400, "", "invalidParameterValue", "The body is not JSON.");
+        };
+        let Some(name) = body.get("name").and_then(Value::as_str) else {
+            return osc_error(400, "", "missingParameter", "The name is missing.");
+        };
+        let params = body.get("parameters").cloned().unwrap_or(json!({}));
+        match name {
+            "camera.getLivePreview" => self.live_preview(),
+            "camera.takePicture" => self.take_picture(),
+            "camera.getOptions" => self.get_options(name, &params),
+            "camera.setOptions" => self.set_options(name, &params),
+            "camera.listFiles" => self.list_files(name, &params, req),
+            _ => osc_error(
+                400,
+                name,
+                "unknownCommand",
+                &format!("Command {name} is not supported."),
+            ),
+        }
+    }
+
+    fn live_preview(self: &Arc<Self>) -> Response {
+        self.counters
+            .preview_requests
+            .fetch_add(1, Ordering::Relaxed);
+        let (format, frames) = {
+            let f = lock(&self.frames);
+            (f.format, f.loop_frames.clone())
+        };
+        let preview = PreviewRun {
+            generation: self.preview_generation.load(Ordering::SeqCst),
+            period: Duration::from_secs_f64(1.0 / f64::from(format.framerate)),
+            frames,
+        };
+        let camera = self.clone();
+        Response::stream(
+            "multipart/x-mixed-replace; boundary=\"---osclivepreview---\"",
+            Box::new(move |out: &mut TcpStream| preview.run(&camera, out)),
+        )
+        .with_header("Connection", "Keep-Alive")
+        .with_header("X-Content-Type-Options", "nosniff")
+        .with_header("Transfer-Encoding", "Chunked")
+    }
+
+    fn take_picture(&self) -> Response {
+        let n = self.counters.pictures_taken.fetch_add(1, Ordering::SeqCst) + 1;
+        // The real camera ends the live preview as it shoots.
+        self.preview_generation.fetch_add(1, Ordering::SeqCst);
+        let (format, jpeg) = {
+            let f = lock(&self.frames);
+            (f.format, f.loop_frames[0].clone())
+        };
+        let name = format!("R00{:05}.JPG", 10000 + n);
+        lock(&self.pictures).push(Picture {
+            name: name.clone(),
+            jpeg,
+            taken: SystemTime::now(),
+            width: format.width,
+            height: format.height,
+        });
+        let id = self
+            .next_command
+            .fetch_add(1, Ordering::Relaxed)
+            .to_string();
+        lock(&self.commands).insert(id.clone(), (Instant::now() + PICTURE_DURATION, name));
+        Response::json(
+            200,
+            &json!({"name": "camera.takePicture", "state": "inProgress", "id": id,
+                    "progress": {"completion": 0.0}}),
+        )
+    }
+
+    fn command_status(&self, req: &Request) -> Response {
+        let id = serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .and_then(|v| match v.get("id") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            });
+        let Some(id) = id else {
+            return osc_error(400, "", "missingParameter", "The id is missing.");
+        };
+        let commands = lock(&self.commands);
+        let Some((until, file)) = commands.get(&id) else {
+            return osc_error(400, "", "invalidParameterValue", "No command has that id.");
+        };
+        if Instant::now() < *until {
+            return Response::json(
+                200,
+                &json!({"name": "camera.takePicture", "state": "inProgress", "id": id,
+                        "progress": {"completion": 0.5}}),
+            );
+        }
+        let url = format!("http://{}/files/100RICOH/{file}", host_of(req));
+        done("camera.takePicture", json!({ "fileUrl": url }))
+    }
+
+    fn get_options(&self, name: &str, params: &Value) -> Response {
+        let Some(names) = params.get("optionNames").and_then(Value::as_array) else {
+            return osc_error(400, name, "missingParameter", "optionNames is missing.");
+        };
+        let format = lock(&self.frames).format;
+        let mut options = serde_json::Map::new();
+        for option in names.iter().filter_map(Value::as_str) {
+            let value = match option {
+                "previewFormat" => format.to_json(),
+                "previewFormatSupport" => {
+                    Value::Array(self.supported.iter().map(|f| f.to_json()).collect())
+                }
+                "captureMode" => json!("image"),
+                "captureModeSupport" => json!(["image", "video"]),
+                "fileFormat" => json!({"type": "jpeg", "width": 6720, "height": 3360}),
+                "remainingPictures" => json!(1234),
+                "totalSpace" => json!(19_000_000_000u64),
+                "remainingSpace" => json!(18_000_000_000u64),
+                _ => {
+                    return osc_error(
+                        400,
+                        name,
+                        "invalidParameterName",
+                        &format!("Option {option} is not supported."),
+                    );
+                }
+            };
+            options.insert(option.to_string(), value);
+        }
+        done(name, json!({ "options": options }))
+    }
+
+    fn set_options(&self, name: &str, params: &Value) -> Response {
+        let Some(options) = params.get("options").and_then(Value::as_object) else {
+            return osc_error(400, name, "missingParameter", "options is missing.");
+        };
+        for (option, value) in options {
+            match option.as_str() {
+                "previewFormat" => {
+                    let wanted = (|| {
+                        Some(PreviewFormat {
+                            width: u16::try_from(value.get("width")?.as_u64()?).ok()?,
+                            height: u16::try_from(value.get("height")?.as_u64()?).ok()?,
+                            framerate: u32::try_from(value.get("framerate")?.as_u64()?).ok()?,
+                        })
+                    })();
+                    let Some(wanted) = wanted.filter(|f| self.supported.contains(f)) else {
+                        return osc_error(
+                            400,
+                            name,
+                            "invalidParameterValue",
+                            "previewFormat is not one of previewFormatSupport.",
+                        );
+                    };
+                    let mut frames = lock(&self.frames);
+                    if frames.format != wanted {
+                        frames.loop_frames = Arc::new(render_for(wanted));
+                        frames.format = wanted;
+                        self.preview_generation.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                "captureMode" => {}
+                _ => {
+                    return osc_error(
+                        400,
+                        name,
+                        "invalidParameterName",
+                        &format!("Option {option} is not supported."),
+                    );
+                }
+            }
+        }
+        done(name, json!({}))
+    }
+
+    fn list_files(&self, name: &str, params: &Value, req: &Request) -> Response {
+        let Some(count) = params.get("entryCount").and_then(Value::as_u64) else {
+            return osc_error(400, name, "missingParameter", "entryCount is missing.");
+        };
+        let pictures = lock(&self.pictures);
+        let host = host_of(req);
+        let entries: Vec<Value> = pictures
+            .iter()
+            .rev()
+            .take(count as usize)
+            .map(|p| {
+                let secs = p
+                    .taken
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                json!({
+                    "name": p.name,
+                    "fileUrl": format!("http://{host}/files/100RICOH/{}", p.name),
+                    "size": p.jpeg.len(),
+                    "dateTimeZone": format!("@{secs}+00:00"),
+                    "width": p.width,
+                    "height": p.height,
+                })
+            })
+            .collect();
+        done(
+            name,
+            json!({"entries": entries, "totalEntries": pictures.len()}),
+        )
+    }
+
+    fn file(&self, path: &str) -> Response {
+        let name = path.rsplit('/').next().unwrap_or_default();
+        match lock(&self.pictures).iter().find(|p| p.name == name) {
+            Some(p) => Response::bytes(200, "image/jpeg", p.jpeg.to_vec()),
+            None => Response::bytes(404, "text/html", &b"<h1>404 Not Found</h1>"[..]),
+        }
+    }
+}
+
+/// One running live preview: the loop of pictures it plays and the generation it belongs to.
+struct PreviewRun {
+    generation: u64,
+    period: Duration,
+    frames: Arc<Vec<Arc<[u8]>>>,
+}
+
+impl PreviewRun {
+    fn run(self, camera: &Camera, out: &mut TcpStream) -> io::Result<()> {
+        let counters = &camera.counters;
+        counters.previews_running.fetch_add(1, Ordering::SeqCst);
+        let result = self.play(camera, out);
+        counters.previews_running.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    fn play(&self, camera: &Camera, out: &mut TcpStream) -> io::Result<()> {
+        let mut next = Instant::now();
+        for i in 0.. {
+            if camera.preview_generation.load(Ordering::SeqCst) != self.generation {
+                // A picture or a format change ends the preview: last chunk, then close.
+                out.write_all(b"0\r\n\r\n")?;
+                return Ok(());
+            }
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            } else if now - next > self.period * 4 {
+                next = now; // fell far behind (a slow reader): do not burst to catch up
+            }
+            next += self.period;
+            let seq = camera.next_frame_seq.fetch_add(1, Ordering::Relaxed);
+            let jpeg = stamp(&self.frames[i % self.frames.len()], seq);
+            let mut part = format!(
+                "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                jpeg.len()
+            )
+            .into_bytes();
+            part.extend_from_slice(&jpeg);
+            part.extend_from_slice(b"\r\n");
+            let mut chunk = format!("{:X}\r\n", part.len()).into_bytes();
+            chunk.extend_from_slice(&part);
+            chunk.extend_from_slice(b"\r\n");
+            out.write_all(&chunk)?;
+            camera.counters.frames_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Prefix of the COM segment the simulator stamps into every preview frame.
+pub const STAMP_PREFIX: &str = "oscstream-sim ";
+
+/// The JPEG with a COM segment `oscstream-sim seq=N t_us=T` right after SOI.
+fn stamp(jpeg: &[u8], seq: u64) -> Vec<u8> {
+    let t_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let text = format!("{STAMP_PREFIX}seq={seq} t_us={t_us}");
+    let len = (text.len() + 2) as u16;
+    let mut out = Vec::with_capacity(jpeg.len() + text.len() + 4);
+    out.extend_from_slice(&jpeg[..2]);
+    out.extend_from_slice(&[0xFF, 0xFE]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// Reads the simulator's stamp back: `(seq, microseconds since the epoch when the camera wrote it)`.
+pub fn read_stamp(jpeg: &[u8]) -> Option<(u64, u128)> {
+    if jpeg.get(2..4)? != [0xFF, 0xFE] {
+        return None;
+    }
+    let len = u16::from_be_bytes([*jpeg.get(4)?, *jpeg.get(5)?]) as usize;
+    let text = std::str::from_utf8(jpeg.get(6..4 + len)?).ok()?;
+    let rest = text.strip_prefix(STAMP_PREFIX)?;
+    let mut seq = None;
+    let mut t_us = None;
+    for field in rest.split(' ') {
+        match field.split_once('=') {
+            Some(("seq", v)) => seq = v.parse().ok(),
+            Some(("t_us", v)) => t_us = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((seq?, t_us?))
+}
+
+fn host_of(req: &Request) -> String {
+    req.header("host").unwrap_or("127.0.0.1").to_string()
+}
