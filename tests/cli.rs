@@ -1,0 +1,184 @@
+//! The `oscstream` binary as a user runs it: flags, exit codes, what it prints.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn oscstream(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oscstream"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// A running `oscstream`, killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary and waits for the stdout line containing `marker`; returns the URL in it.
+fn start(args: &[&str], marker: &str) -> (Running, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oscstream"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let (tx, rx) = mpsc::channel();
+    let marker = marker.to_string();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(&marker) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the binary prints where to look");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a URL")
+        .to_string();
+    (running, url)
+}
+
+fn addr_of(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn one_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes).trim().to_string();
+    assert_eq!(text.lines().count(), 1, "one sentence: {text:?}");
+    text
+}
+
+#[test]
+fn bad_flags_exit_2_with_one_sentence() {
+    for (args, names) in [
+        (
+            &["-r", "-o", "127.0.0.1", "-p", "80", "--id", "X"][..],
+            "--pwd",
+        ),
+        (
+            &["-r", "-o", "127.0.0.1", "--id", "X", "--pwd", "Y"][..],
+            "--port",
+        ),
+        (&["-r", "-p", "80", "--id", "X", "--pwd", "Y"][..], "--host"),
+        (&["-r", "-o", "h", "-p", "80", "--pwd", "Y"][..], "--id"),
+        (&["--port", "eighty"][..], "port"),
+        (&["--frobnicate"][..], "--frobnicate"),
+        (&["--listen", "nowhere"][..], "--listen"),
+        (&["simulate", "--fps", "0"][..], "framerate"),
+        (&["--id", "X", "--pwd", "Y"][..], "-r"),
+    ] {
+        let out = oscstream(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = one_line(&out.stderr);
+        assert!(
+            err.starts_with("oscstream: ") && err.contains(names),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn help_explains_both_modes_and_version_prints() {
+    let out = oscstream(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("MODE 1") && help.contains("MODE 2") && help.contains("--simulate"));
+    assert!(help.contains("-r -o 192.168.0.101 -p 80 --id THETAYL00103139 --pwd 00103139"));
+    let out = oscstream(&["--version"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("oscstream 0."));
+}
+
+#[test]
+fn the_readme_first_command_relays_the_simulated_camera() {
+    let (_relay, url) = start(&["--simulate", "--listen", "127.0.0.1:0"], "open http://");
+    assert!(url.ends_with("/public/index.html"), "{url}");
+    let mut viewer = Viewer::connect(addr_of(&url), "/video_feed");
+    let part = viewer.next_part();
+    assert_eq!(
+        jpeg_size(&part.jpeg),
+        Some((1024, 512)),
+        "the simulator's default size"
+    );
+}
+
+#[test]
+fn simulate_alone_serves_a_camera() {
+    let (_sim, url) = start(
+        &[
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--size",
+            "320x160",
+            "--fps",
+            "10",
+        ],
+        "simulated camera",
+    );
+    let (code, info) = get_json(&url);
+    assert_eq!(
+        (code, info["model"].as_str()),
+        (200, Some("RICOH THETA Z1"))
+    );
+}
+
+#[test]
+fn a_wrong_password_at_start_exits_1_naming_id_and_pwd_without_showing_it() {
+    let (_sim, url) = start(
+        &[
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--id",
+            "THETAYL00103139",
+            "--pwd",
+            "00103139",
+        ],
+        "simulated camera",
+    );
+    let camera = addr_of(&url);
+    let port = camera.port().to_string();
+    let out = oscstream(&[
+        "-r",
+        "-o",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--id",
+        "THETAYL00103139",
+        "--pwd",
+        "not-the-pwd",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = one_line(&out.stderr);
+    assert!(err.contains("--id") && err.contains("--pwd"), "{err}");
+    assert!(
+        !err.contains("not-the-pwd")
+            && !String::from_utf8_lossy(&out.stdout).contains("not-the-pwd")
+    );
+}

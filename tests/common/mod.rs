@@ -1,0 +1,269 @@
+//! Test rig: starts the simulated camera and the relay on ephemeral loopback ports and
+//! gives tests real clients for them: ureq for JSON, and a strict MJPEG reader written
+//! here from RFC 2046, independent of the relay's own parser.
+
+#![allow(dead_code)]
+
+use oscstream::osc::CameraAddr;
+use oscstream::relay::{Relay, RelayConfig};
+use oscstream::sim::{SimConfig, Simulator};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Small frames keep the tests quick; the pattern is still a real JPEG.
+pub const TEST_SIZE: (u16, u16) = (256, 128);
+pub const TEST_FPS: u32 = 30;
+
+pub fn sim_config() -> SimConfig {
+    SimConfig {
+        listen: "127.0.0.1:0".into(),
+        credentials: None,
+        width: TEST_SIZE.0,
+        height: TEST_SIZE.1,
+        fps: TEST_FPS,
+    }
+}
+
+pub fn start_sim() -> Simulator {
+    Simulator::start(sim_config()).expect("simulator starts")
+}
+
+pub fn start_sim_with(config: SimConfig) -> Simulator {
+    Simulator::start(config).expect("simulator starts")
+}
+
+pub fn camera_at(addr: SocketAddr, credentials: Option<(&str, &str)>) -> CameraAddr {
+    CameraAddr {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        credentials: credentials.map(|(i, p)| (i.to_string(), p.to_string())),
+    }
+}
+
+pub fn start_relay(camera: CameraAddr) -> Relay {
+    start_relay_lingering(camera, Duration::from_secs(10))
+}
+
+pub fn start_relay_lingering(camera: CameraAddr, linger: Duration) -> Relay {
+    Relay::start(RelayConfig {
+        listen: "127.0.0.1:0".into(),
+        camera,
+        mode: "direct",
+        linger,
+    })
+    .expect("relay starts")
+}
+
+/// Polls `check` until it returns `Some`, failing the test with `what` after `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// GETs `url`; returns the status and the body as JSON (Null when it is not JSON).
+pub fn get_json(url: &str) -> (u16, Value) {
+    let mut resp = agent().get(url).call().expect("request completes");
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+pub fn post_json(url: &str, body: &str) -> (u16, Value) {
+    let mut resp = agent()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .expect("request completes");
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+pub fn status(relay: &Relay) -> Value {
+    get_json(&format!("http://{}/status", relay.addr())).1
+}
+
+/// Waits until the relay's upstream reports `state`.
+pub fn wait_upstream(relay: &Relay, state: &str, limit: Duration) -> Value {
+    wait_for(limit, &format!("upstream {state}"), || {
+        let s = status(relay);
+        (s["upstream"] == state).then_some(s)
+    })
+}
+
+/// Sends a raw request and returns the status line and the whole answer.
+pub fn raw_request(addr: SocketAddr, request: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    (text.lines().next().unwrap_or_default().to_string(), text)
+}
+
+/// One part of our stream as a client sees it.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub headers: Vec<(String, String)>,
+    pub jpeg: Vec<u8>,
+    pub arrived: Instant,
+}
+
+impl Part {
+    /// The simulator's stamp: the camera-side frame number.
+    pub fn camera_seq(&self) -> u64 {
+        oscstream::sim::read_stamp(&self.jpeg)
+            .expect("frame carries the simulator's stamp")
+            .0
+    }
+}
+
+/// A strict reader of a `multipart/x-mixed-replace` stream: every part must have
+/// `Content-Type: image/jpeg`, an exact `Content-Length`, SOI…EOI, and be followed at
+/// once by CRLF and the next delimiter.
+pub struct Viewer {
+    reader: BufReader<TcpStream>,
+    boundary: String,
+    pub head: String,
+    pub connected: Instant,
+}
+
+impl Viewer {
+    pub fn connect(addr: SocketAddr, path: &str) -> Viewer {
+        Self::connect_with(addr, path, "close")
+    }
+
+    pub fn connect_with(addr: SocketAddr, path: &str, connection: &str) -> Viewer {
+        let connected = Instant::now();
+        let mut s = TcpStream::connect(addr).expect("viewer connects");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: {connection}\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(s);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("response head");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        assert!(head.starts_with("HTTP/1.1 200"), "stream answered {head}");
+        let content_type = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Type: "))
+            .expect("Content-Type");
+        let boundary = content_type
+            .split_once("boundary=")
+            .expect("boundary")
+            .1
+            .trim()
+            .to_string();
+        let mut v = Viewer {
+            reader,
+            boundary,
+            head,
+            connected,
+        };
+        let first = v.line();
+        assert_eq!(
+            first,
+            format!("--{}", v.boundary),
+            "body opens with a delimiter"
+        );
+        v
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("line");
+        assert!(line.ends_with("\r\n"), "line ends with CRLF: {line:?}");
+        line.trim_end_matches("\r\n").to_string()
+    }
+
+    /// Reads the next part, checking every rule above.
+    pub fn next_part(&mut self) -> Part {
+        let mut headers = Vec::new();
+        loop {
+            let line = self.line();
+            if line.is_empty() {
+                break;
+            }
+            let (k, v) = line.split_once(": ").expect("header line");
+            headers.push((k.to_string(), v.to_string()));
+        }
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("Content-Type").as_deref(), Some("image/jpeg"));
+        let len: usize = get("Content-Length")
+            .expect("every part has Content-Length")
+            .parse()
+            .unwrap();
+        let mut jpeg = vec![0u8; len];
+        self.reader.read_exact(&mut jpeg).expect("part body");
+        let arrived = Instant::now();
+        assert!(
+            oscstream::mjpeg::is_whole_jpeg(&jpeg),
+            "part is a whole JPEG"
+        );
+        assert_eq!(self.line(), "", "CRLF right after the JPEG");
+        assert_eq!(
+            self.line(),
+            format!("--{}", self.boundary),
+            "the delimiter follows each frame at once"
+        );
+        Part {
+            headers,
+            jpeg,
+            arrived,
+        }
+    }
+}
+
+/// Width and height from a baseline JPEG's SOF0 segment.
+pub fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
+    let mut i = 2;
+    while i + 9 < jpeg.len() {
+        if jpeg[i] != 0xFF {
+            return None;
+        }
+        let marker = jpeg[i + 1];
+        let len = u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]) as usize;
+        if marker == 0xC0 || marker == 0xC1 || marker == 0xC2 {
+            let h = u16::from_be_bytes([jpeg[i + 5], jpeg[i + 6]]);
+            let w = u16::from_be_bytes([jpeg[i + 7], jpeg[i + 8]]);
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
+}
