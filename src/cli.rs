@@ -36,6 +36,7 @@ OPTIONS:
   -i, --id ID           the camera's id, e.g. THETAYL00103139 (Mode 2)
       --pwd PASSWORD    the camera's password, e.g. 00103139 (Mode 2); never printed
       --listen ADDR     where viewers connect (default 127.0.0.1:5000; 0.0.0.0:5000 for your LAN)
+      --max-viewers N   stream viewers served at once (default 64); more get 503
       --simulate        relay a simulated camera started on a free loopback port;
                         with -r --id --pwd it demands Digest auth with those
   -h, --help            this text
@@ -56,6 +57,7 @@ pub enum Command {
     Relay {
         listen: String,
         camera: CameraTarget,
+        max_viewers: usize,
     },
     Simulate(SimConfig),
     Help,
@@ -126,6 +128,10 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
     let pwd: Option<String> = args.opt_value_from_str("--pwd").map_err(from_pico)?;
     let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let max_viewers = args
+        .opt_value_from_fn("--max-viewers", parse_max_viewers)
+        .map_err(from_pico)?
+        .unwrap_or(crate::relay::MAX_VIEWERS);
     reject_leftovers(args)?;
 
     let camera = if simulate {
@@ -174,7 +180,11 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
             mode: "direct",
         }
     };
-    Ok(Command::Relay { listen, camera })
+    Ok(Command::Relay {
+        listen,
+        camera,
+        max_viewers,
+    })
 }
 
 fn parse_simulate(mut args: pico_args::Arguments) -> Result<Command, CliError> {
@@ -238,6 +248,15 @@ fn parse_listen(value: Option<String>) -> Result<Option<String>, CliError> {
     }
 }
 
+fn parse_max_viewers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "--max-viewers takes a number from 1 to 10000 (got '{s}')"
+        )),
+    }
+}
+
 fn parse_port(s: &str) -> Result<u16, String> {
     match s.parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
@@ -289,6 +308,7 @@ mod tests {
             Command::Relay {
                 listen,
                 camera: CameraTarget::Real { addr, mode },
+                ..
             } => {
                 assert_eq!(listen, "127.0.0.1:5000");
                 assert_eq!(

@@ -12,9 +12,9 @@ use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A request head larger than this gets 431.
 pub const MAX_HEAD_BYTES: usize = 16 << 10;
@@ -22,8 +22,9 @@ pub const MAX_HEAD_BYTES: usize = 16 << 10;
 pub const MAX_HEADERS: usize = 64;
 /// A request body larger than this gets 413 (ours are small JSON commands).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
-/// A connection that sends no complete request for this long is closed.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection that sends no complete request for this long is closed, however
+/// slowly it trickles bytes in.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that takes no bytes for this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -129,56 +130,122 @@ impl<F: Fn(Request) -> Response + Send + Sync + 'static> Handler for F {
 pub struct Server {
     addr: SocketAddr,
     stopped: Arc<AtomicBool>,
+    accept_thread: std::sync::Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 impl Server {
-    /// Binds `addr` and serves each connection on its own thread.
-    pub fn start(addr: impl ToSocketAddrs, handler: Arc<dyn Handler>) -> io::Result<Server> {
+    /// Binds `addr` and serves each connection on its own thread, at most
+    /// `max_connections` at once (more are answered 503 and closed).
+    pub fn start(
+        addr: impl ToSocketAddrs,
+        max_connections: usize,
+        handler: Arc<dyn Handler>,
+    ) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stopped = Arc::new(AtomicBool::new(false));
-        let stop_flag = stopped.clone();
-        thread::Builder::new()
+        let accept = AcceptLoop {
+            listener,
+            handler,
+            stopped: stopped.clone(),
+            open: Arc::new(AtomicUsize::new(0)),
+            max_connections,
+        };
+        let accept_thread = thread::Builder::new()
             .name(format!("http-accept-{}", addr.port()))
-            .spawn(move || accept_loop(listener, handler, stop_flag))?;
-        Ok(Server { addr, stopped })
+            .spawn(move || accept.run())?;
+        Ok(Server {
+            addr,
+            stopped,
+            accept_thread: std::sync::Mutex::new(Some(accept_thread)),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stops accepting connections; connections already open finish on their own.
+    /// Stops accepting connections and closes the listening socket (the port is free
+    /// when this returns); connections already open finish on their own.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         // Wake the blocking accept so it sees the flag.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        let handle = self
+            .accept_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
     }
 }
 
-fn accept_loop(listener: TcpListener, handler: Arc<dyn Handler>, stopped: Arc<AtomicBool>) {
-    for conn in listener.incoming() {
-        if stopped.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = conn else {
-            // Out of file descriptors and the like: back off instead of spinning.
-            thread::sleep(Duration::from_millis(50));
-            continue;
-        };
-        let handler = handler.clone();
-        let spawned = thread::Builder::new()
-            .name("http-conn".into())
-            .spawn(move || serve_connection(stream, &*handler));
-        if spawned.is_err() {
-            thread::sleep(Duration::from_millis(50));
+struct AcceptLoop {
+    listener: TcpListener,
+    handler: Arc<dyn Handler>,
+    stopped: Arc<AtomicBool>,
+    /// Connections being served now.
+    open: Arc<AtomicUsize>,
+    max_connections: usize,
+}
+
+/// Counts one open connection while alive.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl AcceptLoop {
+    fn run(self) {
+        for conn in self.listener.incoming() {
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok(mut stream) = conn else {
+                // Out of file descriptors and the like: back off instead of spinning.
+                thread::sleep(Duration::from_millis(50));
+                continue;
+            };
+            if self.open.fetch_add(1, Ordering::SeqCst) >= self.max_connections {
+                self.open.fetch_sub(1, Ordering::SeqCst);
+                refuse_busy(&mut stream);
+                continue;
+            }
+            let open = OpenConnection(self.open.clone());
+            let handler = self.handler.clone();
+            let spawned = thread::Builder::new()
+                .name("http-conn".into())
+                .spawn(move || {
+                    let _open = open;
+                    serve_connection(stream, &*handler)
+                });
+            if spawned.is_err() {
+                thread::sleep(Duration::from_millis(50));
+            }
         }
     }
+}
+
+/// Answers 503 without reading the request, from the accept thread: the answer is small
+/// enough for the socket buffer, and the short timeout bounds the rest.
+fn refuse_busy(stream: &mut TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = write_response(
+        stream,
+        false,
+        Response::error(503, "The server is busy; try again shortly."),
+        false,
+    );
+    let _ = stream.shutdown(Shutdown::Both);
 }
 
 fn serve_connection(mut stream: TcpStream, handler: &dyn Handler) {
     let Ok(peer) = stream.peer_addr() else { return };
-    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
@@ -213,6 +280,7 @@ fn read_request(
     peer: SocketAddr,
 ) -> Result<Option<Request>, Response> {
     let mut chunk = [0u8; 4096];
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
     loop {
         if !buf.is_empty() {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -222,7 +290,7 @@ fn read_request(
                     let request = build_request(&req, peer)?;
                     let body_len = content_length(&request)?;
                     buf.drain(..head_len);
-                    let body = read_body(stream, buf, body_len)?;
+                    let body = read_body(stream, buf, body_len, deadline)?;
                     return Ok(Some(Request { body, ..request }));
                 }
                 Ok(httparse::Status::Partial) => {
@@ -239,6 +307,10 @@ fn read_request(
                 Err(_) => return Err(Response::error(400, "The request is not valid HTTP/1.1.")),
             }
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return timed_out(buf);
+        }
         match stream.read(&mut chunk) {
             Ok(0) => {
                 return if buf.is_empty() {
@@ -252,14 +324,17 @@ fn read_request(
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) if buf.is_empty() => return Ok(None),
-            Err(_) => {
-                return Err(Response::error(
-                    408,
-                    "The request head did not arrive in time.",
-                ));
-            }
+            Err(_) => return timed_out(buf),
         }
+    }
+}
+
+/// An idle keep-alive connection just closes; a half-sent request gets 408.
+fn timed_out(buf: &[u8]) -> Result<Option<Request>, Response> {
+    if buf.is_empty() {
+        Ok(None)
+    } else {
+        Err(Response::error(408, "The request did not arrive in time."))
     }
 }
 
@@ -322,9 +397,21 @@ fn content_length(r: &Request) -> Result<usize, Response> {
     }
 }
 
-fn read_body(stream: &mut TcpStream, buf: &mut Vec<u8>, len: usize) -> Result<Vec<u8>, Response> {
+fn read_body(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    len: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, Response> {
     let mut chunk = [0u8; 4096];
     while buf.len() < len {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return Err(Response::error(
+                408,
+                "The request body did not arrive in time.",
+            ));
+        }
         match stream.read(&mut chunk) {
             Ok(0) => return Err(Response::error(400, "The request body ended early.")),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),

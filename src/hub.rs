@@ -64,6 +64,8 @@ pub struct Status {
     pub last_error: Option<String>,
     pub viewers: usize,
     pub fps: f64,
+    /// Age of the newest frame, if there is one.
+    pub last_frame_age: Option<Duration>,
 }
 
 /// How many recent frame arrival times the fps figure is computed from.
@@ -100,6 +102,7 @@ impl Hub {
                     last_error: None,
                     viewers: 0,
                     fps: 0.0,
+                    last_frame_age: None,
                 },
                 demand_until: None,
                 recent_arrivals: VecDeque::with_capacity(FPS_WINDOW_FRAMES),
@@ -177,11 +180,21 @@ impl Hub {
         self.next_frame(after, wait)
     }
 
-    /// Registers a viewer for as long as the guard lives.
-    pub fn viewer(self: &Arc<Self>) -> ViewerGuard {
-        self.lock().status.viewers += 1;
+    /// Registers a viewer for as long as the guard lives, unless `max` are already watching.
+    pub fn try_viewer(self: &Arc<Self>, max: usize) -> Option<ViewerGuard> {
+        let mut inner = self.lock();
+        if inner.status.viewers >= max {
+            return None;
+        }
+        inner.status.viewers += 1;
+        drop(inner);
         self.changed.notify_all();
-        ViewerGuard { hub: self.clone() }
+        Some(ViewerGuard { hub: self.clone() })
+    }
+
+    /// The newest frame, however old.
+    pub fn latest(&self) -> Option<Arc<Frame>> {
+        self.lock().latest.clone()
     }
 
     /// Whether anyone wants frames now (a viewer, or a recent snapshot or viewer within the linger time).
@@ -246,6 +259,7 @@ impl Hub {
     pub fn status(&self) -> Status {
         let inner = self.lock();
         let mut status = inner.status.clone();
+        status.last_frame_age = inner.latest.as_ref().map(|f| f.received_at.elapsed());
         status.fps = match (inner.recent_arrivals.front(), inner.recent_arrivals.back()) {
             (Some(first), Some(last))
                 if last.elapsed() < Duration::from_secs(2) && last > first =>
@@ -294,7 +308,8 @@ mod tests {
     fn demand_follows_viewers_and_lingers_after_the_last_leaves() {
         let hub = Hub::new(Duration::from_millis(100));
         assert!(!hub.has_demand());
-        let v = hub.viewer();
+        let v = hub.try_viewer(1).unwrap();
+        assert!(hub.try_viewer(1).is_none(), "the cap holds");
         assert!(hub.has_demand());
         assert_eq!(hub.status().viewers, 1);
         drop(v);

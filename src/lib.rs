@@ -12,6 +12,7 @@ pub mod http;
 pub mod hub;
 pub mod mjpeg;
 pub mod osc;
+pub mod picture;
 pub mod relay;
 pub mod routes;
 pub mod sim;

@@ -46,7 +46,11 @@ fn run(command: Command) -> Result<(), String> {
             );
             park()
         }
-        Command::Relay { listen, camera } => {
+        Command::Relay {
+            listen,
+            camera,
+            max_viewers,
+        } => {
             // Keep the simulator alive for as long as the relay runs.
             let (addr, mode, _simulator) = match camera {
                 CameraTarget::Real { addr, mode } => (addr, mode, None),
@@ -72,6 +76,7 @@ fn run(command: Command) -> Result<(), String> {
                 camera: addr,
                 mode,
                 linger: LINGER,
+                max_viewers,
             })
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let local = relay.addr();

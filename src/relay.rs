@@ -4,6 +4,7 @@
 use crate::http::Server;
 use crate::hub::Hub;
 use crate::osc::{Camera, CameraAddr};
+use crate::picture;
 use crate::routes::Routes;
 use crate::upstream;
 use std::io;
@@ -13,6 +14,11 @@ use std::time::Duration;
 
 /// How long the camera connection stays open after the last viewer leaves.
 pub const LINGER: Duration = Duration::from_secs(10);
+/// Default for `--max-viewers`.
+pub const MAX_VIEWERS: usize = 64;
+/// Connections beyond the viewers (page loads, JSON, snapshots) served at once; more are
+/// refused with 503 so that threads stay bounded by viewers + this.
+pub const SPARE_CONNECTIONS: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -21,6 +27,8 @@ pub struct RelayConfig {
     /// "direct", "router" or "simulated", for /status.
     pub mode: &'static str,
     pub linger: Duration,
+    /// Stream requests beyond this many viewers get 503.
+    pub max_viewers: usize,
 }
 
 /// A running relay.
@@ -32,14 +40,18 @@ pub struct Relay {
 impl Relay {
     pub fn start(config: RelayConfig) -> io::Result<Relay> {
         let hub = Hub::new(config.linger);
+        let no_signal = Arc::from(picture::no_signal_jpeg(&config.camera.host_port()));
         let camera = Arc::new(Camera::new(config.camera));
         let routes = Routes {
             hub: hub.clone(),
             camera: camera.clone(),
             mode: config.mode,
+            max_viewers: config.max_viewers,
+            no_signal,
         };
         let server = Server::start(
             config.listen.as_str(),
+            config.max_viewers + SPARE_CONNECTIONS,
             Arc::new(move |req| routes.handle(req)),
         )?;
         upstream::spawn(camera, hub.clone())?;

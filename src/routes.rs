@@ -6,7 +6,7 @@
 //! reaches the file system, so `..` and friends simply find nothing.
 
 use crate::http::{Request, Response};
-use crate::hub::Hub;
+use crate::hub::{Hub, Upstream};
 use crate::mjpeg::PartWriter;
 use crate::osc::{Camera, OscError};
 use serde_json::{Value, json};
@@ -21,6 +21,11 @@ pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
 pub const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(1);
 /// A viewer joining gets the newest frame at once if it is at most this old.
 pub const JOIN_MAX_AGE: Duration = Duration::from_secs(1);
+/// While the camera sends nothing, each viewer still gets a frame this often: it keeps
+/// players from giving up and finds viewers that have gone.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// After this long without a camera frame, viewers see NO SIGNAL instead of the last frame.
+pub const NO_SIGNAL_AFTER: Duration = Duration::from_secs(3);
 
 /// The page and its assets: (name under /public/, content type, bytes).
 const ASSETS: &[(&str, &str, &[u8])] = &[
@@ -47,10 +52,17 @@ pub struct Routes {
     pub camera: Arc<Camera>,
     /// How the camera is reached, for /status: "direct", "router" or "simulated".
     pub mode: &'static str,
+    /// Stream requests beyond this many viewers get 503.
+    pub max_viewers: usize,
+    /// Shown to viewers while the camera is gone.
+    pub no_signal: Arc<[u8]>,
 }
 
 impl Routes {
     pub fn handle(&self, req: Request) -> Response {
+        if !matches!(req.method.as_str(), "GET" | "HEAD" | "POST") {
+            return method_not_allowed("GET, HEAD, POST");
+        }
         let get = matches!(req.method.as_str(), "GET" | "HEAD");
         let path = req.path.as_str();
         match path {
@@ -75,20 +87,38 @@ impl Routes {
     }
 
     fn video_feed(&self) -> Response {
+        let Some(viewer) = self.hub.try_viewer(self.max_viewers) else {
+            return Response::error(
+                503,
+                format!(
+                    "{} viewers are already watching, the most this relay serves (--max-viewers).",
+                    self.max_viewers
+                ),
+            );
+        };
         let hub = self.hub.clone();
+        let no_signal = self.no_signal.clone();
         let writer = PartWriter::default();
         let content_type = writer.content_type();
         Response::stream(
             &content_type,
             Box::new(move |out: &mut TcpStream| {
-                let _viewer = hub.viewer();
+                let _viewer = viewer;
                 out.write_all(writer.preamble().as_bytes())?;
                 let mut seq = hub.join_seq(JOIN_MAX_AGE);
                 loop {
-                    // The timeout only bounds the wait; with no frame (camera reconnecting) wait on.
-                    if let Some(frame) = hub.next_frame(seq, Duration::from_secs(1)) {
+                    if let Some(frame) = hub.next_frame(seq, KEEPALIVE_INTERVAL) {
                         writer.write_part(out, &frame.jpeg, frame.timestamp_secs())?;
                         seq = frame.seq;
+                        continue;
+                    }
+                    // The camera is quiet: repeat its last frame for a while, then say so.
+                    let now = unix_secs();
+                    match hub.latest() {
+                        Some(f) if f.received_at.elapsed() < NO_SIGNAL_AFTER => {
+                            writer.write_part(out, &f.jpeg, f.timestamp_secs())?
+                        }
+                        _ => writer.write_part(out, &no_signal, now)?,
                     }
                 }
             }),
@@ -118,7 +148,23 @@ impl Routes {
 
     fn status(&self) -> Value {
         let s = self.hub.status();
+        let fresh = s.last_frame_age.is_some_and(|age| age < NO_SIGNAL_AFTER);
+        let online = s.upstream == Upstream::Streaming && fresh;
+        let offline_reason = (!online).then(|| match (s.upstream, &s.last_error) {
+            (Upstream::Idle, _) => {
+                "nobody is watching, so the camera connection is closed".to_string()
+            }
+            (Upstream::Connecting, None) => "connecting to the camera".to_string(),
+            (Upstream::Streaming, _) => format!(
+                "the camera has sent no frame for {:.0} s",
+                s.last_frame_age.map_or(0.0, |a| a.as_secs_f64())
+            ),
+            (_, Some(e)) => e.clone(),
+            (Upstream::Retrying, None) => "reconnecting to the camera".to_string(),
+        });
         json!({
+            "online": online,
+            "offline_reason": offline_reason,
             "mode": self.mode,
             "camera": self.camera.addr().host_port(),
             "upstream": s.upstream.as_str(),
@@ -132,6 +178,12 @@ impl Routes {
             "viewers": s.viewers,
         })
     }
+}
+
+fn unix_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn camera_json(answer: Result<Value, OscError>) -> Response {

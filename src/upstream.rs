@@ -36,22 +36,40 @@ enum Ended {
     /// Nobody wants frames any more; we closed it.
     NoDemand,
     /// The camera ended or broke the stream, or refused it.
-    Failed { error: String, got_frames: bool },
+    Failed {
+        error: String,
+        got_frames: bool,
+        /// A refused login: retry at the slowest pace (a camera being reconfigured may accept later).
+        login_refused: bool,
+    },
 }
 
 fn run(camera: &Camera, hub: &Hub) {
     let mut delay = FIRST_RETRY_DELAY;
+    // The same failure over and over is logged once, not every few seconds for months.
+    let mut last_logged: Option<String> = None;
     loop {
         hub.set_upstream(Upstream::Idle);
         hub.wait_for_demand();
         hub.set_upstream(Upstream::Connecting);
         match stream_once(camera, hub) {
             Ended::NoDemand => delay = FIRST_RETRY_DELAY,
-            Ended::Failed { error, got_frames } => {
+            Ended::Failed {
+                error,
+                got_frames,
+                login_refused,
+            } => {
                 if got_frames {
                     delay = FIRST_RETRY_DELAY;
+                    last_logged = None;
                 }
-                eprintln!("oscstream: camera stream: {error}; retrying in {delay:.1?}");
+                if login_refused {
+                    delay = MAX_RETRY_DELAY;
+                }
+                if last_logged.as_ref() != Some(&error) {
+                    eprintln!("oscstream: {error}; retrying every few seconds");
+                    last_logged = Some(error.clone());
+                }
                 hub.set_error(Some(error));
                 hub.set_upstream(Upstream::Retrying);
                 hub.pause_while_demanded(delay);
@@ -75,6 +93,10 @@ fn stream_once(camera: &Camera, hub: &Hub) -> Ended {
             return Ended::Failed {
                 error: e.to_string(),
                 got_frames: false,
+                login_refused: matches!(
+                    e,
+                    OscError::WrongCredentials { .. } | OscError::AuthRequired { .. }
+                ),
             };
         }
     };
@@ -102,7 +124,11 @@ fn stream_once(camera: &Camera, hub: &Hub) -> Ended {
         }
     };
     parser.finish(&mut handle);
-    Ended::Failed { error, got_frames }
+    Ended::Failed {
+        error,
+        got_frames,
+        login_refused: false,
+    }
 }
 
 fn read_error(camera: &str, e: &io::Error) -> String {

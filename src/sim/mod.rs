@@ -18,14 +18,17 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-pub use pattern::encode as encode_jpeg;
 
 /// How long a simulated picture takes.
 const PICTURE_DURATION: Duration = Duration::from_millis(300);
+/// Connections the simulated camera serves at once.
+const MAX_CONNECTIONS: usize = 256;
+/// A silent preview holds its connection at most this long.
+const MAX_SILENCE: Duration = Duration::from_secs(60);
 /// Preview formats of a THETA Z1 (OSC.md); a configured size not in it is added.
 const Z1_PREVIEW_FORMATS: [(u16, u16, u32); 5] = [
     (1920, 960, 8),
@@ -57,6 +60,19 @@ impl Default for SimConfig {
             fps: 30,
         }
     }
+}
+
+/// Misbehaviour the simulated camera can be told to show, as real cameras and networks do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The running preview sends half a frame, then drops the connection.
+    DieMidFrame,
+    /// The running preview stops sending but keeps the connection open (a camera asleep).
+    GoSilent,
+    /// The next few parts are preceded by junk bytes.
+    GarbageBetweenParts,
+    /// The Digest nonce goes stale: the next request gets 401 with `stale=true`.
+    StaleNonce,
 }
 
 /// What the simulator has served, for tests and benchmarks.
@@ -106,16 +122,30 @@ struct Camera {
     next_frame_seq: AtomicU64,
     nonce_counter: AtomicU64,
     nonce: Mutex<String>,
+    /// Nonces that were valid once; a request using one gets `stale=true`.
+    stale_nonces: Mutex<Vec<String>>,
+    faults: Faults,
     pictures: Mutex<Vec<Picture>>,
     /// Command id → (when it finishes, the picture's file name).
     commands: Mutex<HashMap<String, (Instant, String)>>,
     next_command: AtomicU64,
 }
 
+/// Faults waiting to happen; each is taken by the preview that acts on it.
+#[derive(Default)]
+struct Faults {
+    die_mid_frame: AtomicBool,
+    go_silent: AtomicBool,
+    garbage_parts: AtomicU64,
+    /// The camera was switched off: every preview ends at once.
+    killed: AtomicBool,
+}
+
 /// A running simulated camera.
 pub struct Simulator {
     server: Server,
     counters: Arc<Counters>,
+    camera: Arc<Camera>,
 }
 
 impl Simulator {
@@ -157,16 +187,48 @@ impl Simulator {
             next_frame_seq: AtomicU64::new(1),
             nonce_counter: AtomicU64::new(0),
             nonce: Mutex::new(String::new()),
+            stale_nonces: Mutex::new(Vec::new()),
+            faults: Faults::default(),
             pictures: Mutex::new(Vec::new()),
             commands: Mutex::new(HashMap::new()),
             next_command: AtomicU64::new(1),
         });
         camera.new_nonce();
+        let handler = camera.clone();
         let server = Server::start(
             config.listen.as_str(),
-            Arc::new(move |req: Request| camera.handle(req)),
+            MAX_CONNECTIONS,
+            Arc::new(move |req: Request| handler.handle(req)),
         )?;
-        Ok(Simulator { server, counters })
+        Ok(Simulator {
+            server,
+            counters,
+            camera,
+        })
+    }
+
+    /// Makes the camera misbehave; see [`Fault`].
+    pub fn inject(&self, fault: Fault) {
+        let f = &self.camera.faults;
+        match fault {
+            Fault::DieMidFrame => f.die_mid_frame.store(true, Ordering::SeqCst),
+            Fault::GoSilent => f.go_silent.store(true, Ordering::SeqCst),
+            Fault::GarbageBetweenParts => {
+                f.garbage_parts.fetch_add(3, Ordering::SeqCst);
+            }
+            Fault::StaleNonce => {
+                let old = lock(&self.camera.nonce).clone();
+                lock(&self.camera.stale_nonces).push(old);
+                self.camera.new_nonce();
+            }
+        }
+    }
+
+    /// Switches the camera off: the port closes and running previews end mid-stream.
+    /// Start a new simulator on the same address to switch it on again.
+    pub fn kill(&self) {
+        self.camera.faults.killed.store(true, Ordering::SeqCst);
+        self.server.stop();
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -175,11 +237,6 @@ impl Simulator {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
-    }
-
-    /// Stops accepting connections (running previews end when their viewer goes).
-    pub fn stop(&self) {
-        self.server.stop();
     }
 }
 
@@ -245,15 +302,18 @@ impl Camera {
             stale: false,
         };
         let creds = req.header("authorization").and_then(Credentials::parse);
-        match creds {
-            Some(c)
-                if c.username == *id
-                    && c.realm == MODEL
-                    && c.nonce == nonce
-                    && c.verify(password, &req.method) =>
-            {
-                None
-            }
+        let valid = creds
+            .as_ref()
+            .filter(|c| c.username == *id && c.realm == MODEL && c.verify(password, &req.method));
+        match valid {
+            Some(c) if c.nonce == nonce => None,
+            Some(c) if lock(&self.stale_nonces).contains(&c.nonce) => Some(
+                Challenge {
+                    stale: true,
+                    ..challenge
+                }
+                .header_value(),
+            ),
             _ => Some(challenge.header_value()),
         }
     }
@@ -558,8 +618,15 @@ impl PreviewRun {
     }
 
     fn play(&self, camera: &Camera, out: &mut TcpStream) -> io::Result<()> {
+        let faults = &camera.faults;
         let mut next = Instant::now();
         for i in 0.. {
+            if faults.killed.load(Ordering::SeqCst) {
+                return Err(io::ErrorKind::ConnectionAborted.into());
+            }
+            if faults.go_silent.swap(false, Ordering::SeqCst) {
+                return hold_silently(out, faults);
+            }
             if camera.preview_generation.load(Ordering::SeqCst) != self.generation {
                 // A picture or a format change ends the preview: last chunk, then close.
                 out.write_all(b"0\r\n\r\n")?;
@@ -581,14 +648,55 @@ impl PreviewRun {
             .into_bytes();
             part.extend_from_slice(&jpeg);
             part.extend_from_slice(b"\r\n");
+            if take_one(&faults.garbage_parts) {
+                let mut junk = GARBAGE.to_vec();
+                junk.extend_from_slice(&part);
+                part = junk;
+            }
             let mut chunk = format!("{:X}\r\n", part.len()).into_bytes();
             chunk.extend_from_slice(&part);
             chunk.extend_from_slice(b"\r\n");
+            if faults.die_mid_frame.swap(false, Ordering::SeqCst) {
+                out.write_all(&chunk[..chunk.len() / 2])?;
+                return Err(io::ErrorKind::ConnectionAborted.into());
+            }
             out.write_all(&chunk)?;
             camera.counters.frames_sent.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
+}
+
+/// Junk a broken camera or network might put between parts: stray lines, a lone SOI,
+/// a fake part header, bytes that are not UTF-8.
+const GARBAGE: &[u8] =
+    b"\r\nGARBAGE\xff\xd8\xff\xe0 junk\r\nContent-Length: 99999999\r\n\r\n\x00\x01\xfe\xff\xd9\r\n";
+
+fn take_one(counter: &AtomicU64) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// Keeps the connection open without sending, like a camera that fell asleep, until the
+/// client gives up (or the camera is switched off).
+fn hold_silently(out: &mut TcpStream, faults: &Faults) -> io::Result<()> {
+    out.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let until = Instant::now() + MAX_SILENCE;
+    let mut probe = [0u8; 1];
+    while Instant::now() < until && !faults.killed.load(Ordering::SeqCst) {
+        match out.peek(&mut probe) {
+            Ok(0) => return Ok(()), // the client closed
+            Ok(_) => thread::sleep(Duration::from_millis(100)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::ErrorKind::ConnectionAborted.into())
 }
 
 /// Prefix of the COM segment the simulator stamps into every preview frame.

@@ -47,13 +47,17 @@ pub fn start_relay(camera: CameraAddr) -> Relay {
 }
 
 pub fn start_relay_lingering(camera: CameraAddr, linger: Duration) -> Relay {
-    Relay::start(RelayConfig {
+    Relay::start(relay_config(camera, linger)).expect("relay starts")
+}
+
+pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
+    RelayConfig {
         listen: "127.0.0.1:0".into(),
         camera,
         mode: "direct",
         linger,
-    })
-    .expect("relay starts")
+        max_viewers: oscstream::relay::MAX_VIEWERS,
+    }
 }
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `limit`.
