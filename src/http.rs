@@ -255,7 +255,7 @@ fn serve_connection(mut stream: TcpStream, handler: &dyn Handler) {
             Ok(None) => return,
             Err(reject) => {
                 let _ = write_response(&mut stream, false, reject, false);
-                let _ = stream.shutdown(Shutdown::Both);
+                close_gracefully(&mut stream);
                 return;
             }
         };
@@ -286,6 +286,12 @@ fn read_request(
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut req = httparse::Request::new(&mut headers);
             match req.parse(buf) {
+                Ok(httparse::Status::Complete(head_len)) if head_len > MAX_HEAD_BYTES => {
+                    return Err(Response::error(
+                        431,
+                        "The request head is larger than 16 KiB.",
+                    ));
+                }
                 Ok(httparse::Status::Complete(head_len)) => {
                     let request = build_request(&req, peer)?;
                     let body_len = content_length(&request)?;
@@ -325,6 +331,23 @@ fn read_request(
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return timed_out(buf),
+        }
+    }
+}
+
+/// Closes after an error answer without discarding it: closing a socket with unread
+/// input sends a reset, which can destroy the answer before the client reads it. So stop
+/// writing, then read and drop what the client is still sending, for a bounded time.
+fn close_gracefully(stream: &mut TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < MAX_BODY_BYTES && Instant::now() < deadline {
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
         }
     }
 }

@@ -21,6 +21,8 @@ pub const MAX_PART_BYTES: usize = 16 << 20;
 pub const MAX_LINE_BYTES: usize = 16 << 10;
 /// Most header bytes one part may carry before it is dropped.
 pub const MAX_PART_HEAD_BYTES: usize = 16 << 10;
+/// Boundaries at least this long are recognised at the end of a junk line too.
+const MIN_SUFFIX_BOUNDARY_BYTES: usize = 12;
 /// The boundary THETA cameras use (without the quotes of their header).
 pub const THETA_BOUNDARY: &str = "---osclivepreview---";
 
@@ -44,6 +46,8 @@ pub enum Reject {
     BadHeaders,
     /// The stream ended in the middle of the part.
     Truncated,
+    /// The declared Content-Length ran into the next part.
+    LengthMismatch,
 }
 
 impl std::fmt::Display for Reject {
@@ -53,6 +57,7 @@ impl std::fmt::Display for Reject {
             Reject::TooLarge => "a part was larger than 16 MiB",
             Reject::BadHeaders => "a part had unreadable or oversized headers",
             Reject::Truncated => "the stream ended in the middle of a part",
+            Reject::LengthMismatch => "a part's Content-Length did not match its bytes",
         })
     }
 }
@@ -119,6 +124,11 @@ impl Parser {
     /// Tells the parser the stream has ended: a part cut short is reported as truncated.
     pub fn finish(&mut self, mut emit: impl FnMut(Parsed)) {
         let mid_part = match self.state {
+            // A delimiter with nothing after it opens no part.
+            State::Headers {
+                length: None,
+                head_bytes: 0,
+            } => self.pos < self.buf.len(),
             State::Headers { .. } | State::Body { .. } => true,
             State::BodyUntilDelimiter => self.pos < self.buf.len(),
             State::SeekDelimiter | State::SkipLine => false,
@@ -147,14 +157,23 @@ impl Parser {
                 }
                 true
             }
-            State::SkipLine => match memchr(b'\n', &self.buf[self.pos..]) {
+            State::SkipLine => match memchr::memchr(b'\n', &self.buf[self.pos..]) {
                 Some(i) => {
+                    // The kept tail of the long line may end in a delimiter glued to junk.
+                    let tail = trim_ascii_end(&self.buf[self.pos..self.pos + i]);
+                    self.state = if self.ends_with_delimiter(tail) {
+                        State::Headers {
+                            length: None,
+                            head_bytes: 0,
+                        }
+                    } else {
+                        State::SeekDelimiter
+                    };
                     self.pos += i + 1;
-                    self.state = State::SeekDelimiter;
                     true
                 }
                 None => {
-                    self.pos = self.buf.len();
+                    self.keep_tail();
                     false
                 }
             },
@@ -207,8 +226,14 @@ impl Parser {
                     return false;
                 }
                 let body = &self.buf[self.pos..self.pos + length];
-                emit(checked_frame(body));
-                self.pos += length;
+                if let Some(next_part) = self.delimiter_inside(body) {
+                    // The length lied (a cut frame): drop it and read the part it swallowed.
+                    emit(Parsed::Rejected(Reject::LengthMismatch));
+                    self.pos += next_part;
+                } else {
+                    emit(checked_frame(body));
+                    self.pos += length;
+                }
                 self.state = State::SeekDelimiter;
                 true
             }
@@ -218,18 +243,20 @@ impl Parser {
 
     fn step_until_delimiter(&mut self, emit: &mut impl FnMut(Parsed)) -> bool {
         let body = &self.buf[self.pos..];
-        // Delimiter lines start after a '\n'; look for the boundary and check what precedes it.
+        // Delimiter lines start after a '\n'; look for the boundary and check what precedes it
+        // (a long boundary counts wherever it is, as in `ends_with_delimiter`).
         let from = self.scanned.saturating_sub(self.boundary.len() + 4);
         let mut found = None;
         let mut at = from;
-        while let Some(i) = find(&body[at..], &self.boundary) {
+        while let Some(i) = memchr::memmem::find(&body[at..], &self.boundary) {
             let b = at + i;
             let line_start = if b >= 2 && &body[b - 2..b] == b"--" {
                 b - 2
             } else {
                 b
             };
-            if line_start == 0 || body[line_start - 1] == b'\n' {
+            let at_line_start = line_start == 0 || body[line_start - 1] == b'\n';
+            if at_line_start || self.boundary.len() >= MIN_SUFFIX_BOUNDARY_BYTES {
                 found = Some(line_start);
                 break;
             }
@@ -273,7 +300,7 @@ impl Parser {
     /// Takes the next whole line from the buffer, if there is one: its range without CR LF.
     fn take_line(&mut self) -> Option<Range<usize>> {
         let start = self.pos;
-        let i = memchr(b'\n', &self.buf[start..])?;
+        let i = memchr::memchr(b'\n', &self.buf[start..])?;
         self.pos += i + 1;
         let end = if i > 0 && self.buf[start + i - 1] == b'\r' {
             start + i - 1
@@ -286,10 +313,30 @@ impl Parser {
     /// With no newline in sight, gives up on an overlong line instead of buffering it forever.
     fn skip_overlong_line(&mut self) -> bool {
         if self.buf.len() - self.pos > MAX_LINE_BYTES {
-            self.pos = self.buf.len();
+            self.keep_tail();
             self.state = State::SkipLine;
         }
         false
+    }
+
+    /// Where a long boundary appears inside a length-framed body (the start of its
+    /// delimiter line), which means the declared length swallowed the next part.
+    fn delimiter_inside(&self, body: &[u8]) -> Option<usize> {
+        if self.boundary.len() < MIN_SUFFIX_BOUNDARY_BYTES {
+            return None;
+        }
+        let b = memchr::memmem::find(body, &self.boundary)?;
+        Some(if b >= 2 && &body[b - 2..b] == b"--" {
+            b - 2
+        } else {
+            b
+        })
+    }
+
+    /// Drops buffered bytes except the few that could still end in a delimiter.
+    fn keep_tail(&mut self) {
+        let keep = self.boundary.len() + 4;
+        self.pos = self.pos.max(self.buf.len().saturating_sub(keep));
     }
 
     fn is_delimiter(&self, line: &[u8]) -> bool {
@@ -301,6 +348,14 @@ impl Parser {
                 && line.starts_with(b"--")
                 && line.ends_with(b"--")
                 && &line[2..2 + b.len()] == b)
+            || self.ends_with_delimiter(line)
+    }
+
+    /// A line of junk that ends in the boundary still marks the next part, so the stream
+    /// resynchronises after garbage with no line break. Only for boundaries long enough
+    /// that no header or stray text ends in them by chance (THETA's is 20 bytes).
+    fn ends_with_delimiter(&self, line: &[u8]) -> bool {
+        self.boundary.len() >= MIN_SUFFIX_BOUNDARY_BYTES && line.ends_with(&self.boundary)
     }
 }
 
@@ -319,7 +374,7 @@ pub fn is_whole_jpeg(bytes: &[u8]) -> bool {
 
 /// `Some(Ok(n))` for a Content-Length header line, `Some(Err)` for an unreadable one, `None` for other headers.
 fn parse_content_length(line: &[u8]) -> Option<Result<usize, ()>> {
-    let colon = memchr(b':', line)?;
+    let colon = memchr::memchr(b':', line)?;
     let name = trim_ascii(&line[..colon]);
     if !name.eq_ignore_ascii_case(b"content-length") {
         return None;
@@ -349,26 +404,6 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
 
 fn trim_ascii_end(b: &[u8]) -> &[u8] {
     b.trim_ascii_end()
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    let first = needle[0];
-    let mut i = 0;
-    while let Some(j) = memchr(first, &hay[i..=hay.len() - needle.len()]) {
-        let at = i + j;
-        if &hay[at..at + needle.len()] == needle {
-            return Some(at);
-        }
-        i = at + 1;
-    }
-    None
 }
 
 /// The boundary parameter of a `multipart/x-mixed-replace` Content-Type, quotes removed.
@@ -707,5 +742,159 @@ mod tests {
         ));
         assert!(text.ends_with("\r\n--oscstreamframe\r\n"));
         assert_eq!(frames(&run(OUR_BOUNDARY, &out, &[])), vec![a, b]);
+    }
+
+    /// A small deterministic generator, so failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// A well-formed part in one of the shapes cameras send.
+    fn random_valid_part(rng: &mut Rng, body: &[u8]) -> Vec<u8> {
+        let delim = [B.to_string(), format!("--{B}")][rng.below(2)].clone();
+        let name = ["Content-Length", "content-length", "CONTENT-LENGTH"][rng.below(3)];
+        let extra = ["", "X-Timestamp: 1\r\n", "Content-type: image/jpeg\r\n"][rng.below(3)];
+        let after = ["", "\r\n", "\r\n\r\n"][rng.below(3)];
+        let head = if rng.below(4) == 0 {
+            // No length: framed by the next delimiter, which needs a line break before it.
+            return part(&delim, extra, body, "\r\n");
+        } else {
+            format!("{extra}{name}: {}\r\n", body.len())
+        };
+        part(&delim, &head, body, after)
+    }
+
+    fn random_splits(rng: &mut Rng, len: usize) -> Vec<usize> {
+        let mut cuts: Vec<usize> = (0..rng.below(8)).map(|_| rng.below(len + 1)).collect();
+        cuts.sort_unstable();
+        cuts
+    }
+
+    #[test]
+    fn generated_well_formed_streams_give_exactly_their_frames() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for round in 0..20_000 {
+            let bodies: Vec<Vec<u8>> = (0..1 + rng.below(4))
+                .map(|i| jpeg(i as u8 + 1, 20 + rng.below(200)))
+                .collect();
+            let mut stream: Vec<u8> = bodies
+                .iter()
+                .flat_map(|b| random_valid_part(&mut rng, b))
+                .collect();
+            stream.extend_from_slice(format!("{B}\r\n").as_bytes());
+            let out = run(B, &stream, &random_splits(&mut rng, stream.len()));
+            assert_eq!(
+                frames(&out),
+                bodies,
+                "round {round}: {:?}",
+                String::from_utf8_lossy(&stream)
+            );
+            assert!(
+                rejects(&out).is_empty(),
+                "round {round}: {:?} {:?}",
+                rejects(&out),
+                String::from_utf8_lossy(&stream)
+            );
+        }
+    }
+
+    #[test]
+    fn generated_hostile_streams_never_panic_and_never_yield_a_corrupt_frame() {
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        let known: Vec<Vec<u8>> = (0..4).map(|i| jpeg(i + 1, 50 + 30 * i as usize)).collect();
+        for round in 0..20_000 {
+            let mut stream = Vec::new();
+            for _ in 0..1 + rng.below(6) {
+                let body = &known[rng.below(known.len())];
+                match rng.below(7) {
+                    0 | 1 => stream.extend(random_valid_part(&mut rng, body)),
+                    2 => {
+                        // A length that lies by a little, either way.
+                        let lie = body.len() + 1 + rng.below(10);
+                        let lie = if rng.below(2) == 0 {
+                            lie
+                        } else {
+                            body.len() - 1 - rng.below(10)
+                        };
+                        stream.extend(part(B, &format!("Content-Length: {lie}\r\n"), body, "\r\n"));
+                    }
+                    3 => stream.extend((0..rng.below(300)).map(|_| rng.next() as u8)),
+                    4 => {
+                        let junk = [
+                            "Content-Length: 99999999999999999999",
+                            "Content-Length: -1",
+                            "Content-Length:",
+                            "",
+                        ];
+                        let head = format!("{}\r\n", junk[rng.below(junk.len())]);
+                        stream.extend(part(B, &head, &body[..body.len() / 2], "\r\n"));
+                    }
+                    5 => stream.extend_from_slice(b"\r\n\r\n\n"),
+                    _ => {
+                        let cut = rng.below(body.len());
+                        stream.extend(part(
+                            B,
+                            &format!("Content-Length: {}\r\n", body.len()),
+                            &body[..cut],
+                            "",
+                        ));
+                    }
+                }
+            }
+            let mut parser = Parser::new(B);
+            let mut out = Vec::new();
+            let mut last = 0;
+            for cut in random_splits(&mut rng, stream.len())
+                .into_iter()
+                .chain([stream.len()])
+            {
+                parser.push(&stream[last..cut], |p| out.push(p));
+                last = cut;
+                assert!(
+                    parser.buf.len() <= stream.len(),
+                    "round {round}: buffer bounded by input"
+                );
+            }
+            parser.finish(|p| out.push(p));
+            for f in frames(&out) {
+                assert!(
+                    known.contains(&f),
+                    "round {round}: a frame that was never sent: {:?}\nin {:?}",
+                    f,
+                    stream
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_part_without_length_that_never_ends_is_dropped_with_bounded_memory() {
+        let mut p = Parser::new(B);
+        let mut out = Vec::new();
+        p.push(
+            format!("{B}\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes(),
+            |e| out.push(e),
+        );
+        let chunk = vec![0x55u8; 64 << 10];
+        let mut peak = 0;
+        for _ in 0..(20 << 20) / chunk.len() {
+            p.push(&chunk, |e| out.push(e));
+            peak = peak.max(p.buf.len() - p.pos);
+        }
+        assert!(peak <= MAX_PART_BYTES + chunk.len(), "peak {peak}");
+        assert_eq!(rejects(&out), vec![Reject::TooLarge]);
+        let a = jpeg(1, 100);
+        p.push(&theta_part(&a), |e| out.push(e));
+        assert_eq!(frames(&out), vec![a], "the stream recovers");
     }
 }

@@ -3,66 +3,13 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
 
 fn oscstream(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_oscstream"))
         .args(args)
         .output()
         .expect("binary runs")
-}
-
-/// A running `oscstream`, killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary and waits for the stdout line containing `marker`; returns the URL in it.
-fn start(args: &[&str], marker: &str) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oscstream"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let (tx, rx) = mpsc::channel();
-    let marker = marker.to_string();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains(&marker) {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the binary prints where to look");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("a URL")
-        .to_string();
-    (running, url)
-}
-
-fn addr_of(url: &str) -> SocketAddr {
-    url.trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 fn one_line(bytes: &[u8]) -> String {
@@ -113,7 +60,7 @@ fn help_explains_both_modes_and_version_prints() {
 
 #[test]
 fn the_readme_first_command_relays_the_simulated_camera() {
-    let (_relay, url) = start(&["--simulate", "--listen", "127.0.0.1:0"], "open http://");
+    let (_relay, url) = start_binary(&["--simulate", "--listen", "127.0.0.1:0"], "open http://");
     assert!(url.ends_with("/public/index.html"), "{url}");
     let mut viewer = Viewer::connect(addr_of(&url), "/video_feed");
     let part = viewer.next_part();
@@ -126,7 +73,7 @@ fn the_readme_first_command_relays_the_simulated_camera() {
 
 #[test]
 fn simulate_alone_serves_a_camera() {
-    let (_sim, url) = start(
+    let (_sim, url) = start_binary(
         &[
             "simulate",
             "--listen",
@@ -147,7 +94,7 @@ fn simulate_alone_serves_a_camera() {
 
 #[test]
 fn a_wrong_password_at_start_exits_1_naming_id_and_pwd_without_showing_it() {
-    let (_sim, url) = start(
+    let (_sim, url) = start_binary(
         &[
             "simulate",
             "--listen",

@@ -668,9 +668,9 @@ impl PreviewRun {
 }
 
 /// Junk a broken camera or network might put between parts: stray lines, a lone SOI,
-/// a fake part header, bytes that are not UTF-8.
-const GARBAGE: &[u8] =
-    b"\r\nGARBAGE\xff\xd8\xff\xe0 junk\r\nContent-Length: 99999999\r\n\r\n\x00\x01\xfe\xff\xd9\r\n";
+/// bytes that are not UTF-8, and a part whose body is not a JPEG.
+const GARBAGE: &[u8] = b"\r\nGARBAGE\xff\xd8\xff\xe0 junk\r\n\x00\x01\xfe\xff\xd9\r\n\
+---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: 10\r\n\r\nNOTAJPEG!!\r\n";
 
 fn take_one(counter: &AtomicU64) -> bool {
     counter
