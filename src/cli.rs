@@ -2,7 +2,8 @@
 //! pico-args into a [`Command`]. Every mistake becomes one sentence naming the flag;
 //! `main` prints it and exits with code 2.
 
-use crate::osc::CameraAddr;
+use crate::osc::{CameraAddr, PreviewFormat};
+use crate::routes::Access;
 use crate::sim::SimConfig;
 use std::ffi::OsString;
 use std::fmt;
@@ -37,6 +38,10 @@ OPTIONS:
       --pwd PASSWORD    the camera's password, e.g. 00103139 (Mode 2); never printed
       --listen ADDR     where viewers connect (default 127.0.0.1:5000; 0.0.0.0:5000 for your LAN)
       --max-viewers N   stream viewers served at once (default 64); more get 503
+      --preview WxH@FPS set the camera's preview format first, e.g. 1024x512@30, 1920x960@8
+      --auth USER:PASS  HTTP Basic auth on every route (viewers and control)
+      --read-only       refuse every POST route (no pictures, no format changes) with 403
+      --allow-origin O  allow web pages from origin O to use the relay (CORS)
       --simulate        relay a simulated camera started on a free loopback port;
                         with -r --id --pwd it demands Digest auth with those
   -h, --help            this text
@@ -58,6 +63,8 @@ pub enum Command {
         listen: String,
         camera: CameraTarget,
         max_viewers: usize,
+        preview: Option<PreviewFormat>,
+        access: Access,
     },
     Simulate(SimConfig),
     Help,
@@ -132,6 +139,21 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
         .opt_value_from_fn("--max-viewers", parse_max_viewers)
         .map_err(from_pico)?
         .unwrap_or(crate::relay::MAX_VIEWERS);
+    let preview = args
+        .opt_value_from_fn("--preview", parse_preview)
+        .map_err(from_pico)?;
+    let basic_auth = args
+        .opt_value_from_fn("--auth", parse_user_pass)
+        .map_err(from_pico)?;
+    let read_only = args.contains("--read-only");
+    let allow_origin: Option<String> = args
+        .opt_value_from_str("--allow-origin")
+        .map_err(from_pico)?;
+    let access = Access {
+        basic_auth,
+        read_only,
+        allow_origin,
+    };
     reject_leftovers(args)?;
 
     let camera = if simulate {
@@ -184,6 +206,8 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
         listen,
         camera,
         max_viewers,
+        preview,
+        access,
     })
 }
 
@@ -245,6 +269,21 @@ fn parse_listen(value: Option<String>) -> Result<Option<String>, CliError> {
             )))
         }
         other => Ok(other),
+    }
+}
+
+fn parse_preview(s: &str) -> Result<PreviewFormat, String> {
+    PreviewFormat::parse(s).ok_or_else(|| {
+        format!("--preview takes WIDTHxHEIGHT@FPS, e.g. 1024x512@30 or 1920x960@8 (got '{s}')")
+    })
+}
+
+fn parse_user_pass(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((user, pass)) if !user.is_empty() && !pass.is_empty() => {
+            Ok((user.to_string(), pass.to_string()))
+        }
+        _ => Err("--auth takes USER:PASSWORD, both non-empty".to_string()),
     }
 }
 

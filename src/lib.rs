@@ -6,7 +6,9 @@
 //! [`relay`] puts the pieces together, and [`sim`] is a simulated THETA for trying it
 //! out and for the tests. [`cli`] reads the command line.
 
+pub mod api;
 pub mod cli;
+pub mod control;
 pub mod digest;
 pub mod http;
 pub mod hub;

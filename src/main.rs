@@ -3,7 +3,8 @@
 //! (2 for a command-line mistake, 1 for anything else).
 
 use oscstream::cli::{self, CameraTarget, Command};
-use oscstream::osc::{Camera, CameraAddr, OscError};
+use oscstream::control::FormatError;
+use oscstream::osc::{Camera, CameraAddr, OscError, PreviewFormat};
 use oscstream::relay::{LINGER, Relay, RelayConfig};
 use oscstream::sim::{SimConfig, Simulator};
 use std::process::ExitCode;
@@ -18,14 +19,23 @@ fn main() -> ExitCode {
     };
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Exit(code, message)) => {
             eprintln!("oscstream: {message}");
-            ExitCode::from(1)
+            ExitCode::from(code)
         }
     }
 }
 
-fn run(command: Command) -> Result<(), String> {
+/// A failure: the exit code (2 for what the user asked wrongly, 1 otherwise) and the sentence.
+struct Exit(u8, String);
+
+impl From<String> for Exit {
+    fn from(message: String) -> Exit {
+        Exit(1, message)
+    }
+}
+
+fn run(command: Command) -> Result<(), Exit> {
     match command {
         Command::Help => {
             print!("{}", cli::HELP);
@@ -50,6 +60,8 @@ fn run(command: Command) -> Result<(), String> {
             listen,
             camera,
             max_viewers,
+            preview,
+            access,
         } => {
             // Keep the simulator alive for as long as the relay runs.
             let (addr, mode, _simulator) = match camera {
@@ -69,7 +81,7 @@ fn run(command: Command) -> Result<(), String> {
                     (addr, "simulated", Some(sim))
                 }
             };
-            let model = check_camera(&addr)?;
+            let model = check_camera(&addr, preview)?;
             let camera_label = addr.host_port();
             let relay = Relay::start(RelayConfig {
                 listen: listen.clone(),
@@ -77,6 +89,8 @@ fn run(command: Command) -> Result<(), String> {
                 mode,
                 linger: LINGER,
                 max_viewers,
+                preview,
+                access: access.clone(),
             })
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let local = relay.addr();
@@ -90,9 +104,9 @@ fn run(command: Command) -> Result<(), String> {
                 local.to_string()
             };
             println!("open http://{shown}/public/index.html  (stream: http://{shown}/video_feed)");
-            if !local.ip().is_loopback() {
+            if !local.ip().is_loopback() && access.basic_auth.is_none() {
                 eprintln!(
-                    "oscstream: warning: listening on {local}: anyone on your network can watch"
+                    "oscstream: warning: listening on {local} without --auth: anyone on your network can watch and control the camera"
                 );
             }
             park()
@@ -100,13 +114,29 @@ fn run(command: Command) -> Result<(), String> {
     }
 }
 
-/// Asks the camera who it is. A wrong login is fatal; an unreachable camera is only a
-/// warning, because the relay keeps trying and a camera may wake up later.
-fn check_camera(addr: &CameraAddr) -> Result<Option<String>, String> {
-    match Camera::new(addr.clone()).info() {
+/// Asks the camera who it is, and whether it offers the wanted preview format. A wrong
+/// login is fatal, as is a format the camera does not offer; an unreachable camera is
+/// only a warning, because the relay keeps trying and a camera may wake up later.
+fn check_camera(addr: &CameraAddr, preview: Option<PreviewFormat>) -> Result<Option<String>, Exit> {
+    let camera = Camera::new(addr.clone());
+    let info = camera.info();
+    if let (Ok(_), Some(wanted)) = (&info, preview) {
+        match camera.preview_formats() {
+            Ok(formats) if !formats.supported.contains(&wanted) => {
+                let e = FormatError::Unsupported {
+                    wanted,
+                    allowed: formats.supported,
+                };
+                return Err(Exit(2, e.to_string()));
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("oscstream: warning: {e}; will set the preview format later"),
+        }
+    }
+    match info {
         Ok(info) => Ok(info["model"].as_str().map(str::to_string)),
         Err(e @ (OscError::WrongCredentials { .. } | OscError::AuthRequired { .. })) => {
-            Err(e.to_string())
+            Err(Exit(1, e.to_string()))
         }
         Err(e) => {
             eprintln!("oscstream: warning: {e}; will keep trying");

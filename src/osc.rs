@@ -118,6 +118,58 @@ impl fmt::Display for OscError {
 
 impl std::error::Error for OscError {}
 
+/// How long taking a picture may take before we give up.
+pub const PICTURE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a running command's status is asked.
+const COMMAND_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A live-preview size and framerate, as in the `previewFormat` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviewFormat {
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+}
+
+impl PreviewFormat {
+    pub fn from_json(v: &Value) -> Option<PreviewFormat> {
+        let field = |name| v.get(name)?.as_u64().and_then(|n| u32::try_from(n).ok());
+        Some(PreviewFormat {
+            width: field("width")?,
+            height: field("height")?,
+            framerate: field("framerate")?,
+        })
+    }
+
+    pub fn to_json(self) -> Value {
+        json!({"width": self.width, "height": self.height, "framerate": self.framerate})
+    }
+
+    /// Parses `WxH@FPS`, e.g. `1024x512@30`.
+    pub fn parse(s: &str) -> Option<PreviewFormat> {
+        let (size, fps) = s.split_once('@')?;
+        let (w, h) = size.split_once(['x', 'X'])?;
+        Some(PreviewFormat {
+            width: w.trim().parse().ok()?,
+            height: h.trim().parse().ok()?,
+            framerate: fps.trim().parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for PreviewFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}@{}", self.width, self.height, self.framerate)
+    }
+}
+
+/// The camera's preview formats: what it supports and what it uses now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewFormats {
+    pub supported: Vec<PreviewFormat>,
+    pub current: Option<PreviewFormat>,
+}
+
 /// The live preview as the camera sends it: its multipart boundary and the body.
 pub struct Preview {
     pub boundary: String,
@@ -177,6 +229,100 @@ impl Camera {
         let body = json!({"name": name, "parameters": parameters}).to_string();
         let resp = self.request("POST", "/osc/commands/execute", Some(&body))?;
         self.json_answer(name, resp)
+    }
+
+    /// `camera.getOptions` for these option names; the `options` object.
+    pub fn options(&self, names: &[&str]) -> Result<Value, OscError> {
+        let answer = self.execute("camera.getOptions", json!({ "optionNames": names }))?;
+        Ok(answer["results"]["options"].clone())
+    }
+
+    pub fn preview_formats(&self) -> Result<PreviewFormats, OscError> {
+        let options = self.options(&["previewFormat", "previewFormatSupport"])?;
+        let supported = options["previewFormatSupport"]
+            .as_array()
+            .map(|list| list.iter().filter_map(PreviewFormat::from_json).collect())
+            .unwrap_or_default();
+        Ok(PreviewFormats {
+            supported,
+            current: PreviewFormat::from_json(&options["previewFormat"]),
+        })
+    }
+
+    /// `camera.setOptions` with `previewFormat`. Leave a second before the next preview or picture.
+    pub fn set_preview_format(&self, format: PreviewFormat) -> Result<(), OscError> {
+        let options = json!({ "options": { "previewFormat": format.to_json() } });
+        self.execute("camera.setOptions", options).map(drop)
+    }
+
+    /// Takes a picture and waits (at most [`PICTURE_TIMEOUT`]) until it is stored; its file URL.
+    pub fn take_picture(&self) -> Result<String, OscError> {
+        let command = "camera.takePicture";
+        let mut answer = self.execute(command, json!({}))?;
+        let deadline = std::time::Instant::now() + PICTURE_TIMEOUT;
+        loop {
+            match answer["state"].as_str() {
+                Some("done") => {
+                    return answer["results"]["fileUrl"]
+                        .as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            self.unreadable(format!("{command} finished without a fileUrl"))
+                        });
+                }
+                Some("inProgress") => {}
+                _ => return Err(self.unreadable(format!("{command} answered {answer}"))),
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(OscError::Refused {
+                    camera: self.addr.host_port(),
+                    command: command.into(),
+                    status: 504,
+                    code: "timeout".into(),
+                    message: format!("the picture was not done after {PICTURE_TIMEOUT:?}"),
+                });
+            }
+            std::thread::sleep(COMMAND_POLL_INTERVAL);
+            // Some cameras send the id as a number.
+            let id = match &answer["id"] {
+                Value::String(s) => Value::String(s.clone()),
+                Value::Number(n) => Value::String(n.to_string()),
+                _ => return Err(self.unreadable(format!("{command} gave no command id"))),
+            };
+            let body = json!({ "id": id }).to_string();
+            let resp = self.request("POST", "/osc/commands/status", Some(&body))?;
+            answer = self.json_answer("/osc/commands/status", resp)?;
+        }
+    }
+
+    /// `camera.listFiles`: the newest `count` pictures (entries with name, fileUrl, size...).
+    pub fn list_files(&self, count: u32) -> Result<Value, OscError> {
+        let params = json!({"fileType": "image", "entryCount": count, "maxThumbSize": 0});
+        let answer = self.execute("camera.listFiles", params)?;
+        Ok(answer["results"].clone())
+    }
+
+    /// Downloads a file the camera stores (a path under `/files/`); content type and body.
+    pub fn file(&self, path: &str) -> Result<(String, Box<dyn Read + Send>), OscError> {
+        let resp = self.request("GET", path, None)?;
+        if resp.status() != 200 {
+            return Err(OscError::Refused {
+                camera: self.addr.host_port(),
+                command: format!("GET {path}"),
+                status: resp.status().as_u16(),
+                code: "notFound".into(),
+                message: "the camera has no such file".into(),
+            });
+        }
+        let content_type = header(&resp, "content-type").unwrap_or_else(|| "image/jpeg".into());
+        Ok((content_type, Box::new(resp.into_body().into_reader())))
+    }
+
+    fn unreadable(&self, detail: String) -> OscError {
+        OscError::Unreadable {
+            camera: self.addr.host_port(),
+            detail,
+        }
     }
 
     /// Starts `camera.getLivePreview` and returns the endless body.

@@ -1,11 +1,12 @@
 //! Puts the relay together: one hub, one upstream thread for the camera, and our HTTP
 //! server with the relay's routes. Tests start it exactly as `main` does.
 
+use crate::control::Control;
 use crate::http::Server;
 use crate::hub::Hub;
-use crate::osc::{Camera, CameraAddr};
+use crate::osc::{Camera, CameraAddr, PreviewFormat};
 use crate::picture;
-use crate::routes::Routes;
+use crate::routes::{Access, Routes};
 use crate::upstream;
 use std::io;
 use std::net::SocketAddr;
@@ -29,6 +30,9 @@ pub struct RelayConfig {
     pub linger: Duration,
     /// Stream requests beyond this many viewers get 503.
     pub max_viewers: usize,
+    /// A preview format to set before the first preview opens.
+    pub preview: Option<PreviewFormat>,
+    pub access: Access,
 }
 
 /// A running relay.
@@ -42,9 +46,15 @@ impl Relay {
         let hub = Hub::new(config.linger);
         let no_signal = Arc::from(picture::no_signal_jpeg(&config.camera.host_port()));
         let camera = Arc::new(Camera::new(config.camera));
+        let control = Control::new();
+        if let Some(format) = config.preview {
+            control.set_pending_format(format);
+        }
         let routes = Routes {
             hub: hub.clone(),
             camera: camera.clone(),
+            control: control.clone(),
+            access: config.access,
             mode: config.mode,
             max_viewers: config.max_viewers,
             no_signal,
@@ -54,7 +64,7 @@ impl Relay {
             config.max_viewers + SPARE_CONNECTIONS,
             Arc::new(move |req| routes.handle(req)),
         )?;
-        upstream::spawn(camera, hub.clone())?;
+        upstream::spawn(camera, hub.clone(), control)?;
         Ok(Relay { server, hub })
     }
 

@@ -2,13 +2,19 @@
 //! snapshot, the status JSON (a view of the hub's state), the camera's info and state
 //! passed through, and the page assets compiled into the binary.
 //!
+//! Camera control lives in `api`; here the access rules (Basic auth, read-only, CORS)
+//! are applied to every route before it runs.
+//!
 //! `/public/` serves only the embedded files, looked up by exact name: no path ever
 //! reaches the file system, so `..` and friends simply find nothing.
 
+use crate::api;
+use crate::control::Control;
+use crate::digest::{constant_time_eq, md5_hex};
 use crate::http::{Request, Response};
 use crate::hub::{Hub, Upstream};
 use crate::mjpeg::PartWriter;
-use crate::osc::{Camera, OscError};
+use crate::osc::Camera;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::net::TcpStream;
@@ -46,10 +52,58 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// Who may use the relay, and from which web pages.
+#[derive(Clone, Default)]
+pub struct Access {
+    /// `--auth USER:PASS`: HTTP Basic auth on every route.
+    pub basic_auth: Option<(String, String)>,
+    /// `--read-only`: every POST route answers 403.
+    pub read_only: bool,
+    /// `--allow-origin ORIGIN`: CORS for that origin.
+    pub allow_origin: Option<String>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The viewer password is never printed.
+        f.debug_struct("Access")
+            .field("basic_auth", &self.basic_auth.as_ref().map(|(u, _)| u))
+            .field("read_only", &self.read_only)
+            .field("allow_origin", &self.allow_origin)
+            .finish()
+    }
+}
+
+impl Access {
+    /// Whether the request carries the right Basic credentials. The comparison takes
+    /// the same time however much of the password is right.
+    fn admits(&self, req: &Request) -> bool {
+        let Some((user, pass)) = &self.basic_auth else {
+            return true;
+        };
+        let given = req
+            .header("authorization")
+            .and_then(|h| {
+                h.strip_prefix("Basic ")
+                    .or_else(|| h.strip_prefix("basic "))
+            })
+            .and_then(|b64| base64_decode(b64.trim()))
+            .unwrap_or_default();
+        let expected = format!("{user}:{pass}");
+        // Hashing first makes the compared lengths equal, so the length leaks nothing either.
+        constant_time_eq(
+            md5_hex(&String::from_utf8_lossy(&given)).as_bytes(),
+            md5_hex(&expected).as_bytes(),
+        )
+    }
+}
+
 /// Everything the routes need.
 pub struct Routes {
     pub hub: Arc<Hub>,
     pub camera: Arc<Camera>,
+    pub control: Arc<Control>,
+    pub access: Access,
     /// How the camera is reached, for /status: "direct", "router" or "simulated".
     pub mode: &'static str,
     /// Stream requests beyond this many viewers get 503.
@@ -60,11 +114,48 @@ pub struct Routes {
 
 impl Routes {
     pub fn handle(&self, req: Request) -> Response {
-        if !matches!(req.method.as_str(), "GET" | "HEAD" | "POST") {
-            return method_not_allowed("GET, HEAD, POST");
+        let response = self.route(req);
+        match &self.access.allow_origin {
+            Some(origin) => response
+                .with_header("Access-Control-Allow-Origin", origin.clone())
+                .with_header("Vary", "Origin"),
+            None => response,
         }
-        let get = matches!(req.method.as_str(), "GET" | "HEAD");
+    }
+
+    fn route(&self, req: Request) -> Response {
+        let method = req.method.as_str();
+        if method == "OPTIONS" {
+            // Preflight requests carry no credentials, so they are answered before auth.
+            let allow = "GET, HEAD, POST, OPTIONS";
+            return Response::bytes(204, "text/plain", &b""[..])
+                .with_header("Allow", allow)
+                .with_header("Access-Control-Allow-Methods", allow)
+                .with_header(
+                    "Access-Control-Allow-Headers",
+                    "Authorization, Content-Type",
+                )
+                .with_header("Access-Control-Max-Age", "600");
+        }
+        if !matches!(method, "GET" | "HEAD" | "POST") {
+            return method_not_allowed("GET, HEAD, POST, OPTIONS");
+        }
+        if !self.access.admits(&req) {
+            return Response::error(401, "This relay needs a user name and password.").with_header(
+                "WWW-Authenticate",
+                "Basic realm=\"oscstream\", charset=\"UTF-8\"",
+            );
+        }
+        if method == "POST" && self.access.read_only {
+            return Response::error(
+                403,
+                "This relay is read-only (--read-only): it does not change the camera.",
+            );
+        }
+        let get = matches!(method, "GET" | "HEAD");
+        let post = method == "POST";
         let path = req.path.as_str();
+        let camera = &*self.camera;
         match path {
             "/" if get => match req.query_param("action") {
                 Some("stream") => self.video_feed(),
@@ -74,14 +165,39 @@ impl Routes {
             "/video_feed" | "/stream" if get => self.video_feed(),
             "/snapshot.jpg" | "/snapshot" if get => self.snapshot(),
             "/status" if get => Response::json(200, &self.status()),
-            "/info" | "/osc/info" if get => camera_json(self.camera.info()),
-            "/state" if get => camera_json(self.camera.state().map(|s| s["state"].clone())),
-            "/osc/state" if req.method == "POST" => camera_json(self.camera.state()),
+            "/info" | "/osc/info" if get => api::camera_json(camera.info()),
+            "/state" if get => api::camera_json(camera.state().map(|s| s["state"].clone())),
+            "/osc/state" if post => api::camera_json(camera.state()),
+            "/api/options" if get => api::options(camera, &req),
+            "/api/preview-formats" if get => api::preview_formats(camera),
+            "/api/preview-format" if post => api::set_preview_format(camera, &self.control, &req),
+            "/api/picture" if post => api::take_picture(camera),
+            "/api/files" if get => api::files(camera, &req),
             "/public" | "/public/" if get => Response::redirect("/public/index.html"),
             _ if get && path.starts_with("/public/") => asset(&path["/public/".len()..]),
-            "/" | "/video_feed" | "/stream" | "/snapshot.jpg" | "/snapshot" | "/status"
-            | "/info" | "/osc/info" | "/state" => method_not_allowed("GET, HEAD"),
-            "/osc/state" => method_not_allowed("POST"),
+            _ if get && path.starts_with("/camera-files/") => {
+                api::camera_file(camera, &path["/camera-files/".len()..])
+            }
+            _ if get && path.starts_with("/getOption/") => {
+                api::get_option(camera, &path["/getOption/".len()..])
+            }
+            _ if path.starts_with("/setOption/") => Response::error(
+                410,
+                "GET /setOption is gone: it let any web page change the camera. Use POST /api/preview-format.",
+            ),
+            "/"
+            | "/video_feed"
+            | "/stream"
+            | "/snapshot.jpg"
+            | "/snapshot"
+            | "/status"
+            | "/info"
+            | "/osc/info"
+            | "/state"
+            | "/api/options"
+            | "/api/preview-formats"
+            | "/api/files" => method_not_allowed("GET, HEAD"),
+            "/osc/state" | "/api/preview-format" | "/api/picture" => method_not_allowed("POST"),
             _ => Response::error(404, format!("There is nothing at {path}.")),
         }
     }
@@ -186,21 +302,6 @@ fn unix_secs() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn camera_json(answer: Result<Value, OscError>) -> Response {
-    match answer {
-        Ok(v) => Response::json(200, &v),
-        Err(e) => Response::error(502, capitalised(&e.to_string())),
-    }
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect::<String>() + ".",
-        None => String::new(),
-    }
-}
-
 fn method_not_allowed(allow: &str) -> Response {
     Response::error(405, format!("Use {allow} here.")).with_header("Allow", allow)
 }
@@ -209,5 +310,45 @@ fn asset(name: &str) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, content_type, bytes)) => Response::bytes(200, content_type, *bytes),
         None => Response::error(404, format!("There is no file /public/{name}.")),
+    }
+}
+
+/// Decodes standard base64 (as in a Basic auth header); `None` for anything malformed.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    if text.len() % 4 == 1 || text.len() > 4096 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_basic_credentials() {
+        assert_eq!(base64_decode("dXNlcjpwYXNz").unwrap(), b"user:pass");
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
+        assert_eq!(base64_decode("not base64!"), None);
     }
 }

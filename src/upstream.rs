@@ -8,6 +8,7 @@
 //! [`MAX_RETRY_DELAY`]. Viewers never notice more than a pause: they stay connected to
 //! the hub, not to the camera.
 
+use crate::control::Control;
 use crate::hub::{Hub, Upstream};
 use crate::mjpeg::{Parsed, Parser};
 use crate::osc::{Camera, OscError};
@@ -24,10 +25,10 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
 /// Starts the upstream thread for `camera`, publishing into `hub`.
-pub fn spawn(camera: Arc<Camera>, hub: Arc<Hub>) -> io::Result<()> {
+pub fn spawn(camera: Arc<Camera>, hub: Arc<Hub>, control: Arc<Control>) -> io::Result<()> {
     thread::Builder::new()
         .name("upstream".into())
-        .spawn(move || run(&camera, &hub))
+        .spawn(move || run(&camera, &hub, &control))
         .map(drop)
 }
 
@@ -35,6 +36,8 @@ pub fn spawn(camera: Arc<Camera>, hub: Arc<Hub>) -> io::Result<()> {
 enum Ended {
     /// Nobody wants frames any more; we closed it.
     NoDemand,
+    /// The camera's options changed; we closed it to open a new one.
+    Restart,
     /// The camera ended or broke the stream, or refused it.
     Failed {
         error: String,
@@ -44,7 +47,7 @@ enum Ended {
     },
 }
 
-fn run(camera: &Camera, hub: &Hub) {
+fn run(camera: &Camera, hub: &Hub, control: &Control) {
     let mut delay = FIRST_RETRY_DELAY;
     // The same failure over and over is logged once, not every few seconds for months.
     let mut last_logged: Option<String> = None;
@@ -52,8 +55,8 @@ fn run(camera: &Camera, hub: &Hub) {
         hub.set_upstream(Upstream::Idle);
         hub.wait_for_demand();
         hub.set_upstream(Upstream::Connecting);
-        match stream_once(camera, hub) {
-            Ended::NoDemand => delay = FIRST_RETRY_DELAY,
+        match stream_once(camera, hub, control) {
+            Ended::NoDemand | Ended::Restart => delay = FIRST_RETRY_DELAY,
             Ended::Failed {
                 error,
                 got_frames,
@@ -79,7 +82,7 @@ fn run(camera: &Camera, hub: &Hub) {
     }
 }
 
-fn stream_once(camera: &Camera, hub: &Hub) -> Ended {
+fn stream_once(camera: &Camera, hub: &Hub, control: &Control) -> Ended {
     if hub.status().camera_model.is_none() {
         // Only for /status and the page; the stream does not depend on it.
         let info = camera.info().ok();
@@ -87,7 +90,10 @@ fn stream_once(camera: &Camera, hub: &Hub) -> Ended {
             hub.set_camera_model(model.to_string());
         }
     }
-    let mut preview = match camera.live_preview() {
+    let mut preview = match control
+        .before_preview(camera)
+        .and_then(|()| camera.live_preview())
+    {
         Ok(p) => p,
         Err(e) => {
             return Ended::Failed {
@@ -115,6 +121,9 @@ fn stream_once(camera: &Camera, hub: &Hub) -> Ended {
     let error = loop {
         if !hub.has_demand() {
             return Ended::NoDemand;
+        }
+        if control.take_restart() {
+            return Ended::Restart;
         }
         match preview.body.read(&mut buf) {
             Ok(0) => break format!("the camera at {camera_name} ended the live preview"),

@@ -129,3 +129,49 @@ fn a_wrong_password_at_start_exits_1_naming_id_and_pwd_without_showing_it() {
             && !String::from_utf8_lossy(&out.stdout).contains("not-the-pwd")
     );
 }
+
+#[test]
+fn preview_sets_the_cameras_format_before_streaming() {
+    let (_relay, url) = start_binary(
+        &[
+            "--simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--preview",
+            "640x320@30",
+        ],
+        "open http://",
+    );
+    let mut viewer = Viewer::connect(addr_of(&url), "/video_feed");
+    assert_eq!(jpeg_size(&viewer.next_part().jpeg), Some((640, 320)));
+}
+
+#[test]
+fn a_preview_format_the_camera_lacks_exits_2_naming_the_allowed_ones() {
+    let (_sim, url) = start_binary(&["simulate", "--listen", "127.0.0.1:0"], "simulated camera");
+    let port = addr_of(&url).port().to_string();
+    let out = oscstream(&[
+        "-o",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--preview",
+        "1920x1080@30",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = one_line(&out.stderr);
+    assert!(
+        err.contains("1920x1080@30") && err.contains("1920x960@8"),
+        "{err}"
+    );
+    for (args, names) in [
+        (&["--preview", "big"][..], "--preview"),
+        (&["--auth", "nopassword"][..], "--auth"),
+    ] {
+        let out = oscstream(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(one_line(&out.stderr).contains(names));
+    }
+}

@@ -80,11 +80,10 @@ fn soak_camera_killed_every_20s_while_viewers_come_and_go() {
                     while Instant::now() < until && !stop.load(Ordering::SeqCst) {
                         let part = v.next_part(); // panics on anything but a whole JPEG
                         parts.fetch_add(1, Ordering::Relaxed);
-                        if let Some((seq, _)) = oscstream::sim::read_stamp(&part.jpeg) {
-                            if seq > last_seq {
-                                last_seq = seq;
-                                *newest.lock().unwrap() = part.arrived;
-                            }
+                        let stamp = oscstream::sim::read_stamp(&part.jpeg);
+                        if let Some((seq, _)) = stamp.filter(|(seq, _)| *seq > last_seq) {
+                            last_seq = seq;
+                            *newest.lock().unwrap() = part.arrived;
                         }
                     }
                 }

@@ -59,6 +59,8 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
         mode: "direct",
         linger,
         max_viewers: oscstream::relay::MAX_VIEWERS,
+        preview: None,
+        access: Default::default(),
     }
 }
 
