@@ -10,7 +10,9 @@
 //! camera writing a frame (the timestamp the simulator stamps into each JPEG's COM
 //! segment) to a viewer having read the whole part. The baseline is the same number of
 //! viewers each reading their own live preview straight from the simulated camera.
-//! `BENCH_SECS` sets the measuring window of each run (default 5).
+//! `BENCH_SECS` sets the measuring window of each run (default 5); `BENCH_VIEWERS=100`
+//! and `BENCH_FORMAT=1920x960` narrow it to one case, e.g. to profile it with
+//! `perf record -a -e cpu-clock` alongside.
 
 mod common;
 
@@ -173,6 +175,11 @@ fn bench_relay_against_direct_camera_reads() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let window = (Duration::from_secs(1), Duration::from_secs(secs));
+    // BENCH_VIEWERS=100 or BENCH_FORMAT=1920x960 narrow the run (for profiling one case).
+    let only_viewers: Option<usize> = std::env::var("BENCH_VIEWERS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let only_format = std::env::var("BENCH_FORMAT").ok();
     println!();
     println!(
         "| format | viewers | delivered (min per viewer) | relay latency p50 / p99 / max | direct p50 / p99 | added p50 / p99 | relay CPU s per 1000 frames | direct CPU s per 1000 | CPU ratio | relay RSS | relay threads |"
@@ -180,6 +187,9 @@ fn bench_relay_against_direct_camera_reads() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (w, h, fps) in FORMATS {
         let size = format!("{w}x{h}");
+        if only_format.as_ref().is_some_and(|f| *f != size) {
+            continue;
+        }
         let fps_arg = fps.to_string();
         let (sim, sim_url) = start_binary(
             &[
@@ -210,6 +220,9 @@ fn bench_relay_against_direct_camera_reads() {
         );
         let relay_addr = addr_of(&relay_url);
         for n in VIEWER_COUNTS {
+            if only_viewers.is_some_and(|only| only != n) {
+                continue;
+            }
             let via_relay = measure(n, relay.0.id(), window, |b| {
                 thread::spawn(move || relay_viewer(relay_addr, b, window))
             });
