@@ -21,6 +21,31 @@ fn tool(name: &str, args: &[&str]) -> Option<Output> {
     }
 }
 
+/// What ffprobe says of the first stream in `input`: codec, width, height.
+fn ffprobe_stream(input: &str) -> Option<Output> {
+    let entries = "stream=codec_name,width,height";
+    tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            entries,
+            "-of",
+            "compact",
+            input,
+        ],
+    )
+}
+
+/// Decodes `input_args` to nothing, reporting errors and progress (frames) on stdout.
+fn ffmpeg_decode(input_args: &[&str]) -> Option<Output> {
+    let mut args = vec!["-v", "error"];
+    args.extend_from_slice(input_args);
+    args.extend_from_slice(&["-f", "null", "-", "-progress", "pipe:1", "-nostats"]);
+    tool("ffmpeg", &args)
+}
+
 /// A relay in its own process relaying the simulated camera at its default 1024×512.
 fn relay() -> (Running, String) {
     let (relay, url) = start_binary(&["--simulate", "--listen", "127.0.0.1:0"], "open http://");
@@ -42,16 +67,7 @@ fn decoded_frames(progress: &[u8]) -> u64 {
 fn ffprobe_identifies_the_stream_as_mjpeg_1024x512() {
     let (_relay, base) = relay();
     let url = format!("{base}/video_feed");
-    let args = [
-        "-v",
-        "error",
-        "-show_entries",
-        "stream=codec_name,width,height",
-        "-of",
-        "compact",
-        &url,
-    ];
-    let Some(out) = tool("ffprobe", &args) else {
+    let Some(out) = ffprobe_stream(&url) else {
         return;
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -75,21 +91,7 @@ fn ffprobe_identifies_the_stream_as_mjpeg_1024x512() {
 fn ffmpeg_decodes_three_seconds_without_errors() {
     let (_relay, base) = relay();
     let url = format!("{base}/video_feed");
-    let args = [
-        "-v",
-        "error",
-        "-i",
-        &url,
-        "-t",
-        "3",
-        "-f",
-        "null",
-        "-",
-        "-progress",
-        "pipe:1",
-        "-nostats",
-    ];
-    let Some(out) = tool("ffmpeg", &args) else {
+    let Some(out) = ffmpeg_decode(&["-i", &url, "-t", "3"]) else {
         return;
     };
     assert!(out.status.success());
@@ -112,21 +114,7 @@ fn a_curl_recording_is_a_file_ffmpeg_decodes() {
     let Some(_) = tool("curl", &["-s", "-m", "3", "-o", &path, &url]) else {
         return;
     };
-    let args = [
-        "-v",
-        "error",
-        "-f",
-        "mpjpeg",
-        "-i",
-        &path,
-        "-f",
-        "null",
-        "-",
-        "-progress",
-        "pipe:1",
-        "-nostats",
-    ];
-    let Some(out) = tool("ffmpeg", &args) else {
+    let Some(out) = ffmpeg_decode(&["-f", "mpjpeg", "-i", &path]) else {
         return;
     };
     let _ = std::fs::remove_file(&file);
@@ -150,16 +138,7 @@ fn a_curl_snapshot_is_a_jpeg_ffprobe_reads_at_the_right_size() {
         return;
     };
     assert!(out.status.success());
-    let args = [
-        "-v",
-        "error",
-        "-show_entries",
-        "stream=codec_name,width,height",
-        "-of",
-        "compact",
-        &path,
-    ];
-    let Some(out) = tool("ffprobe", &args) else {
+    let Some(out) = ffprobe_stream(&path) else {
         return;
     };
     let _ = std::fs::remove_file(&file);

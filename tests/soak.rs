@@ -23,15 +23,6 @@ const VIEWERS: usize = 20;
 const KILL_EVERY: Duration = Duration::from_secs(20);
 const OFF_FOR: Duration = Duration::from_secs(3);
 
-fn threads_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 #[ignore = "runs for minutes; see the module docs"]
 fn soak_camera_killed_every_20s_while_viewers_come_and_go() {
