@@ -158,11 +158,11 @@ impl Routes {
         let camera = &*self.camera;
         match path {
             "/" if get => match req.query_param("action") {
-                Some("stream") => self.video_feed(),
+                Some("stream") => self.video_feed(method == "HEAD"),
                 Some("snapshot") => self.snapshot(),
                 _ => Response::redirect("/public/index.html"),
             },
-            "/video_feed" | "/stream" if get => self.video_feed(),
+            "/video_feed" | "/stream" if get => self.video_feed(method == "HEAD"),
             "/snapshot.jpg" | "/snapshot" if get => self.snapshot(),
             "/status" if get => Response::json(200, &self.status()),
             "/info" | "/osc/info" if get => api::camera_json(camera.info()),
@@ -202,7 +202,14 @@ impl Routes {
         }
     }
 
-    fn video_feed(&self) -> Response {
+    /// The stream; for HEAD only its headers, without counting a viewer (which would
+    /// open the camera for nobody).
+    fn video_feed(&self, head_only: bool) -> Response {
+        let writer = PartWriter::default();
+        if head_only {
+            return Response::stream(&writer.content_type(), Box::new(|_| Ok(())))
+                .with_header("Cache-Control", "no-store, no-cache, must-revalidate");
+        }
         let Some(viewer) = self.hub.try_viewer(self.max_viewers) else {
             return Response::error(
                 503,
@@ -214,7 +221,6 @@ impl Routes {
         };
         let hub = self.hub.clone();
         let no_signal = self.no_signal.clone();
-        let writer = PartWriter::default();
         let content_type = writer.content_type();
         Response::stream(
             &content_type,

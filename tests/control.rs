@@ -262,6 +262,14 @@ fn cors_head_and_options_are_answered() {
     assert!(line.starts_with("HTTP/1.1 200"), "{line}");
     assert!(text.contains("Access-Control-Allow-Origin: https://ha.example"));
     assert!(text.ends_with("\r\n\r\n"), "HEAD has no body: {text:?}");
+    // HEAD of the stream answers its headers without opening the camera.
+    let (line, text) = raw_request(
+        addr,
+        "HEAD /video_feed HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(line.starts_with("HTTP/1.1 200") && text.contains("multipart/x-mixed-replace"));
+    assert!(text.ends_with("\r\n\r\n"), "no body: {text:?}");
+    assert!(!relay.hub().has_demand(), "a HEAD is not a viewer");
     // Without --allow-origin no CORS header is sent.
     let plain = start_relay(camera_at(sim.addr(), None));
     let (_, text) = raw_request(
