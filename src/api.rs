@@ -96,8 +96,10 @@ pub fn set_preview_format(camera: &Camera, control: &Control, req: &Request) -> 
     }
 }
 
-/// `POST /api/picture`: shoots, waits until stored, answers the file's URLs.
-pub fn take_picture(camera: &Camera) -> Response {
+/// `POST /api/picture`: shoots (a second after any format change, RICOH's rule),
+/// waits until stored, answers the file's URLs.
+pub fn take_picture(camera: &Camera, control: &Control) -> Response {
+    control.wait_after_set_options();
     match camera.take_picture() {
         Ok(file_url) => Response::json(
             200,

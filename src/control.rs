@@ -59,6 +59,15 @@ impl Control {
         std::mem::take(&mut self.lock().restart)
     }
 
+    /// Waits until a second has passed since the last `camera.setOptions` (before a picture).
+    pub fn wait_after_set_options(&self) {
+        let wait = self
+            .lock()
+            .open_not_before
+            .saturating_duration_since(Instant::now());
+        std::thread::sleep(wait);
+    }
+
     /// Waits out RICOH's pause, sets a pending format, and clears a stale restart request:
     /// everything due before a preview opens.
     pub fn before_preview(&self, camera: &Camera) -> Result<(), OscError> {
@@ -68,11 +77,7 @@ impl Control {
             s.pending_format = None;
             s.open_not_before = Instant::now() + SET_OPTIONS_PAUSE;
         }
-        let wait = self
-            .lock()
-            .open_not_before
-            .saturating_duration_since(Instant::now());
-        std::thread::sleep(wait);
+        self.wait_after_set_options();
         self.lock().restart = false;
         Ok(())
     }

@@ -171,7 +171,7 @@ impl Routes {
             "/api/options" if get => api::options(camera, &req),
             "/api/preview-formats" if get => api::preview_formats(camera),
             "/api/preview-format" if post => api::set_preview_format(camera, &self.control, &req),
-            "/api/picture" if post => api::take_picture(camera),
+            "/api/picture" if post => api::take_picture(camera, &self.control),
             "/api/files" if get => api::files(camera, &req),
             "/public" | "/public/" if get => Response::redirect("/public/index.html"),
             _ if get && path.starts_with("/public/") => asset(&path["/public/".len()..]),

@@ -369,3 +369,42 @@ fn nothing_a_client_sends_crashes_or_stalls_the_server() {
         "the trickling client was cut off after {cut_after:?}"
     );
 }
+
+#[test]
+fn a_port_scan_cannot_pile_up_threads() {
+    // --max-viewers 1 allows 1 + 64 connections at once; the rest are answered 503 at once.
+    let (relay, url) = start_binary(
+        &[
+            "--simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-viewers",
+            "1",
+        ],
+        "open http://",
+    );
+    let addr = addr_of(&url);
+    let idle: Vec<TcpStream> = (0..120)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let busy = wait_for(
+        Duration::from_secs(5),
+        "the extra connections to be refused",
+        || {
+            let (line, _) = raw_request(addr, "GET /status HTTP/1.1\r\nConnection: close\r\n\r\n");
+            line.starts_with("HTTP/1.1 503").then_some(line)
+        },
+    );
+    assert!(busy.contains("503"));
+    let threads = threads_of(relay.0.id());
+    assert!(
+        threads <= 65 + 8,
+        "{threads} threads for 120 idle connections"
+    );
+    drop(idle);
+    // Once the idle connections are gone, requests are served again.
+    wait_for(Duration::from_secs(15), "service to come back", || {
+        let (line, _) = raw_request(addr, "GET /status HTTP/1.1\r\nConnection: close\r\n\r\n");
+        line.starts_with("HTTP/1.1 200").then_some(())
+    });
+}
