@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A whole JPEG from the camera, shared by every viewer.
@@ -77,12 +78,20 @@ struct Inner {
     /// Someone asked for a frame without staying (a snapshot); keep the camera open until then.
     demand_until: Option<Instant>,
     recent_arrivals: VecDeque<Instant>,
+    /// Threads waiting in `next_frame`, each woken on its own when a frame arrives.
+    frame_waiters: Vec<Thread>,
 }
 
 /// See the module docs.
+///
+/// Viewers wait for frames by parking and are unparked one by one by the publisher.
+/// A `Condvar::notify_all` would wake every viewer at the same instant, all queueing on
+/// the mutex; measured with 100 viewers, that convoy was the relay's largest cost (task
+/// switches, not copying). The condvar is kept for demand changes, which only the
+/// upstream thread waits for.
 pub struct Hub {
     inner: Mutex<Inner>,
-    changed: Condvar,
+    demand_changed: Condvar,
     /// How long the camera stays open after the last viewer or snapshot.
     linger: Duration,
 }
@@ -106,8 +115,9 @@ impl Hub {
                 },
                 demand_until: None,
                 recent_arrivals: VecDeque::with_capacity(FPS_WINDOW_FRAMES),
+                frame_waiters: Vec::new(),
             }),
-            changed: Condvar::new(),
+            demand_changed: Condvar::new(),
             linger,
         })
     }
@@ -133,24 +143,33 @@ impl Hub {
             inner.recent_arrivals.pop_front();
         }
         inner.recent_arrivals.push_back(now);
+        let waiters = std::mem::take(&mut inner.frame_waiters);
         drop(inner);
-        self.changed.notify_all();
+        for viewer in waiters {
+            viewer.unpark();
+        }
     }
 
     /// Waits up to `timeout` for a frame newer than `after` (0 = any frame).
     pub fn next_frame(&self, after: u64, timeout: Duration) -> Option<Arc<Frame>> {
         let deadline = Instant::now() + timeout;
-        let mut inner = self.lock();
+        let me = thread::current();
         loop {
+            let mut inner = self.lock();
             if let Some(f) = inner.latest.as_ref().filter(|f| f.seq > after) {
                 return Some(f.clone());
             }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            inner = self
-                .changed
-                .wait_timeout(inner, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                // Leave no handle behind: a long outage must not grow the list.
+                inner.frame_waiters.retain(|t| t.id() != me.id());
+                return None;
+            };
+            if !inner.frame_waiters.iter().any(|t| t.id() == me.id()) {
+                inner.frame_waiters.push(me.clone());
+            }
+            drop(inner);
+            // An unpark that came early (or is left over) only makes this loop look again.
+            thread::park_timeout(left);
         }
     }
 
@@ -176,7 +195,7 @@ impl Hub {
                 None => 0,
             }
         };
-        self.changed.notify_all();
+        self.demand_changed.notify_all();
         self.next_frame(after, wait)
     }
 
@@ -188,7 +207,7 @@ impl Hub {
         }
         inner.status.viewers += 1;
         drop(inner);
-        self.changed.notify_all();
+        self.demand_changed.notify_all();
         Some(ViewerGuard { hub: self.clone() })
     }
 
@@ -211,7 +230,7 @@ impl Hub {
         let mut inner = self.lock();
         while !Self::demand(&inner) {
             inner = self
-                .changed
+                .demand_changed
                 .wait_timeout(inner, Duration::from_secs(1))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
@@ -227,7 +246,7 @@ impl Hub {
                 return;
             };
             inner = self
-                .changed
+                .demand_changed
                 .wait_timeout(inner, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
@@ -286,7 +305,7 @@ impl Drop for ViewerGuard {
             inner.demand_until = Some(inner.demand_until.map_or(until, |t| t.max(until)));
         }
         drop(inner);
-        self.hub.changed.notify_all();
+        self.hub.demand_changed.notify_all();
     }
 }
 
