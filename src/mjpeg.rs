@@ -424,7 +424,12 @@ pub fn boundary_of(content_type: &str) -> Option<String> {
 /// its bytes arrive instead of waiting for the next part to begin.
 pub struct PartWriter {
     boundary: &'static str,
+    /// CRLF after the JPEG and the next delimiter line, the same for every part.
+    tail: String,
 }
+
+/// Room for our part head: fixed text, a length and a timestamp (about 90 bytes).
+const PART_HEAD_CAPACITY: usize = 160;
 
 /// The boundary of our own streams.
 pub const OUR_BOUNDARY: &str = "oscstreamframe";
@@ -433,6 +438,7 @@ impl Default for PartWriter {
     fn default() -> Self {
         PartWriter {
             boundary: OUR_BOUNDARY,
+            tail: format!("\r\n--{OUR_BOUNDARY}\r\n"),
         }
     }
 }
@@ -448,25 +454,30 @@ impl PartWriter {
         format!("--{}\r\n", self.boundary)
     }
 
-    /// Writes one part: headers, the JPEG bytes as they are, and the next delimiter line.
+    /// Writes one part: headers, the JPEG bytes as they are, and the next delimiter line,
+    /// in one vectored write from the shared JPEG (this runs per viewer per frame, so
+    /// the part head is formatted on the stack, not allocated).
     pub fn write_part(
         &self,
         out: &mut impl Write,
         jpeg: &[u8],
         timestamp_secs: f64,
     ) -> io::Result<()> {
-        let head = format!(
+        let mut head = [0u8; PART_HEAD_CAPACITY];
+        let mut cursor = io::Cursor::new(&mut head[..]);
+        write!(
+            cursor,
             "Content-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {:.6}\r\n\r\n",
             jpeg.len(),
             timestamp_secs
-        );
-        let tail = format!("\r\n--{}\r\n", self.boundary);
+        )?;
+        let head_len = cursor.position() as usize;
         write_all_vectored(
             out,
             &mut [
-                IoSlice::new(head.as_bytes()),
+                IoSlice::new(&head[..head_len]),
                 IoSlice::new(jpeg),
-                IoSlice::new(tail.as_bytes()),
+                IoSlice::new(self.tail.as_bytes()),
             ],
         )
     }

@@ -26,8 +26,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const VIEWER_COUNTS: [usize; 4] = [1, 10, 50, 100];
 const FORMATS: [(u16, u16, u32); 2] = [(1024, 512, 30), (1920, 960, 8)];
-/// /proc reports CPU time in these ticks on Linux (USER_HZ).
-const TICKS_PER_SECOND: f64 = 100.0;
 
 fn now_us() -> u128 {
     SystemTime::now()
@@ -36,21 +34,18 @@ fn now_us() -> u128 {
         .as_micros()
 }
 
+/// CPU time of every thread of `pid`, in seconds, from the scheduler's nanosecond
+/// counters (/proc's utime/stime tick only every 10 ms: too coarse for 40 frames).
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, r)| r)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / TICKS_PER_SECOND
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    let ns: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e9
 }
 
 /// What one viewer saw in the window: latencies (µs) and camera frame numbers.
@@ -73,10 +68,11 @@ fn relay_viewer(addr: SocketAddr, start: Arc<Barrier>, window: (Duration, Durati
     let begin = Instant::now() + window.0;
     let end = begin + window.1;
     let mut seen = Seen::default();
+    let mut jpeg = Vec::new();
     while Instant::now() < end {
-        let part = v.next_part();
-        if part.arrived >= begin {
-            record(&mut seen, &part.jpeg);
+        let (_, arrived) = v.read_part_into(&mut jpeg);
+        if arrived >= begin {
+            record(&mut seen, &jpeg);
         }
     }
     seen

@@ -216,6 +216,18 @@ impl Viewer {
 
     /// Reads the next part, checking every rule above.
     pub fn next_part(&mut self) -> Part {
+        let mut jpeg = Vec::new();
+        let (headers, arrived) = self.read_part_into(&mut jpeg);
+        Part {
+            headers,
+            jpeg,
+            arrived,
+        }
+    }
+
+    /// [`Viewer::next_part`] into a buffer the caller reuses, so that a benchmark measures
+    /// the relay rather than this reader's allocations. Returns the headers and arrival.
+    pub fn read_part_into(&mut self, jpeg: &mut Vec<u8>) -> (Vec<(String, String)>, Instant) {
         let mut headers = Vec::new();
         loop {
             let line = self.line();
@@ -236,11 +248,11 @@ impl Viewer {
             .expect("every part has Content-Length")
             .parse()
             .unwrap();
-        let mut jpeg = vec![0u8; len];
-        self.reader.read_exact(&mut jpeg).expect("part body");
+        jpeg.resize(len, 0); // zeroes only bytes beyond the last, longer, frame
+        self.reader.read_exact(jpeg).expect("part body");
         let arrived = Instant::now();
         assert!(
-            oscstream::mjpeg::is_whole_jpeg(&jpeg),
+            oscstream::mjpeg::is_whole_jpeg(jpeg),
             "part is a whole JPEG"
         );
         assert_eq!(self.line(), "", "CRLF right after the JPEG");
@@ -249,11 +261,7 @@ impl Viewer {
             format!("--{}", self.boundary),
             "the delimiter follows each frame at once"
         );
-        Part {
-            headers,
-            jpeg,
-            arrived,
-        }
+        (headers, arrived)
     }
 }
 
