@@ -70,7 +70,7 @@ fn run(camera: &Camera, hub: &Hub, control: &Control) {
                     delay = MAX_RETRY_DELAY;
                 }
                 if last_logged.as_ref() != Some(&error) {
-                    eprintln!("oscstream: {error}; retrying every few seconds");
+                    eprintln!("oscstream: {error}; reconnecting");
                     last_logged = Some(error.clone());
                 }
                 hub.set_error(Some(error));
@@ -83,13 +83,6 @@ fn run(camera: &Camera, hub: &Hub, control: &Control) {
 }
 
 fn stream_once(camera: &Camera, hub: &Hub, control: &Control) -> Ended {
-    if hub.status().camera_model.is_none() {
-        // Only for /status and the page; the stream does not depend on it.
-        let info = camera.info().ok();
-        if let Some(model) = info.as_ref().and_then(|i| i["model"].as_str()) {
-            hub.set_camera_model(model.to_string());
-        }
-    }
     let mut preview = match control
         .before_preview(camera)
         .and_then(|()| camera.live_preview())
@@ -107,6 +100,14 @@ fn stream_once(camera: &Camera, hub: &Hub, control: &Control) -> Ended {
         }
     };
     hub.set_upstream(Upstream::Streaming);
+    if hub.status().camera_model.is_none() {
+        // Only for /status and the page. Asked once the camera has answered, so that an
+        // unreachable camera costs one connect timeout per attempt, not two.
+        let info = camera.info().ok();
+        if let Some(model) = info.as_ref().and_then(|i| i["model"].as_str()) {
+            hub.set_camera_model(model.to_string());
+        }
+    }
     let mut parser = Parser::new(&preview.boundary);
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let mut got_frames = false;
