@@ -408,3 +408,21 @@ fn a_port_scan_cannot_pile_up_threads() {
         line.starts_with("HTTP/1.1 200").then_some(())
     });
 }
+
+#[test]
+fn a_chunk_size_that_lies_costs_viewers_nothing_but_a_pause() {
+    let (sim, relay, a, b) = streaming_pair();
+    let t = Instant::now();
+    sim.inject(Fault::LyingChunkSize);
+    // The relay's HTTP client finds the chunking broken, the stream is dropped and reopened.
+    wait_for(
+        Duration::from_secs(5),
+        "the broken stream to be reopened",
+        || (sim.counters().preview_requests.load(Ordering::SeqCst) >= 2).then_some(()),
+    );
+    a.wait_camera_frame_after(t + Duration::from_millis(100), Duration::from_secs(3));
+    b.wait_camera_frame_after(t + Duration::from_millis(100), Duration::from_secs(3));
+    assert_eq!(status(&relay)["viewers"], 2);
+    a.finish(); // every part they got was a whole JPEG with an exact length
+    b.finish();
+}

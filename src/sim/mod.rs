@@ -73,6 +73,8 @@ pub enum Fault {
     GarbageBetweenParts,
     /// The Digest nonce goes stale: the next request gets 401 with `stale=true`.
     StaleNonce,
+    /// The next chunk of the running preview declares more bytes than it carries.
+    LyingChunkSize,
 }
 
 /// What the simulator has served, for tests and benchmarks.
@@ -136,6 +138,7 @@ struct Camera {
 struct Faults {
     die_mid_frame: AtomicBool,
     go_silent: AtomicBool,
+    lying_chunk: AtomicBool,
     garbage_parts: AtomicU64,
     /// The camera was switched off: every preview ends at once.
     killed: AtomicBool,
@@ -213,6 +216,7 @@ impl Simulator {
         match fault {
             Fault::DieMidFrame => f.die_mid_frame.store(true, Ordering::SeqCst),
             Fault::GoSilent => f.go_silent.store(true, Ordering::SeqCst),
+            Fault::LyingChunkSize => f.lying_chunk.store(true, Ordering::SeqCst),
             Fault::GarbageBetweenParts => {
                 f.garbage_parts.fetch_add(3, Ordering::SeqCst);
             }
@@ -653,7 +657,12 @@ impl PreviewRun {
                 junk.extend_from_slice(&part);
                 part = junk;
             }
-            let mut chunk = format!("{:X}\r\n", part.len()).into_bytes();
+            let declared = if faults.lying_chunk.swap(false, Ordering::SeqCst) {
+                part.len() + 64
+            } else {
+                part.len()
+            };
+            let mut chunk = format!("{declared:X}\r\n").into_bytes();
             chunk.extend_from_slice(&part);
             chunk.extend_from_slice(b"\r\n");
             if faults.die_mid_frame.swap(false, Ordering::SeqCst) {
