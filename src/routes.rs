@@ -235,12 +235,11 @@ impl Routes {
                         continue;
                     }
                     // The camera is quiet: repeat its last frame for a while, then say so.
-                    let now = unix_secs();
                     match hub.latest() {
                         Some(f) if f.received_at.elapsed() < NO_SIGNAL_AFTER => {
                             writer.write_part(out, &f.jpeg, f.timestamp_secs())?
                         }
-                        _ => writer.write_part(out, &no_signal, now)?,
+                        _ => writer.write_part(out, &no_signal, unix_secs())?,
                     }
                 }
             }),
