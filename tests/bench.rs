@@ -157,10 +157,7 @@ fn measure(
 #[test]
 #[ignore = "a benchmark; see the module docs"]
 fn bench_relay_against_direct_camera_reads() {
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let secs = env_number("BENCH_SECS", 5);
     let window = (Duration::from_secs(1), Duration::from_secs(secs));
     // BENCH_VIEWERS=100 or BENCH_FORMAT=1920x960 narrow the run (for profiling one case).
     let only_viewers: Option<usize> = std::env::var("BENCH_VIEWERS")

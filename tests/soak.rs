@@ -26,10 +26,7 @@ const OFF_FOR: Duration = Duration::from_secs(3);
 #[test]
 #[ignore = "runs for minutes; see the module docs"]
 fn soak_camera_killed_every_20s_while_viewers_come_and_go() {
-    let secs: u64 = std::env::var("SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
+    let secs = env_number("SOAK_SECS", 600);
     let config = SimConfig {
         width: 1024,
         height: 512,
