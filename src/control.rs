@@ -110,19 +110,26 @@ impl fmt::Display for FormatError {
     }
 }
 
+/// Checks `format` against the camera's `previewFormatSupport`.
+pub fn check_supported(camera: &Camera, format: PreviewFormat) -> Result<(), FormatError> {
+    let formats = camera.preview_formats().map_err(FormatError::Camera)?;
+    if formats.supported.contains(&format) {
+        Ok(())
+    } else {
+        Err(FormatError::Unsupported {
+            wanted: format,
+            allowed: formats.supported,
+        })
+    }
+}
+
 /// Checks `format` against the camera's list, sets it, and has the upstream reopen the preview.
 pub fn switch_preview_format(
     camera: &Camera,
     control: &Control,
     format: PreviewFormat,
 ) -> Result<(), FormatError> {
-    let formats = camera.preview_formats().map_err(FormatError::Camera)?;
-    if !formats.supported.contains(&format) {
-        return Err(FormatError::Unsupported {
-            wanted: format,
-            allowed: formats.supported,
-        });
-    }
+    check_supported(camera, format)?;
     camera
         .set_preview_format(format)
         .map_err(FormatError::Camera)?;

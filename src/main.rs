@@ -3,7 +3,7 @@
 //! (2 for a command-line mistake, 1 for anything else).
 
 use oscstream::cli::{self, CameraTarget, Command};
-use oscstream::control::FormatError;
+use oscstream::control::{FormatError, check_supported};
 use oscstream::osc::{Camera, CameraAddr, OscError, PreviewFormat};
 use oscstream::relay::{LINGER, Relay, RelayConfig};
 use oscstream::sim::{SimConfig, Simulator};
@@ -121,15 +121,9 @@ fn check_camera(addr: &CameraAddr, preview: Option<PreviewFormat>) -> Result<Opt
     let camera = Camera::new(addr.clone());
     let info = camera.info();
     if let (Ok(_), Some(wanted)) = (&info, preview) {
-        match camera.preview_formats() {
-            Ok(formats) if !formats.supported.contains(&wanted) => {
-                let e = FormatError::Unsupported {
-                    wanted,
-                    allowed: formats.supported,
-                };
-                return Err(Exit(2, e.to_string()));
-            }
-            Ok(_) => {}
+        match check_supported(&camera, wanted) {
+            Ok(()) => {}
+            Err(e @ FormatError::Unsupported { .. }) => return Err(Exit(2, e.to_string())),
             Err(e) => eprintln!("oscstream: warning: {e}; will set the preview format later"),
         }
     }
