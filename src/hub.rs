@@ -24,10 +24,14 @@ pub struct Frame {
 
 impl Frame {
     pub fn timestamp_secs(&self) -> f64 {
-        self.received
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64())
+        unix_secs(self.received)
     }
+}
+
+/// Seconds since the Unix epoch, as `X-Timestamp` carries them.
+pub fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// What the camera connection is doing.

@@ -160,7 +160,7 @@ impl Parser {
             State::SkipLine => match memchr::memchr(b'\n', &self.buf[self.pos..]) {
                 Some(i) => {
                     // The kept tail of the long line may end in a delimiter glued to junk.
-                    let tail = trim_ascii_end(&self.buf[self.pos..self.pos + i]);
+                    let tail = self.buf[self.pos..self.pos + i].trim_ascii_end();
                     self.state = if self.ends_with_delimiter(tail) {
                         State::Headers {
                             length: None,
@@ -340,7 +340,7 @@ impl Parser {
     }
 
     fn is_delimiter(&self, line: &[u8]) -> bool {
-        let line = trim_ascii_end(line);
+        let line = line.trim_ascii_end();
         let b = &self.boundary[..];
         line == b
             || (line.len() == b.len() + 2 && line.starts_with(b"--") && &line[2..] == b)
@@ -375,11 +375,11 @@ pub fn is_whole_jpeg(bytes: &[u8]) -> bool {
 /// `Some(Ok(n))` for a Content-Length header line, `Some(Err)` for an unreadable one, `None` for other headers.
 fn parse_content_length(line: &[u8]) -> Option<Result<usize, ()>> {
     let colon = memchr::memchr(b':', line)?;
-    let name = trim_ascii(&line[..colon]);
+    let name = line[..colon].trim_ascii();
     if !name.eq_ignore_ascii_case(b"content-length") {
         return None;
     }
-    let value = trim_ascii(&line[colon + 1..]);
+    let value = line[colon + 1..].trim_ascii();
     if value.is_empty() || value.len() > 12 || !value.iter().all(u8::is_ascii_digit) {
         return Some(Err(()));
     }
@@ -396,14 +396,6 @@ fn trim_trailing_newlines(mut b: &[u8]) -> &[u8] {
         b = rest.strip_suffix(b"\r").unwrap_or(rest);
     }
     b
-}
-
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
-}
-
-fn trim_ascii_end(b: &[u8]) -> &[u8] {
-    b.trim_ascii_end()
 }
 
 /// The boundary parameter of a `multipart/x-mixed-replace` Content-Type, quotes removed.

@@ -12,14 +12,14 @@ use crate::api;
 use crate::control::Control;
 use crate::digest::{constant_time_eq, md5_hex};
 use crate::http::{Request, Response};
-use crate::hub::{Hub, Upstream};
+use crate::hub::{Hub, Upstream, unix_secs};
 use crate::mjpeg::PartWriter;
 use crate::osc::Camera;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// How long a snapshot request waits for a frame.
 pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
@@ -239,7 +239,7 @@ impl Routes {
                         Some(f) if f.received_at.elapsed() < NO_SIGNAL_AFTER => {
                             writer.write_part(out, &f.jpeg, f.timestamp_secs())?
                         }
-                        _ => writer.write_part(out, &no_signal, unix_secs())?,
+                        _ => writer.write_part(out, &no_signal, unix_secs(SystemTime::now()))?,
                     }
                 }
             }),
@@ -299,12 +299,6 @@ impl Routes {
             "viewers": s.viewers,
         })
     }
-}
-
-fn unix_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn method_not_allowed(allow: &str) -> Response {
