@@ -7,9 +7,10 @@
 //! camera wants Digest auth that a browser cannot be given, and only paths under the
 //! camera's `/files/` are ever requested.
 
-use crate::control::{Control, FormatError, switch_preview_format};
-use crate::http::{Request, Response};
-use crate::osc::{Camera, OscError, PreviewFormat};
+use crate::channel::Channel;
+use crate::control::{FormatError, switch_preview_format};
+use crate::http::{Request, Response, Status};
+use crate::osc::{OscError, PreviewFormat};
 use serde_json::{Value, json};
 use std::io;
 use std::net::TcpStream;
@@ -17,11 +18,15 @@ use std::net::TcpStream;
 /// Most files one `/api/files` call lists.
 const MAX_LISTED_FILES: u32 = 100;
 
-/// A camera failure as the JSON error a user reads: 502, or 504 when it timed out.
+/// A camera failure as the JSON error a user reads. The camera's own verdict on what we
+/// asked (a bad option name: 400; no such file: 404) passes on; a command that ran out
+/// of time is 504; anything else the camera did wrong is 502.
 pub fn camera_error(e: &OscError) -> Response {
     let status = match e {
-        OscError::Refused { status: 504, .. } => 504,
-        _ => 502,
+        OscError::Refused { status: 400, .. } => Status::BAD_REQUEST,
+        OscError::NoSuchFile { .. } => Status::NOT_FOUND,
+        OscError::TimedOut { .. } => Status::GATEWAY_TIMEOUT,
+        _ => Status::BAD_GATEWAY,
     };
     Response::error(status, sentence(&e.to_string()))
 }
@@ -37,16 +42,16 @@ pub fn sentence(s: &str) -> String {
 
 pub fn camera_json(answer: Result<Value, OscError>) -> Response {
     match answer {
-        Ok(v) => Response::json(200, &v),
+        Ok(v) => Response::json(Status::OK, &v),
         Err(e) => camera_error(&e),
     }
 }
 
 /// `GET /api/options?names=a,b`: the camera's current values of these options.
-pub fn options(camera: &Camera, req: &Request) -> Response {
+pub fn options(channel: &Channel, req: &Request) -> Response {
     let Some(names) = req.query_param("names").filter(|n| !n.is_empty()) else {
         return Response::error(
-            400,
+            Status::BAD_REQUEST,
             "Name the options: /api/options?names=previewFormat,captureMode",
         );
     };
@@ -55,19 +60,19 @@ pub fn options(camera: &Camera, req: &Request) -> Response {
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .collect();
-    camera_json(camera.options(&names))
+    camera_json(channel.camera().options(&names))
 }
 
 /// `GET /getOption/<name>`, the seed's route: `{"<name>": value}`.
-pub fn get_option(camera: &Camera, name: &str) -> Response {
-    camera_json(camera.options(&[name]))
+pub fn get_option(channel: &Channel, name: &str) -> Response {
+    camera_json(channel.camera().options(&[name]))
 }
 
 /// `GET /api/preview-formats`: what the camera supports and what it uses now.
-pub fn preview_formats(camera: &Camera) -> Response {
-    match camera.preview_formats() {
+pub fn preview_formats(channel: &Channel) -> Response {
+    match channel.camera().preview_formats() {
         Ok(f) => Response::json(
-            200,
+            Status::OK,
             &json!({
                 "supported": f.supported.iter().map(|p| p.to_json()).collect::<Vec<_>>(),
                 "current": f.current.map(PreviewFormat::to_json),
@@ -78,31 +83,33 @@ pub fn preview_formats(camera: &Camera) -> Response {
 }
 
 /// `POST /api/preview-format {"width":..,"height":..,"framerate":..}`.
-pub fn set_preview_format(camera: &Camera, control: &Control, req: &Request) -> Response {
+pub fn set_preview_format(channel: &Channel, req: &Request) -> Response {
     let wanted = serde_json::from_slice::<Value>(&req.body)
         .ok()
         .as_ref()
         .and_then(PreviewFormat::from_json);
     let Some(wanted) = wanted else {
         return Response::error(
-            400,
+            Status::BAD_REQUEST,
             r#"Send JSON like {"width":1024,"height":512,"framerate":30}."#,
         );
     };
-    match switch_preview_format(camera, control, wanted) {
-        Ok(()) => Response::json(200, &json!({ "previewFormat": wanted.to_json() })),
-        Err(e @ FormatError::Unsupported { .. }) => Response::error(400, sentence(&e.to_string())),
+    match switch_preview_format(channel.camera(), channel.control(), wanted) {
+        Ok(()) => Response::json(Status::OK, &json!({ "previewFormat": wanted.to_json() })),
+        Err(e @ FormatError::Unsupported { .. }) => {
+            Response::error(Status::BAD_REQUEST, sentence(&e.to_string()))
+        }
         Err(FormatError::Camera(e)) => camera_error(&e),
     }
 }
 
 /// `POST /api/picture`: shoots (a second after any format change, RICOH's rule),
 /// waits until stored, answers the file's URLs.
-pub fn take_picture(camera: &Camera, control: &Control) -> Response {
-    control.wait_after_set_options();
-    match camera.take_picture() {
+pub fn take_picture(channel: &Channel) -> Response {
+    channel.control().wait_after_set_options();
+    match channel.camera().take_picture() {
         Ok(file_url) => Response::json(
-            200,
+            Status::OK,
             &json!({ "fileUrl": file_url, "url": relay_file_url(&file_url) }),
         ),
         Err(e) => camera_error(&e),
@@ -110,18 +117,18 @@ pub fn take_picture(camera: &Camera, control: &Control) -> Response {
 }
 
 /// `GET /api/files?count=N`: the newest pictures, each with a `url` through the relay.
-pub fn files(camera: &Camera, req: &Request) -> Response {
+pub fn files(channel: &Channel, req: &Request) -> Response {
     let count = match req.query_param("count").map(str::parse::<u32>) {
         None => 10,
         Some(Ok(n)) if (1..=MAX_LISTED_FILES).contains(&n) => n,
         Some(_) => {
             return Response::error(
-                400,
+                Status::BAD_REQUEST,
                 format!("count is a number from 1 to {MAX_LISTED_FILES}."),
             );
         }
     };
-    match camera.list_files(count) {
+    match channel.camera().list_files(count) {
         Ok(mut results) => {
             if let Some(entries) = results["entries"].as_array_mut() {
                 for entry in entries {
@@ -129,7 +136,7 @@ pub fn files(camera: &Camera, req: &Request) -> Response {
                     entry["url"] = json!(url);
                 }
             }
-            Response::json(200, &results)
+            Response::json(Status::OK, &results)
         }
         Err(e) => camera_error(&e),
     }
@@ -144,7 +151,7 @@ fn relay_file_url(file_url: &str) -> Option<String> {
 }
 
 /// `GET /camera-files/<path>`: the camera's `/files/<path>`, streamed through.
-pub fn camera_file(camera: &Camera, rest: &str) -> Response {
+pub fn camera_file(channel: &Channel, rest: &str) -> Response {
     let safe = !rest.is_empty()
         && !rest
             .split('/')
@@ -153,16 +160,13 @@ pub fn camera_file(camera: &Camera, rest: &str) -> Response {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
     if !safe {
-        return Response::error(404, "There is no such camera file.");
+        return Response::error(Status::NOT_FOUND, "There is no such camera file.");
     }
-    match camera.file(&format!("/files/{rest}")) {
+    match channel.camera().file(&format!("/files/{rest}")) {
         Ok((content_type, mut body)) => Response::stream(
             &content_type,
             Box::new(move |out: &mut TcpStream| io::copy(&mut body, out).map(drop)),
         ),
-        Err(e @ OscError::Refused { status: 404, .. }) => {
-            Response::error(404, sentence(&e.to_string()))
-        }
         Err(e) => camera_error(&e),
     }
 }

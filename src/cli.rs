@@ -2,8 +2,9 @@
 //! pico-args into a [`Command`]. Every mistake becomes one sentence naming the flag;
 //! `main` prints it and exits with code 2.
 
-use crate::osc::{CameraAddr, PreviewFormat};
-use crate::routes::Access;
+use crate::access::Access;
+use crate::channel::Mode;
+use crate::osc::{CameraAddr, Credentials, PreviewFormat};
 use crate::sim::SimConfig;
 use std::ffi::OsString;
 use std::fmt;
@@ -76,12 +77,11 @@ pub enum Command {
 pub enum CameraTarget {
     Real {
         addr: CameraAddr,
-        /// "direct" or "router".
-        mode: &'static str,
+        mode: Mode,
     },
     /// Start the simulated camera and relay it.
     Simulated {
-        credentials: Option<(String, String)>,
+        credentials: Option<Credentials>,
     },
 }
 
@@ -163,7 +163,7 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
             ));
         }
         let credentials = match (router, id, pwd) {
-            (true, Some(id), Some(pwd)) => Some((id, pwd)),
+            (true, Some(id), Some(pwd)) => Some(Credentials::new(id, pwd)),
             (true, None, _) => return Err(missing("--id", "the camera id the simulator demands")),
             (true, _, None) => {
                 return Err(missing(
@@ -185,9 +185,9 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
             addr: CameraAddr {
                 host,
                 port,
-                credentials: Some((id, pwd)),
+                credentials: Some(Credentials::new(id, pwd)),
             },
-            mode: "router",
+            mode: Mode::Router,
         }
     } else {
         if id.is_some() || pwd.is_some() {
@@ -199,7 +199,7 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
                 port: port.unwrap_or(DIRECT_PORT),
                 credentials: None,
             },
-            mode: "direct",
+            mode: Mode::Direct,
         }
     };
     Ok(Command::Relay {
@@ -224,7 +224,7 @@ fn parse_simulate(mut args: pico_args::Arguments) -> Result<Command, CliError> {
         .map_err(from_pico)?;
     reject_leftovers(args)?;
     let credentials = match (id, pwd) {
-        (Some(id), Some(pwd)) => Some((id, pwd)),
+        (Some(id), Some(pwd)) => Some(Credentials::new(id, pwd)),
         (None, None) => None,
         (Some(_), None) => return Err(missing("--pwd", "the password to go with --id")),
         (None, Some(_)) => return Err(missing("--id", "the id to go with --pwd")),
@@ -352,7 +352,7 @@ mod tests {
                 assert_eq!(listen, "127.0.0.1:5000");
                 assert_eq!(
                     (addr.host.as_str(), addr.port, mode),
-                    ("192.168.1.1", 80, "direct")
+                    ("192.168.1.1", 80, Mode::Direct)
                 );
                 assert!(addr.credentials.is_none());
             }
@@ -379,10 +379,10 @@ mod tests {
                 camera: CameraTarget::Real { addr, mode },
                 ..
             } => {
-                assert_eq!(mode, "router");
+                assert_eq!(mode, Mode::Router);
                 assert_eq!(
                     addr.credentials,
-                    Some(("THETAYL00103139".into(), "00103139".into()))
+                    Some(Credentials::new("THETAYL00103139", "00103139"))
                 );
             }
             other => panic!("{other:?}"),

@@ -10,12 +10,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// RICOH's pause between `camera.setOptions` and `getLivePreview` / `takePicture`.
-pub const SET_OPTIONS_PAUSE: Duration = Duration::from_secs(1);
-
 /// Requests from the routes (and start-up) to the upstream thread.
 pub struct Control {
     state: Mutex<ControlState>,
+    /// RICOH's pause between `camera.setOptions` and `getLivePreview` / `takePicture`.
+    set_options_pause: Duration,
 }
 
 struct ControlState {
@@ -28,13 +27,14 @@ struct ControlState {
 }
 
 impl Control {
-    pub fn new() -> Arc<Control> {
+    pub fn new(set_options_pause: Duration) -> Arc<Control> {
         Arc::new(Control {
             state: Mutex::new(ControlState {
                 restart: false,
                 open_not_before: Instant::now(),
                 pending_format: None,
             }),
+            set_options_pause,
         })
     }
 
@@ -46,7 +46,7 @@ impl Control {
     pub fn options_changed(&self) {
         let mut s = self.lock();
         s.restart = true;
-        s.open_not_before = Instant::now() + SET_OPTIONS_PAUSE;
+        s.open_not_before = Instant::now() + self.set_options_pause;
     }
 
     /// Sets `format` on the camera before the next preview opens.
@@ -75,7 +75,7 @@ impl Control {
             camera.set_preview_format(format)?;
             let mut s = self.lock();
             s.pending_format = None;
-            s.open_not_before = Instant::now() + SET_OPTIONS_PAUSE;
+            s.open_not_before = Instant::now() + self.set_options_pause;
         }
         self.wait_after_set_options();
         self.lock().restart = false;

@@ -91,7 +91,7 @@ impl Challenge {
 
 /// An `Authorization: Digest ...` header as a server receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub struct Authorization {
     pub username: String,
     pub realm: String,
     pub nonce: String,
@@ -102,10 +102,10 @@ pub struct Credentials {
     pub cnonce: Option<String>,
 }
 
-impl Credentials {
-    pub fn parse(header: &str) -> Option<Credentials> {
+impl Authorization {
+    pub fn parse(header: &str) -> Option<Authorization> {
         let p = parse_params(strip_scheme(header)?);
-        Some(Credentials {
+        Some(Authorization {
             username: p.get("username")?.clone(),
             realm: p.get("realm")?.clone(),
             nonce: p.get("nonce")?.clone(),
@@ -245,7 +245,7 @@ mod tests {
             "{h}"
         );
         assert!(h.contains(r#"opaque="5ccc069c403ebaf9f0171e9517f40e41""#));
-        let creds = Credentials::parse(&h).unwrap();
+        let creds = Authorization::parse(&h).unwrap();
         assert!(creds.verify("Circle Of Life", "GET"));
         assert!(!creds.verify("circle of life", "GET"));
         assert!(!creds.verify("Circle Of Life", "POST"));
@@ -287,7 +287,7 @@ mod tests {
             }
             let s = String::from_utf8_lossy(&s);
             let _ = Challenge::parse(&s);
-            let _ = Credentials::parse(&s);
+            let _ = Authorization::parse(&s);
         }
     }
 }

@@ -22,16 +22,121 @@ pub const MAX_HEAD_BYTES: usize = 16 << 10;
 pub const MAX_HEADERS: usize = 64;
 /// A request body larger than this gets 413 (ours are small JSON commands).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
-/// A connection that sends no complete request for this long is closed, however
-/// slowly it trickles bytes in.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// A client that takes no bytes for this long is dropped.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP request method; the relay serves these four and answers 405 to the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Options,
+    Other,
+}
+
+impl Method {
+    fn parse(name: &str) -> Method {
+        match name {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Options => "OPTIONS",
+            Method::Other => "other",
+        }
+    }
+
+    /// GET or HEAD: a read.
+    pub fn is_read(self) -> bool {
+        matches!(self, Method::Get | Method::Head)
+    }
+}
+
+/// An HTTP status code with its reason phrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status(u16);
+
+impl Status {
+    pub const OK: Status = Status(200);
+    pub const NO_CONTENT: Status = Status(204);
+    pub const FOUND: Status = Status(302);
+    pub const BAD_REQUEST: Status = Status(400);
+    pub const UNAUTHORIZED: Status = Status(401);
+    pub const FORBIDDEN: Status = Status(403);
+    pub const NOT_FOUND: Status = Status(404);
+    pub const METHOD_NOT_ALLOWED: Status = Status(405);
+    pub const REQUEST_TIMEOUT: Status = Status(408);
+    pub const GONE: Status = Status(410);
+    pub const LENGTH_REQUIRED: Status = Status(411);
+    pub const CONTENT_TOO_LARGE: Status = Status(413);
+    pub const MISDIRECTED: Status = Status(421);
+    pub const TOO_MANY_REQUESTS: Status = Status(429);
+    pub const HEADERS_TOO_LARGE: Status = Status(431);
+    pub const INTERNAL_ERROR: Status = Status(500);
+    pub const BAD_GATEWAY: Status = Status(502);
+    pub const SERVICE_UNAVAILABLE: Status = Status(503);
+    pub const GATEWAY_TIMEOUT: Status = Status(504);
+
+    pub fn code(self) -> u16 {
+        self.0
+    }
+
+    fn reason(self) -> &'static str {
+        match self.0 {
+            200 => "OK",
+            204 => "No Content",
+            302 => "Found",
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            408 => "Request Timeout",
+            410 => "Gone",
+            411 => "Length Required",
+            413 => "Content Too Large",
+            421 => "Misdirected Request",
+            429 => "Too Many Requests",
+            431 => "Request Header Fields Too Large",
+            500 => "Internal Server Error",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            504 => "Gateway Timeout",
+            _ => "Status",
+        }
+    }
+}
+
+/// How much a server serves at once and how long it waits for its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// A connection that sends no complete request for this long is closed, however
+    /// slowly it trickles bytes in.
+    pub request_timeout: Duration,
+    /// A client that takes no bytes for this long is dropped.
+    pub write_timeout: Duration,
+}
+
+/// The kernel send buffer of a streaming connection. Left to autotuning it grows to
+/// megabytes, and a client that stops reading is only noticed once that is full: about
+/// 40 s at a THETA's rate. This holds a few frames, so a stalled client is found within
+/// the write timeout. (Linux doubles the value for its own bookkeeping.)
+pub const STREAM_SEND_BUFFER_BYTES: usize = 256 << 10;
 
 /// A parsed request with its body read.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub method: String,
+    pub method: Method,
     /// The path, without the query string, not percent-decoded.
     pub path: String,
     pub query: Option<String>,
@@ -69,13 +174,13 @@ pub enum Body {
 }
 
 pub struct Response {
-    pub status: u16,
+    pub status: Status,
     pub headers: Vec<(Cow<'static, str>, String)>,
     pub body: Body,
 }
 
 impl Response {
-    pub fn bytes(status: u16, content_type: &str, body: impl Into<Cow<'static, [u8]>>) -> Self {
+    pub fn bytes(status: Status, content_type: &str, body: impl Into<Cow<'static, [u8]>>) -> Self {
         Response {
             status,
             headers: vec![("Content-Type".into(), content_type.to_string())],
@@ -83,25 +188,25 @@ impl Response {
         }
     }
 
-    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+    pub fn json(status: Status, value: &serde_json::Value) -> Self {
         Self::bytes(status, "application/json", value.to_string().into_bytes())
     }
 
     /// `{"error": message}` with the status; the message is the sentence a user reads.
-    pub fn error(status: u16, message: impl Into<String>) -> Self {
+    pub fn error(status: Status, message: impl Into<String>) -> Self {
         Self::json(status, &json!({ "error": message.into() }))
     }
 
     pub fn stream(content_type: &str, body: StreamBody) -> Self {
         Response {
-            status: 200,
+            status: Status::OK,
             headers: vec![("Content-Type".into(), content_type.to_string())],
             body: Body::Stream(body),
         }
     }
 
     pub fn redirect(location: &str) -> Self {
-        Self::bytes(302, "text/plain", &b""[..]).with_header("Location", location)
+        Self::bytes(Status::FOUND, "text/plain", &b""[..]).with_header("Location", location)
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -126,7 +231,7 @@ impl<F: Fn(Request) -> Response + Send + Sync + 'static> Handler for F {
     }
 }
 
-/// A running server. Dropping the handle leaves it running; [`Server::stop`] stops accepting.
+/// A running server; [`Server::stop`] (or dropping it) stops accepting.
 pub struct Server {
     addr: SocketAddr,
     stopped: Arc<AtomicBool>,
@@ -134,11 +239,10 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `addr` and serves each connection on its own thread, at most
-    /// `max_connections` at once (more are answered 503 and closed).
+    /// Binds `addr` and serves each connection on its own thread, within `limits`.
     pub fn start(
         addr: impl ToSocketAddrs,
-        max_connections: usize,
+        limits: Limits,
         handler: Arc<dyn Handler>,
     ) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
@@ -149,7 +253,7 @@ impl Server {
             handler,
             stopped: stopped.clone(),
             open: Arc::new(AtomicUsize::new(0)),
-            max_connections,
+            limits,
         };
         let accept_thread = thread::Builder::new()
             .name(format!("http-accept-{}", addr.port()))
@@ -168,17 +272,22 @@ impl Server {
     /// Stops accepting connections and closes the listening socket (the port is free
     /// when this returns); connections already open finish on their own.
     pub fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        // Wake the blocking accept so it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         let handle = self
             .accept_thread
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
+        let Some(handle) = handle else { return };
+        self.stopped.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        let _ = handle.join();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -188,7 +297,7 @@ struct AcceptLoop {
     stopped: Arc<AtomicBool>,
     /// Connections being served now.
     open: Arc<AtomicUsize>,
-    max_connections: usize,
+    limits: Limits,
 }
 
 /// Counts one open connection while alive.
@@ -211,18 +320,19 @@ impl AcceptLoop {
                 thread::sleep(Duration::from_millis(50));
                 continue;
             };
-            if self.open.fetch_add(1, Ordering::SeqCst) >= self.max_connections {
+            if self.open.fetch_add(1, Ordering::SeqCst) >= self.limits.max_connections {
                 self.open.fetch_sub(1, Ordering::SeqCst);
                 refuse_busy(&mut stream);
                 continue;
             }
             let open = OpenConnection(self.open.clone());
             let handler = self.handler.clone();
+            let limits = self.limits;
             let spawned = thread::Builder::new()
                 .name("http-conn".into())
                 .spawn(move || {
                     let _open = open;
-                    serve_connection(stream, &*handler)
+                    serve_connection(stream, &*handler, limits)
                 });
             if spawned.is_err() {
                 thread::sleep(Duration::from_millis(50));
@@ -238,19 +348,22 @@ fn refuse_busy(stream: &mut TcpStream) {
     let _ = write_response(
         stream,
         false,
-        Response::error(503, "The server is busy; try again shortly."),
+        Response::error(
+            Status::SERVICE_UNAVAILABLE,
+            "The server is busy; try again shortly.",
+        ),
         false,
     );
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-fn serve_connection(mut stream: TcpStream, handler: &dyn Handler) {
+fn serve_connection(mut stream: TcpStream, handler: &dyn Handler, limits: Limits) {
     let Ok(peer) = stream.peer_addr() else { return };
-    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(limits.write_timeout));
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let request = match read_request(&mut stream, &mut buf, peer) {
+        let request = match read_request(&mut stream, &mut buf, peer, limits.request_timeout) {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(reject) => {
@@ -260,7 +373,7 @@ fn serve_connection(mut stream: TcpStream, handler: &dyn Handler) {
             }
         };
         let keep_alive = request.keep_alive;
-        let head_only = request.method == "HEAD";
+        let head_only = request.method == Method::Head;
         let response = handler.handle(request);
         match write_response(&mut stream, head_only, response, keep_alive) {
             Ok(true) => continue,
@@ -278,9 +391,10 @@ fn read_request(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
     peer: SocketAddr,
+    timeout: Duration,
 ) -> Result<Option<Request>, Response> {
     let mut chunk = [0u8; 4096];
-    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     loop {
         if !buf.is_empty() {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -288,7 +402,7 @@ fn read_request(
             match req.parse(buf) {
                 Ok(httparse::Status::Complete(head_len)) if head_len > MAX_HEAD_BYTES => {
                     return Err(Response::error(
-                        431,
+                        Status::HEADERS_TOO_LARGE,
                         "The request head is larger than 16 KiB.",
                     ));
                 }
@@ -302,15 +416,23 @@ fn read_request(
                 Ok(httparse::Status::Partial) => {
                     if buf.len() > MAX_HEAD_BYTES {
                         return Err(Response::error(
-                            431,
+                            Status::HEADERS_TOO_LARGE,
                             "The request head is larger than 16 KiB.",
                         ));
                     }
                 }
                 Err(httparse::Error::TooManyHeaders) => {
-                    return Err(Response::error(431, "The request has too many headers."));
+                    return Err(Response::error(
+                        Status::HEADERS_TOO_LARGE,
+                        "The request has too many headers.",
+                    ));
                 }
-                Err(_) => return Err(Response::error(400, "The request is not valid HTTP/1.1.")),
+                Err(_) => {
+                    return Err(Response::error(
+                        Status::BAD_REQUEST,
+                        "The request is not valid HTTP/1.1.",
+                    ));
+                }
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());
@@ -323,7 +445,7 @@ fn read_request(
                     Ok(None)
                 } else {
                     Err(Response::error(
-                        400,
+                        Status::BAD_REQUEST,
                         "The request ended before its head did.",
                     ))
                 };
@@ -357,7 +479,10 @@ fn timed_out(buf: &[u8]) -> Result<Option<Request>, Response> {
     if buf.is_empty() {
         Ok(None)
     } else {
-        Err(Response::error(408, "The request did not arrive in time."))
+        Err(Response::error(
+            Status::REQUEST_TIMEOUT,
+            "The request did not arrive in time.",
+        ))
     }
 }
 
@@ -387,7 +512,7 @@ fn build_request(req: &httparse::Request, peer: SocketAddr) -> Result<Request, R
         _ => req.version != Some(0),
     };
     Ok(Request {
-        method: req.method.unwrap_or("GET").to_string(),
+        method: Method::parse(req.method.unwrap_or("GET")),
         path,
         query,
         headers,
@@ -400,7 +525,7 @@ fn build_request(req: &httparse::Request, peer: SocketAddr) -> Result<Request, R
 fn content_length(r: &Request) -> Result<usize, Response> {
     if r.header("transfer-encoding").is_some() {
         return Err(Response::error(
-            411,
+            Status::LENGTH_REQUIRED,
             "Send the request body with a Content-Length.",
         ));
     }
@@ -409,11 +534,11 @@ fn content_length(r: &Request) -> Result<usize, Response> {
         Some(v) => match v.parse::<usize>() {
             Ok(n) if n <= MAX_BODY_BYTES => Ok(n),
             Ok(_) => Err(Response::error(
-                413,
+                Status::CONTENT_TOO_LARGE,
                 "The request body is larger than 1 MiB.",
             )),
             Err(_) => Err(Response::error(
-                400,
+                Status::BAD_REQUEST,
                 "The Content-Length header is not a number.",
             )),
         },
@@ -431,17 +556,22 @@ fn read_body(
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             return Err(Response::error(
-                408,
+                Status::REQUEST_TIMEOUT,
                 "The request body did not arrive in time.",
             ));
         }
         match stream.read(&mut chunk) {
-            Ok(0) => return Err(Response::error(400, "The request body ended early.")),
+            Ok(0) => {
+                return Err(Response::error(
+                    Status::BAD_REQUEST,
+                    "The request body ended early.",
+                ));
+            }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => {
                 return Err(Response::error(
-                    408,
+                    Status::REQUEST_TIMEOUT,
                     "The request body did not arrive in time.",
                 ));
             }
@@ -460,8 +590,8 @@ fn write_response(
     let sets_connection = response.has_header("connection");
     let mut head = format!(
         "HTTP/1.1 {} {}\r\n",
-        response.status,
-        reason(response.status)
+        response.status.code(),
+        response.status.reason()
     );
     for (name, value) in &response.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -486,6 +616,7 @@ fn write_response(
                 head.push_str("Connection: close\r\n");
             }
             head.push_str("\r\n");
+            bound_send_buffer(stream, STREAM_SEND_BUFFER_BYTES);
             stream.write_all(head.as_bytes())?;
             if !head_only {
                 body(stream)?;
@@ -496,24 +627,63 @@ fn write_response(
     }
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        302 => "Found",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
+/// Sets the socket's send buffer to `bytes`; a failure only leaves the kernel's default.
+fn bound_send_buffer(stream: &TcpStream, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the fd is open for the life of `stream`, and the option value is a c_int
+    // passed with its exact size, as setsockopt(2) requires for SO_SNDBUF.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// A writer that must finish by a deadline, however the writes are split: a client
+/// that reads a byte now and then cannot hold a stream forever, as it could with only a
+/// timeout per write call.
+pub struct DeadlineWriter<'a> {
+    stream: &'a mut TcpStream,
+    deadline: Instant,
+}
+
+impl<'a> DeadlineWriter<'a> {
+    pub fn new(stream: &'a mut TcpStream, within: Duration) -> Self {
+        DeadlineWriter {
+            stream,
+            deadline: Instant::now() + within,
+        }
+    }
+
+    fn arm(&self) -> io::Result<()> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not take the part in time",
+            ));
+        }
+        self.stream.set_write_timeout(Some(left))
+    }
+}
+
+impl Write for DeadlineWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.stream.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.arm()?;
+        self.stream.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }

@@ -7,6 +7,7 @@
 //! queueing them, holds at most one frame, and never slows anyone else. The status
 //! here is the one place the relay's state lives; `/status` prints a copy of it.
 
+use crate::osc::OscError;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, Thread};
@@ -63,10 +64,11 @@ pub struct Status {
     pub camera_model: Option<String>,
     pub frames_received: u64,
     pub frames_dropped: u64,
-    /// Camera preview connections opened after the first one.
+    /// Preview connections opened again after a failure (not after an idle close).
     pub reconnects: u64,
     pub preview_connections: u64,
-    pub last_error: Option<String>,
+    /// Why the last preview failed; cleared once frames flow again.
+    pub last_error: Option<OscError>,
     pub viewers: usize,
     pub fps: f64,
     /// Age of the newest frame, if there is one.
@@ -84,6 +86,8 @@ struct Inner {
     recent_arrivals: VecDeque<Instant>,
     /// Threads waiting in `next_frame`, each woken on its own when a frame arrives.
     frame_waiters: Vec<Thread>,
+    /// The channel is stopping: waits end, viewers leave at their next part boundary.
+    stopped: bool,
 }
 
 /// See the module docs.
@@ -120,6 +124,7 @@ impl Hub {
                 demand_until: None,
                 recent_arrivals: VecDeque::with_capacity(FPS_WINDOW_FRAMES),
                 frame_waiters: Vec::new(),
+                stopped: false,
             }),
             demand_changed: Condvar::new(),
             linger,
@@ -143,6 +148,7 @@ impl Hub {
             received_at: now,
         }));
         inner.status.frames_received += 1;
+        inner.status.last_error = None;
         if inner.recent_arrivals.len() == FPS_WINDOW_FRAMES {
             inner.recent_arrivals.pop_front();
         }
@@ -162,6 +168,9 @@ impl Hub {
             let mut inner = self.lock();
             if let Some(f) = inner.latest.as_ref().filter(|f| f.seq > after) {
                 return Some(f.clone());
+            }
+            if inner.stopped {
+                return None;
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 // Leave no handle behind: a long outage must not grow the list.
@@ -226,26 +235,47 @@ impl Hub {
     }
 
     fn demand(inner: &Inner) -> bool {
-        inner.status.viewers > 0 || inner.demand_until.is_some_and(|t| Instant::now() < t)
+        !inner.stopped
+            && (inner.status.viewers > 0 || inner.demand_until.is_some_and(|t| Instant::now() < t))
     }
 
-    /// Blocks until someone wants frames.
-    pub fn wait_for_demand(&self) {
+    /// Blocks until someone wants frames (`true`) or the hub stops (`false`).
+    pub fn wait_for_demand(&self) -> bool {
         let mut inner = self.lock();
         while !Self::demand(&inner) {
+            if inner.stopped {
+                return false;
+            }
             inner = self
                 .demand_changed
                 .wait_timeout(inner, Duration::from_secs(1))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        !inner.stopped
+    }
+
+    /// Ends every wait: the upstream thread and viewers see it and leave.
+    pub fn stop(&self) {
+        let mut inner = self.lock();
+        inner.stopped = true;
+        let waiters = std::mem::take(&mut inner.frame_waiters);
+        drop(inner);
+        self.demand_changed.notify_all();
+        for viewer in waiters {
+            viewer.unpark();
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.lock().stopped
     }
 
     /// Sleeps up to `pause`, returning early when demand ends (so retries stop for nobody).
     pub fn pause_while_demanded(&self, pause: Duration) {
         let deadline = Instant::now() + pause;
         let mut inner = self.lock();
-        while Self::demand(&inner) {
+        while Self::demand(&inner) && !inner.stopped {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return;
             };
@@ -257,17 +287,21 @@ impl Hub {
         }
     }
 
-    pub fn set_upstream(&self, state: Upstream) {
+    /// Records what the camera connection does now; `after_failure` when this opening
+    /// is a reconnect after a failed or ended preview, not the first after an idle spell.
+    pub fn set_upstream(&self, state: Upstream, after_failure: bool) {
         let mut inner = self.lock();
         inner.status.upstream = state;
         if state == Upstream::Connecting {
             inner.status.preview_connections += 1;
-            inner.status.reconnects = inner.status.preview_connections - 1;
+            if after_failure {
+                inner.status.reconnects += 1;
+            }
         }
     }
 
-    pub fn set_error(&self, error: Option<String>) {
-        self.lock().status.last_error = error;
+    pub fn set_error(&self, error: OscError) {
+        self.lock().status.last_error = Some(error);
     }
 
     pub fn set_camera_model(&self, model: String) {

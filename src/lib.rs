@@ -1,12 +1,28 @@
-//! oscstream relays the live preview of an OSC 2.0 camera (RICOH THETA V, Z1, X, SC2)
-//! to any number of HTTP viewers over one camera connection.
+//! oscstream relays the live preview of an OSC camera (RICOH THETA) to any number of
+//! HTTP viewers over one camera connection.
 //!
-//! Data flows camera → [`osc`] → [`mjpeg::Parser`] → [`hub`] → viewer threads in
-//! [`routes`] → [`http`] → sockets. [`upstream`] owns the one camera connection,
-//! [`relay`] puts the pieces together, and [`sim`] is a simulated THETA for trying it
-//! out and for the tests. [`cli`] reads the command line.
+//! Data flows camera → [`osc`] → [`mjpeg::Parser`] → [`hub`] → viewers → [`http`] →
+//! sockets. The modules, in that order:
+//!
+//! - [`osc`]: the camera client (ureq, with [`digest`] auth in Mode 2).
+//! - [`upstream`]: the thread that owns the one camera connection and feeds the parser.
+//! - [`mjpeg`]: cuts the camera's multipart stream into whole JPEGs and writes our own.
+//! - [`hub`]: the newest frame and the viewers waiting for it.
+//! - [`channel`]: one camera's unit: client, hub, control, upstream thread, viewer loop, status.
+//! - [`control`]: changing the camera while it streams (preview format, RICOH's pauses).
+//! - [`api`]: camera control over HTTP (options, formats, pictures, files).
+//! - [`access`]: who may use the relay (Basic auth, read-only, allowed origins).
+//! - [`routes`]: the route table and its dispatch.
+//! - [`http`]: our std::net HTTP/1.1 server.
+//! - [`relay`]: puts a channel and the server together.
+//! - [`timeouts`]: every duration the relay waits for.
+//! - [`picture`]: frames the binary draws itself (NO SIGNAL, the simulator's pattern).
+//! - [`sim`]: a simulated THETA for trying the relay out and for the tests.
+//! - [`cli`]: the command line.
 
+pub mod access;
 pub mod api;
+pub mod channel;
 pub mod cli;
 pub mod control;
 pub mod digest;
@@ -18,4 +34,5 @@ pub mod picture;
 pub mod relay;
 pub mod routes;
 pub mod sim;
+pub mod timeouts;
 pub mod upstream;

@@ -2,11 +2,13 @@
 //! when asked), say where to look, and turn failures into one sentence and an exit code
 //! (2 for a command-line mistake, 1 for anything else).
 
+use oscstream::channel::{ChannelConfig, Mode};
 use oscstream::cli::{self, CameraTarget, Command};
 use oscstream::control::{FormatError, check_supported};
-use oscstream::osc::{Camera, CameraAddr, OscError, PreviewFormat};
-use oscstream::relay::{LINGER, Relay, RelayConfig};
+use oscstream::osc::{Camera, CameraAddr, PreviewFormat};
+use oscstream::relay::{Relay, RelayConfig};
 use oscstream::sim::{SimConfig, Simulator};
+use oscstream::timeouts::Timeouts;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -78,26 +80,24 @@ fn run(command: Command) -> Result<(), Exit> {
                         credentials,
                     };
                     println!("simulated camera at http://{}", sim.addr());
-                    (addr, "simulated", Some(sim))
+                    (addr, Mode::Simulated, Some(sim))
                 }
             };
-            let model = check_camera(&addr, preview)?;
             let camera_label = addr.host_port();
+            let timeouts = Timeouts::default();
             let relay = Relay::start(RelayConfig {
                 listen: listen.clone(),
-                camera: addr,
-                mode,
-                linger: LINGER,
-                max_viewers,
-                preview,
+                camera: ChannelConfig {
+                    camera: addr.clone(),
+                    mode,
+                    max_viewers,
+                    preview,
+                },
                 access: access.clone(),
+                timeouts,
             })
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let local = relay.addr();
-            println!(
-                "relaying {} at {camera_label}",
-                model.as_deref().unwrap_or("the camera")
-            );
             let shown = if local.ip().is_unspecified() {
                 format!("<this computer's address>:{}", local.port())
             } else {
@@ -109,6 +109,12 @@ fn run(command: Command) -> Result<(), Exit> {
                     "oscstream: warning: listening on {local} without --auth: anyone on your network can watch and control the camera"
                 );
             }
+            // The relay already serves; a slow or absent camera only delays this line.
+            let model = check_camera(&addr, preview, &timeouts)?;
+            println!(
+                "relaying {} at {camera_label}",
+                model.as_deref().unwrap_or("the camera")
+            );
             park()
         }
     }
@@ -117,8 +123,12 @@ fn run(command: Command) -> Result<(), Exit> {
 /// Asks the camera who it is, and whether it offers the wanted preview format. A wrong
 /// login is fatal, as is a format the camera does not offer; an unreachable camera is
 /// only a warning, because the relay keeps trying and a camera may wake up later.
-fn check_camera(addr: &CameraAddr, preview: Option<PreviewFormat>) -> Result<Option<String>, Exit> {
-    let camera = Camera::new(addr.clone());
+fn check_camera(
+    addr: &CameraAddr,
+    preview: Option<PreviewFormat>,
+    timeouts: &Timeouts,
+) -> Result<Option<String>, Exit> {
+    let camera = Camera::new(addr.clone(), timeouts);
     let info = camera.info();
     if let (Ok(_), Some(wanted)) = (&info, preview) {
         match check_supported(&camera, wanted) {
@@ -129,9 +139,7 @@ fn check_camera(addr: &CameraAddr, preview: Option<PreviewFormat>) -> Result<Opt
     }
     match info {
         Ok(info) => Ok(info["model"].as_str().map(str::to_string)),
-        Err(e @ (OscError::WrongCredentials { .. } | OscError::AuthRequired { .. })) => {
-            Err(Exit(1, e.to_string()))
-        }
+        Err(e) if e.is_login_refused() => Err(Exit(1, e.to_string())),
         Err(e) => {
             eprintln!("oscstream: warning: {e}; will keep trying");
             Ok(None)

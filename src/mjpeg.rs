@@ -4,7 +4,7 @@
 //!
 //! The parser is a push parser in the style of `httparse`: feed it bytes as they
 //! arrive, split anywhere, and it yields whole frames or counted rejects. It takes
-//! every quirk THETA cameras put on the wire (see OSC.md): the bare boundary as a
+//! every quirk THETA cameras put on the wire: the bare boundary as a
 //! delimiter line, header names in any case, extra part headers, zero to two CRLFs
 //! after the JPEG. It frames by `Content-Length` and only falls back to searching
 //! for the next delimiter when a part has none. It never scans for `FF D9` alone,

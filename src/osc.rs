@@ -3,11 +3,12 @@
 //! endless multipart body as a reader.
 //!
 //! Every call has a connect timeout and a per-read timeout, so no camera can hang a
-//! thread forever; there is deliberately no whole-call timeout, which would cut the
-//! endless preview. Errors are sentences a user can act on and never contain the
-//! camera password.
+//! thread forever; JSON calls also have a deadline for the whole answer. The preview
+//! deliberately has none, which would cut the endless stream. Errors are sentences a
+//! user can act on and never contain the camera password.
 
 use crate::digest::Challenge;
+use crate::timeouts::Timeouts;
 use serde_json::{Value, json};
 use std::fmt;
 use std::io::Read;
@@ -15,31 +16,41 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// How long connecting to the camera may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long the camera may take to answer, and to send the next bytes of a stream.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// JSON answers larger than this are refused (a camera's are a few KiB).
 const MAX_JSON_BYTES: u64 = 1 << 20;
 
+/// A camera login for Digest auth (Mode 2). Its `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub id: String,
+    pub password: String,
+}
+
+impl Credentials {
+    pub fn new(id: impl Into<String>, password: impl Into<String>) -> Credentials {
+        Credentials {
+            id: id.into(),
+            password: password.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("id", &self.id)
+            .field("password", &"<hidden>")
+            .finish()
+    }
+}
+
 /// Where the camera is and how to log in.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct CameraAddr {
     pub host: String,
     pub port: u16,
-    /// Camera id and password for Digest auth (Mode 2).
-    pub credentials: Option<(String, String)>,
-}
-
-impl fmt::Debug for CameraAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never print the password, not even in debug output.
-        f.debug_struct("CameraAddr")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("id", &self.credentials.as_ref().map(|(id, _)| id))
-            .finish()
-    }
+    /// Digest auth login (Mode 2).
+    pub credentials: Option<Credentials>,
 }
 
 impl CameraAddr {
@@ -78,6 +89,36 @@ pub enum OscError {
         camera: String,
         detail: String,
     },
+    /// The camera closed the live preview (a picture, sleep, the camera's own choice).
+    PreviewEnded {
+        camera: String,
+    },
+    /// The live preview delivered no whole frame for `after`.
+    PreviewStalled {
+        camera: String,
+        after: Duration,
+    },
+    /// A command the camera accepted did not finish in time.
+    TimedOut {
+        camera: String,
+        command: String,
+        after: Duration,
+    },
+    /// The camera has no file at `path`.
+    NoSuchFile {
+        camera: String,
+        path: String,
+    },
+}
+
+impl OscError {
+    /// The camera refused our login (or asked for one we do not have).
+    pub fn is_login_refused(&self) -> bool {
+        matches!(
+            self,
+            OscError::WrongCredentials { .. } | OscError::AuthRequired { .. }
+        )
+    }
 }
 
 impl fmt::Display for OscError {
@@ -112,16 +153,29 @@ impl fmt::Display for OscError {
                     "the camera at {camera} sent an answer we cannot read: {detail}"
                 )
             }
+            OscError::PreviewEnded { camera } => {
+                write!(f, "the camera at {camera} ended the live preview")
+            }
+            OscError::PreviewStalled { camera, after } => write!(
+                f,
+                "the camera at {camera} stopped sending frames (no whole frame for {after:?})"
+            ),
+            OscError::TimedOut {
+                camera,
+                command,
+                after,
+            } => write!(
+                f,
+                "the camera at {camera} did not finish {command} within {after:?}"
+            ),
+            OscError::NoSuchFile { camera, path } => {
+                write!(f, "the camera at {camera} has no file {path}")
+            }
         }
     }
 }
 
 impl std::error::Error for OscError {}
-
-/// How long taking a picture may take before we give up.
-pub const PICTURE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often a running command's status is asked.
-const COMMAND_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A live-preview size and framerate, as in the `previewFormat` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,19 +235,21 @@ pub struct Camera {
     addr: CameraAddr,
     base: String,
     agent: ureq::Agent,
+    timeouts: Timeouts,
     /// The last Digest challenge, reused (with a rising nonce count) until the camera sends a new one.
     challenge: Mutex<Option<Challenge>>,
     nonce_count: AtomicU64,
 }
 
 impl Camera {
-    pub fn new(addr: CameraAddr) -> Camera {
+    pub fn new(addr: CameraAddr, timeouts: &Timeouts) -> Camera {
+        let read = Some(timeouts.camera_read);
         let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_recv_response(Some(READ_TIMEOUT))
-            .timeout_per_read(Some(READ_TIMEOUT))
-            .timeout_send_request(Some(READ_TIMEOUT))
-            .timeout_send_body(Some(READ_TIMEOUT))
+            .timeout_connect(Some(timeouts.camera_connect))
+            .timeout_recv_response(read)
+            .timeout_per_read(read)
+            .timeout_send_request(read)
+            .timeout_send_body(read)
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent("oscstream")
@@ -203,6 +259,7 @@ impl Camera {
             base: format!("http://{}", addr.host_port()),
             addr,
             agent,
+            timeouts: *timeouts,
             challenge: Mutex::new(None),
             nonce_count: AtomicU64::new(0),
         }
@@ -214,20 +271,20 @@ impl Camera {
 
     /// `GET /osc/info`.
     pub fn info(&self) -> Result<Value, OscError> {
-        let resp = self.request("GET", "/osc/info", None)?;
+        let resp = self.request("GET", "/osc/info", None, Answer::Whole)?;
         self.json_answer("/osc/info", resp)
     }
 
     /// `POST /osc/state`.
     pub fn state(&self) -> Result<Value, OscError> {
-        let resp = self.request("POST", "/osc/state", None)?;
+        let resp = self.request("POST", "/osc/state", None, Answer::Whole)?;
         self.json_answer("/osc/state", resp)
     }
 
     /// Runs a command; its command object when the camera accepted it.
     pub fn execute(&self, name: &str, parameters: Value) -> Result<Value, OscError> {
         let body = json!({"name": name, "parameters": parameters}).to_string();
-        let resp = self.request("POST", "/osc/commands/execute", Some(&body))?;
+        let resp = self.request("POST", "/osc/commands/execute", Some(&body), Answer::Whole)?;
         self.json_answer(name, resp)
     }
 
@@ -255,11 +312,11 @@ impl Camera {
         self.execute("camera.setOptions", options).map(drop)
     }
 
-    /// Takes a picture and waits (at most [`PICTURE_TIMEOUT`]) until it is stored; its file URL.
+    /// Takes a picture and waits (at most the picture timeout) until it is stored; its file URL.
     pub fn take_picture(&self) -> Result<String, OscError> {
         let command = "camera.takePicture";
         let mut answer = self.execute(command, json!({}))?;
-        let deadline = std::time::Instant::now() + PICTURE_TIMEOUT;
+        let deadline = std::time::Instant::now() + self.timeouts.picture;
         loop {
             match answer["state"].as_str() {
                 Some("done") => {
@@ -274,15 +331,13 @@ impl Camera {
                 _ => return Err(self.unreadable(format!("{command} answered {answer}"))),
             }
             if std::time::Instant::now() >= deadline {
-                return Err(OscError::Refused {
+                return Err(OscError::TimedOut {
                     camera: self.addr.host_port(),
                     command: command.into(),
-                    status: 504,
-                    code: "timeout".into(),
-                    message: format!("the picture was not done after {PICTURE_TIMEOUT:?}"),
+                    after: self.timeouts.picture,
                 });
             }
-            std::thread::sleep(COMMAND_POLL_INTERVAL);
+            std::thread::sleep(self.timeouts.command_poll);
             // Some cameras send the id as a number.
             let id = match &answer["id"] {
                 Value::String(s) => Value::String(s.clone()),
@@ -290,7 +345,7 @@ impl Camera {
                 _ => return Err(self.unreadable(format!("{command} gave no command id"))),
             };
             let body = json!({ "id": id }).to_string();
-            let resp = self.request("POST", "/osc/commands/status", Some(&body))?;
+            let resp = self.request("POST", "/osc/commands/status", Some(&body), Answer::Whole)?;
             answer = self.json_answer("/osc/commands/status", resp)?;
         }
     }
@@ -304,15 +359,24 @@ impl Camera {
 
     /// Downloads a file the camera stores (a path under `/files/`); content type and body.
     pub fn file(&self, path: &str) -> Result<(String, Box<dyn Read + Send>), OscError> {
-        let resp = self.request("GET", path, None)?;
-        if resp.status() != 200 {
-            return Err(OscError::Refused {
-                camera: self.addr.host_port(),
-                command: format!("GET {path}"),
-                status: resp.status().as_u16(),
-                code: "notFound".into(),
-                message: "the camera has no such file".into(),
-            });
+        let resp = self.request("GET", path, None, Answer::Stream)?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => {
+                return Err(OscError::NoSuchFile {
+                    camera: self.addr.host_port(),
+                    path: path.to_string(),
+                });
+            }
+            status => {
+                return Err(OscError::Refused {
+                    camera: self.addr.host_port(),
+                    command: format!("GET {path}"),
+                    status,
+                    code: "no OSC error code".into(),
+                    message: "no message".into(),
+                });
+            }
         }
         let content_type = header(&resp, "content-type").unwrap_or_else(|| "image/jpeg".into());
         Ok((content_type, Box::new(resp.into_body().into_reader())))
@@ -329,7 +393,7 @@ impl Camera {
     pub fn live_preview(&self) -> Result<Preview, OscError> {
         let command = "camera.getLivePreview";
         let body = json!({"name": command, "parameters": {}}).to_string();
-        let resp = self.request("POST", "/osc/commands/execute", Some(&body))?;
+        let resp = self.request("POST", "/osc/commands/execute", Some(&body), Answer::Stream)?;
         let content_type = header(&resp, "content-type").unwrap_or_default();
         if resp.status() != 200 || !content_type.to_ascii_lowercase().starts_with("multipart/") {
             let status = resp.status().as_u16();
@@ -358,24 +422,41 @@ impl Camera {
         method: &str,
         path: &str,
         body: Option<&str>,
+        answer: Answer,
     ) -> Result<ureq::http::Response<ureq::Body>, OscError> {
         let url = format!("{}{}", self.base, path);
+        // A JSON answer must arrive whole in time, however slowly it drips; a stream
+        // (the preview, a file) is bounded per read instead.
+        let global = match answer {
+            Answer::Whole => Some(self.timeouts.camera_answer),
+            Answer::Stream => None,
+        };
         for attempt in 0..2 {
             let authorization = self.authorization(method, path);
             let result = match (method, body) {
-                ("GET", _) => with_auth(self.agent.get(&url), &authorization).call(),
+                ("GET", _) => with_auth(self.agent.get(&url), &authorization)
+                    .config()
+                    .timeout_global(global)
+                    .build()
+                    .call(),
                 (_, Some(body)) => with_auth(self.agent.post(&url), &authorization)
                     .header("Content-Type", "application/json;charset=utf-8")
+                    .config()
+                    .timeout_global(global)
+                    .build()
                     .send(body),
                 (_, None) => with_auth(self.agent.post(&url), &authorization)
                     .header("Content-Type", "application/json;charset=utf-8")
+                    .config()
+                    .timeout_global(global)
+                    .build()
                     .send_empty(),
             };
             let resp = result.map_err(|e| self.transport_error(e))?;
             if resp.status() != 401 {
                 return Ok(resp);
             }
-            let Some((id, _)) = &self.addr.credentials else {
+            let Some(Credentials { id, .. }) = &self.addr.credentials else {
                 return Err(OscError::AuthRequired {
                     camera: self.addr.host_port(),
                 });
@@ -402,7 +483,7 @@ impl Camera {
     }
 
     fn authorization(&self, method: &str, uri: &str) -> Option<String> {
-        let (id, password) = self.addr.credentials.as_ref()?;
+        let Credentials { id, password } = self.addr.credentials.as_ref()?;
         let challenge = self.challenge.lock().unwrap_or_else(|e| e.into_inner());
         let challenge = challenge.as_ref()?;
         let nc = self.nonce_count.fetch_add(1, Ordering::SeqCst) + 1;
@@ -464,6 +545,13 @@ impl Camera {
             message: field("message").unwrap_or_else(|| "no message".into()),
         })
     }
+}
+
+/// What a request's answer is: JSON to read whole, or a stream to read as it comes.
+#[derive(Clone, Copy)]
+enum Answer {
+    Whole,
+    Stream,
 }
 
 fn with_auth<B>(

@@ -4,102 +4,99 @@
 //! linger time.
 //!
 //! When the stream ends or fails (a picture was taken, the camera slept, the network
-//! dropped) it reconnects: the first retry comes quickly, later ones back off to at most
-//! [`MAX_RETRY_DELAY`]. Viewers never notice more than a pause: they stay connected to
-//! the hub, not to the camera.
+//! dropped, bytes kept coming but no whole frame) it reconnects: the first retry comes
+//! quickly, later ones back off to the `retry_max` timeout. Viewers never notice more
+//! than a pause: they stay connected to the hub, not to the camera.
 
 use crate::control::Control;
 use crate::hub::{Hub, Upstream};
 use crate::mjpeg::{Parsed, Parser};
 use crate::osc::{Camera, OscError};
+use crate::timeouts::Timeouts;
+use std::cell::Cell;
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::thread;
-use std::time::Duration;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
 
-/// Delay before the first retry after a stream ends.
-pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
-/// Retries back off (doubling) up to this delay.
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// Read size from the camera; a THETA frame is 20–300 KB.
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
-/// Starts the upstream thread for `camera`, publishing into `hub`.
-pub fn spawn(camera: Arc<Camera>, hub: Arc<Hub>, control: Arc<Control>) -> io::Result<()> {
+/// Starts the upstream thread for `camera`, publishing into `hub` until the hub stops.
+pub fn spawn(
+    camera: Arc<Camera>,
+    hub: Arc<Hub>,
+    control: Arc<Control>,
+    timeouts: Timeouts,
+) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("upstream".into())
-        .spawn(move || run(&camera, &hub, &control))
-        .map(drop)
+        .spawn(move || run(&camera, &hub, &control, &timeouts))
 }
 
 /// How one preview connection ended.
 enum Ended {
-    /// Nobody wants frames any more; we closed it.
+    /// Nobody wants frames any more (or the relay stops); we closed it.
     NoDemand,
     /// The camera's options changed; we closed it to open a new one.
     Restart,
     /// The camera ended or broke the stream, or refused it.
-    Failed {
-        error: String,
-        got_frames: bool,
-        /// A refused login: retry at the slowest pace (a camera being reconfigured may accept later).
-        login_refused: bool,
-    },
+    Failed { error: OscError, got_frames: bool },
 }
 
-fn run(camera: &Camera, hub: &Hub, control: &Control) {
-    let mut delay = FIRST_RETRY_DELAY;
+fn run(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) {
+    let mut delay = timeouts.retry_first;
     // The same failure over and over is logged once, not every few seconds for months.
-    let mut last_logged: Option<String> = None;
+    let mut last_logged: Option<OscError> = None;
+    let mut after_failure = false;
     loop {
-        hub.set_upstream(Upstream::Idle);
-        hub.wait_for_demand();
-        hub.set_upstream(Upstream::Connecting);
-        match stream_once(camera, hub, control) {
-            Ended::NoDemand | Ended::Restart => delay = FIRST_RETRY_DELAY,
-            Ended::Failed {
-                error,
-                got_frames,
-                login_refused,
-            } => {
+        hub.set_upstream(Upstream::Idle, false);
+        if !hub.wait_for_demand() {
+            return;
+        }
+        hub.set_upstream(Upstream::Connecting, after_failure);
+        match stream_once(camera, hub, control, timeouts) {
+            Ended::NoDemand | Ended::Restart => {
+                delay = timeouts.retry_first;
+                after_failure = false;
+            }
+            Ended::Failed { error, got_frames } => {
+                after_failure = true;
                 if got_frames {
-                    delay = FIRST_RETRY_DELAY;
+                    delay = timeouts.retry_first;
                     last_logged = None;
                 }
-                if login_refused {
-                    delay = MAX_RETRY_DELAY;
+                if error.is_login_refused() {
+                    // A camera being reconfigured may accept later: retry at the slowest pace.
+                    delay = timeouts.retry_max;
                 }
                 if last_logged.as_ref() != Some(&error) {
                     eprintln!("oscstream: {error}; reconnecting");
                     last_logged = Some(error.clone());
                 }
-                hub.set_error(Some(error));
-                hub.set_upstream(Upstream::Retrying);
+                hub.set_error(error);
+                hub.set_upstream(Upstream::Retrying, false);
                 hub.pause_while_demanded(delay);
-                delay = (delay * 2).min(MAX_RETRY_DELAY);
+                delay = (delay * 2).min(timeouts.retry_max);
             }
         }
     }
 }
 
-fn stream_once(camera: &Camera, hub: &Hub, control: &Control) -> Ended {
-    let mut preview = match control
+fn stream_once(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) -> Ended {
+    let opened = control
         .before_preview(camera)
-        .and_then(|()| camera.live_preview())
-    {
+        .and_then(|()| camera.live_preview());
+    let mut preview = match opened {
         Ok(p) => p,
-        Err(e) => {
+        Err(error) => {
             return Ended::Failed {
-                error: e.to_string(),
+                error,
                 got_frames: false,
-                login_refused: matches!(
-                    e,
-                    OscError::WrongCredentials { .. } | OscError::AuthRequired { .. }
-                ),
             };
         }
     };
-    hub.set_upstream(Upstream::Streaming);
+    hub.set_upstream(Upstream::Streaming, false);
     if hub.status().camera_model.is_none() {
         // Only for /status and the page. Asked once the camera has answered, so that an
         // unreachable camera costs one connect timeout per attempt, not two.
@@ -111,14 +108,20 @@ fn stream_once(camera: &Camera, hub: &Hub, control: &Control) -> Ended {
     let mut parser = Parser::new(&preview.boundary);
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let mut got_frames = false;
+    let last_whole_frame = Cell::new(Instant::now());
     let mut handle = |parsed: Parsed| match parsed {
         Parsed::Frame(jpeg) => {
             got_frames = true;
+            last_whole_frame.set(Instant::now());
             hub.publish(jpeg);
         }
         Parsed::Rejected(_) => hub.count_dropped(),
     };
     let camera_name = camera.addr().host_port();
+    let stalled = || OscError::PreviewStalled {
+        camera: camera_name.clone(),
+        after: timeouts.frame_stall,
+    };
     let error = loop {
         if !hub.has_demand() {
             return Ended::NoDemand;
@@ -127,30 +130,33 @@ fn stream_once(camera: &Camera, hub: &Hub, control: &Control) -> Ended {
             return Ended::Restart;
         }
         match preview.body.read(&mut buf) {
-            Ok(0) => break format!("the camera at {camera_name} ended the live preview"),
+            Ok(0) => {
+                break OscError::PreviewEnded {
+                    camera: camera_name.clone(),
+                };
+            }
             Ok(n) => parser.push(&buf[..n], &mut handle),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break read_error(&camera_name, &e),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                break stalled();
+            }
+            Err(e) => {
+                break OscError::Unreachable {
+                    camera: camera_name.clone(),
+                    detail: e.to_string(),
+                };
+            }
+        }
+        // Bytes that never make a whole frame (a dripping or babbling camera) count as silence.
+        if last_whole_frame.get().elapsed() > timeouts.frame_stall {
+            break stalled();
         }
     };
     parser.finish(&mut handle);
-    Ended::Failed {
-        error,
-        got_frames,
-        login_refused: false,
-    }
-}
-
-fn read_error(camera: &str, e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!(
-            "the camera at {camera} stopped sending frames (nothing for {:?})",
-            crate::osc::READ_TIMEOUT
-        ),
-        _ => OscError::Unreachable {
-            camera: camera.to_string(),
-            detail: e.to_string(),
-        }
-        .to_string(),
-    }
+    Ended::Failed { error, got_frames }
 }

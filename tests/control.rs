@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
+use oscstream::access::Access;
 use oscstream::relay::Relay;
-use oscstream::routes::Access;
 use std::time::{Duration, Instant};
 
 fn relay_with(sim: &oscstream::sim::Simulator, access: Access) -> Relay {
@@ -144,14 +144,16 @@ fn options_can_be_read_and_the_seeds_set_option_is_gone() {
     assert_eq!(options["captureMode"], "image");
     assert_eq!(options["previewFormat"]["width"], TEST_SIZE.0);
     assert_eq!(get_json(&format!("{base}/api/options")).0, 400);
+    // The camera's own 400 for an option it does not know is passed on as 400.
     let (code, body) = get_json(&format!("{base}/api/options?names=noSuchOption"));
-    assert_eq!(code, 502);
+    assert_eq!(code, 400);
     assert!(
         body["error"]
             .as_str()
             .unwrap()
             .contains("invalidParameterName")
     );
+    assert_eq!(get_json(&format!("{base}/getOption/noSuchOption")).0, 400);
     let (code, option) = get_json(&format!("{base}/getOption/previewFormat"));
     assert_eq!(
         (code, &option["previewFormat"]["height"]),
@@ -269,7 +271,10 @@ fn cors_head_and_options_are_answered() {
     );
     assert!(line.starts_with("HTTP/1.1 200") && text.contains("multipart/x-mixed-replace"));
     assert!(text.ends_with("\r\n\r\n"), "no body: {text:?}");
-    assert!(!relay.hub().has_demand(), "a HEAD is not a viewer");
+    assert!(
+        !relay.channel().hub().has_demand(),
+        "a HEAD is not a viewer"
+    );
     // Without --allow-origin no CORS header is sent.
     let plain = start_relay(camera_at(sim.addr(), None));
     let (_, text) = raw_request(

@@ -264,7 +264,10 @@ fn a_preview_ended_by_take_picture_resumes_for_connected_viewers() {
 #[test]
 fn mode_2_streams_with_digest_auth() {
     let sim = start_sim_with(oscstream::sim::SimConfig {
-        credentials: Some(("THETAYL00103139".into(), "00103139".into())),
+        credentials: Some(oscstream::osc::Credentials::new(
+            "THETAYL00103139",
+            "00103139",
+        )),
         ..sim_config()
     });
     let relay = start_relay(camera_at(sim.addr(), Some(("THETAYL00103139", "00103139"))));
@@ -283,7 +286,10 @@ fn mode_2_streams_with_digest_auth() {
 #[test]
 fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
     let sim = start_sim_with(oscstream::sim::SimConfig {
-        credentials: Some(("THETAYL00103139".into(), "00103139".into())),
+        credentials: Some(oscstream::osc::Credentials::new(
+            "THETAYL00103139",
+            "00103139",
+        )),
         ..sim_config()
     });
     let relay = start_relay(camera_at(
@@ -314,7 +320,10 @@ fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
 #[test]
 fn a_camera_without_auth_settings_that_asks_for_login_says_how_to_log_in() {
     let sim = start_sim_with(oscstream::sim::SimConfig {
-        credentials: Some(("THETAYL00103139".into(), "00103139".into())),
+        credentials: Some(oscstream::osc::Credentials::new(
+            "THETAYL00103139",
+            "00103139",
+        )),
         ..sim_config()
     });
     let relay = start_relay(camera_at(sim.addr(), None));

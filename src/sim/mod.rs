@@ -1,5 +1,5 @@
 //! A simulated OSC camera that behaves like a RICOH THETA on the wire, written from the
-//! camera's side of OSC.md: `/osc/info`, `/osc/state`, `/osc/checkForUpdates`,
+//! camera's side of the protocol: `/osc/info`, `/osc/state`, `/osc/checkForUpdates`,
 //! `/osc/commands/execute` and `/osc/commands/status`, OSC error objects, Digest auth
 //! on every request when credentials are set, and an endless live preview in THETA's
 //! exact format (bare `---osclivepreview---` delimiter, `Content-type`, chunked
@@ -12,8 +12,9 @@
 
 mod pattern;
 
-use crate::digest::{Challenge, Credentials};
-use crate::http::{Request, Response, Server};
+use crate::digest::{Authorization, Challenge};
+use crate::http::{Limits, Request, Response, Server, Status};
+use crate::osc::Credentials;
 use crate::osc::PreviewFormat;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -28,9 +29,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const PICTURE_DURATION: Duration = Duration::from_millis(300);
 /// Connections the simulated camera serves at once.
 const MAX_CONNECTIONS: usize = 256;
+/// A request must arrive whole within this; a client taking nothing this long is dropped.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A silent preview holds its connection at most this long.
 const MAX_SILENCE: Duration = Duration::from_secs(60);
-/// Preview formats of a THETA Z1 (OSC.md); a configured size not in it is added.
+/// Preview formats of a THETA Z1 (RICOH's Web API spec); a configured size not in it is added.
 const Z1_PREVIEW_FORMATS: [(u16, u16, u32); 5] = [
     (1920, 960, 8),
     (1024, 512, 30),
@@ -45,7 +49,7 @@ pub const MODEL: &str = "RICOH THETA Z1";
 pub struct SimConfig {
     pub listen: String,
     /// Camera id and password: with them, every request needs Digest auth.
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<Credentials>,
     pub width: u16,
     pub height: u16,
     pub fps: u32,
@@ -102,7 +106,7 @@ struct Frames {
 }
 
 struct Camera {
-    credentials: Option<(String, String)>,
+    credentials: Option<Credentials>,
     started: Instant,
     counters: Arc<Counters>,
     frames: Mutex<Frames>,
@@ -132,7 +136,7 @@ struct Faults {
     killed: AtomicBool,
 }
 
-/// A running simulated camera.
+/// A running simulated camera; switched off when dropped.
 pub struct Simulator {
     server: Server,
     counters: Arc<Counters>,
@@ -188,7 +192,11 @@ impl Simulator {
         let handler = camera.clone();
         let server = Server::start(
             config.listen.as_str(),
-            MAX_CONNECTIONS,
+            Limits {
+                max_connections: MAX_CONNECTIONS,
+                request_timeout: REQUEST_TIMEOUT,
+                write_timeout: WRITE_TIMEOUT,
+            },
             Arc::new(move |req: Request| handler.handle(req)),
         )?;
         Ok(Simulator {
@@ -217,7 +225,8 @@ impl Simulator {
     }
 
     /// Switches the camera off: the port closes and running previews end mid-stream.
-    /// Start a new simulator on the same address to switch it on again.
+    /// Start a new simulator on the same address to switch it on again. Dropping the
+    /// simulator does the same.
     pub fn kill(&self) {
         self.camera.faults.killed.store(true, Ordering::SeqCst);
         self.server.stop();
@@ -229,6 +238,12 @@ impl Simulator {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -248,7 +263,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// An OSC command error object with its HTTP status.
-fn osc_error(status: u16, name: &str, code: &str, message: &str) -> Response {
+fn osc_error(status: Status, name: &str, code: &str, message: &str) -> Response {
     Response::json(
         status,
         &json!({"name": name, "state": "error", "error": {"code": code, "message": message}}),
@@ -257,7 +272,7 @@ fn osc_error(status: u16, name: &str, code: &str, message: &str) -> Response {
 
 fn done(name: &str, results: Value) -> Response {
     Response::json(
-        200,
+        Status::OK,
         &json!({"name": name, "state": "done", "results": results}),
     )
 }
@@ -266,27 +281,35 @@ impl Camera {
     fn handle(self: &Arc<Self>, req: Request) -> Response {
         if let Some(challenge) = self.unauthorized(&req) {
             self.counters.unauthorized.fetch_add(1, Ordering::Relaxed);
-            return Response::bytes(401, "text/html", &b"<h1>401 Unauthorized</h1>"[..])
-                .with_header("WWW-Authenticate", challenge);
+            return Response::bytes(
+                Status::UNAUTHORIZED,
+                "text/html",
+                &b"<h1>401 Unauthorized</h1>"[..],
+            )
+            .with_header("WWW-Authenticate", challenge);
         }
         match (req.method.as_str(), req.path.as_str()) {
-            ("GET", "/osc/info") => Response::json(200, &self.info()),
-            ("POST", "/osc/state") => Response::json(200, &self.state()),
+            ("GET", "/osc/info") => Response::json(Status::OK, &self.info()),
+            ("POST", "/osc/state") => Response::json(Status::OK, &self.state()),
             ("POST", "/osc/checkForUpdates") => Response::json(
-                200,
+                Status::OK,
                 &json!({"stateFingerprint": self.fingerprint(), "throttleTimeout": 60}),
             ),
             ("POST", "/osc/commands/execute") => self.execute(&req),
             ("POST", "/osc/commands/status") => self.command_status(&req),
-            ("GET", "/_sim/stats") => Response::json(200, &self.stats()),
+            ("GET", "/_sim/stats") => Response::json(Status::OK, &self.stats()),
             ("GET", path) if path.starts_with("/files/") => self.file(path),
-            _ => Response::bytes(404, "text/html", &b"<h1>404 Not Found</h1>"[..]),
+            _ => Response::bytes(
+                Status::NOT_FOUND,
+                "text/html",
+                &b"<h1>404 Not Found</h1>"[..],
+            ),
         }
     }
 
     /// `Some(challenge header)` when the request must be refused.
     fn unauthorized(&self, req: &Request) -> Option<String> {
-        let (id, password) = self.credentials.as_ref()?;
+        let Credentials { id, password } = self.credentials.as_ref()?;
         let nonce = lock(&self.nonce).clone();
         let challenge = Challenge {
             realm: MODEL.into(),
@@ -295,10 +318,10 @@ impl Camera {
             qop_auth: true,
             stale: false,
         };
-        let creds = req.header("authorization").and_then(Credentials::parse);
-        let valid = creds
-            .as_ref()
-            .filter(|c| c.username == *id && c.realm == MODEL && c.verify(password, &req.method));
+        let creds = req.header("authorization").and_then(Authorization::parse);
+        let valid = creds.as_ref().filter(|c| {
+            c.username == *id && c.realm == MODEL && c.verify(password, req.method.as_str())
+        });
         match valid {
             Some(c) if c.nonce == nonce => None,
             Some(c) if lock(&self.stale_nonces).contains(&c.nonce) => Some(
@@ -382,10 +405,20 @@ impl Camera {
 
     fn execute(self: &Arc<Self>, req: &Request) -> Response {
         let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-            return osc_error(400, "", "invalidParameterValue", "The body is not JSON.");
+            return osc_error(
+                Status::BAD_REQUEST,
+                "",
+                "invalidParameterValue",
+                "The body is not JSON.",
+            );
         };
         let Some(name) = body.get("name").and_then(Value::as_str) else {
-            return osc_error(400, "", "missingParameter", "The name is missing.");
+            return osc_error(
+                Status::BAD_REQUEST,
+                "",
+                "missingParameter",
+                "The name is missing.",
+            );
         };
         let params = body.get("parameters").cloned().unwrap_or(json!({}));
         match name {
@@ -395,7 +428,7 @@ impl Camera {
             "camera.setOptions" => self.set_options(name, &params),
             "camera.listFiles" => self.list_files(name, &params, req),
             _ => osc_error(
-                400,
+                Status::BAD_REQUEST,
                 name,
                 "unknownCommand",
                 &format!("Command {name} is not supported."),
@@ -448,7 +481,7 @@ impl Camera {
             .to_string();
         lock(&self.commands).insert(id.clone(), (Instant::now() + PICTURE_DURATION, name));
         Response::json(
-            200,
+            Status::OK,
             &json!({"name": "camera.takePicture", "state": "inProgress", "id": id,
                     "progress": {"completion": 0.0}}),
         )
@@ -463,15 +496,25 @@ impl Camera {
                 _ => None,
             });
         let Some(id) = id else {
-            return osc_error(400, "", "missingParameter", "The id is missing.");
+            return osc_error(
+                Status::BAD_REQUEST,
+                "",
+                "missingParameter",
+                "The id is missing.",
+            );
         };
         let commands = lock(&self.commands);
         let Some((until, file)) = commands.get(&id) else {
-            return osc_error(400, "", "invalidParameterValue", "No command has that id.");
+            return osc_error(
+                Status::BAD_REQUEST,
+                "",
+                "invalidParameterValue",
+                "No command has that id.",
+            );
         };
         if Instant::now() < *until {
             return Response::json(
-                200,
+                Status::OK,
                 &json!({"name": "camera.takePicture", "state": "inProgress", "id": id,
                         "progress": {"completion": 0.5}}),
             );
@@ -482,7 +525,12 @@ impl Camera {
 
     fn get_options(&self, name: &str, params: &Value) -> Response {
         let Some(names) = params.get("optionNames").and_then(Value::as_array) else {
-            return osc_error(400, name, "missingParameter", "optionNames is missing.");
+            return osc_error(
+                Status::BAD_REQUEST,
+                name,
+                "missingParameter",
+                "optionNames is missing.",
+            );
         };
         let format = lock(&self.frames).format;
         let mut options = serde_json::Map::new();
@@ -500,7 +548,7 @@ impl Camera {
                 "remainingSpace" => json!(18_000_000_000u64),
                 _ => {
                     return osc_error(
-                        400,
+                        Status::BAD_REQUEST,
                         name,
                         "invalidParameterName",
                         &format!("Option {option} is not supported."),
@@ -514,7 +562,12 @@ impl Camera {
 
     fn set_options(&self, name: &str, params: &Value) -> Response {
         let Some(options) = params.get("options").and_then(Value::as_object) else {
-            return osc_error(400, name, "missingParameter", "options is missing.");
+            return osc_error(
+                Status::BAD_REQUEST,
+                name,
+                "missingParameter",
+                "options is missing.",
+            );
         };
         for (option, value) in options {
             match option.as_str() {
@@ -522,7 +575,7 @@ impl Camera {
                     let wanted = PreviewFormat::from_json(value);
                     let Some(wanted) = wanted.filter(|f| self.supported.contains(f)) else {
                         return osc_error(
-                            400,
+                            Status::BAD_REQUEST,
                             name,
                             "invalidParameterValue",
                             "previewFormat is not one of previewFormatSupport.",
@@ -538,7 +591,7 @@ impl Camera {
                 "captureMode" => {}
                 _ => {
                     return osc_error(
-                        400,
+                        Status::BAD_REQUEST,
                         name,
                         "invalidParameterName",
                         &format!("Option {option} is not supported."),
@@ -551,7 +604,12 @@ impl Camera {
 
     fn list_files(&self, name: &str, params: &Value, req: &Request) -> Response {
         let Some(count) = params.get("entryCount").and_then(Value::as_u64) else {
-            return osc_error(400, name, "missingParameter", "entryCount is missing.");
+            return osc_error(
+                Status::BAD_REQUEST,
+                name,
+                "missingParameter",
+                "entryCount is missing.",
+            );
         };
         let pictures = lock(&self.pictures);
         let host = host_of(req);
@@ -583,8 +641,12 @@ impl Camera {
     fn file(&self, path: &str) -> Response {
         let name = path.rsplit('/').next().unwrap_or_default();
         match lock(&self.pictures).iter().find(|p| p.name == name) {
-            Some(p) => Response::bytes(200, "image/jpeg", p.jpeg.to_vec()),
-            None => Response::bytes(404, "text/html", &b"<h1>404 Not Found</h1>"[..]),
+            Some(p) => Response::bytes(Status::OK, "image/jpeg", p.jpeg.to_vec()),
+            None => Response::bytes(
+                Status::NOT_FOUND,
+                "text/html",
+                &b"<h1>404 Not Found</h1>"[..],
+            ),
         }
     }
 }

@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
-use oscstream::osc::CameraAddr;
+use oscstream::channel::{ChannelConfig, Mode};
+use oscstream::osc::{CameraAddr, Credentials};
 use oscstream::relay::{Relay, RelayConfig};
 use oscstream::sim::{SimConfig, Simulator};
+use oscstream::timeouts::Timeouts;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -40,7 +42,7 @@ pub fn camera_at(addr: SocketAddr, credentials: Option<(&str, &str)>) -> CameraA
     CameraAddr {
         host: addr.ip().to_string(),
         port: addr.port(),
-        credentials: credentials.map(|(i, p)| (i.to_string(), p.to_string())),
+        credentials: credentials.map(|(i, p)| Credentials::new(i, p)),
     }
 }
 
@@ -52,15 +54,38 @@ pub fn start_relay_lingering(camera: CameraAddr, linger: Duration) -> Relay {
     Relay::start(relay_config(camera, linger)).expect("relay starts")
 }
 
+/// Short budgets, so that tests exercise timeouts without waiting out production ones.
+/// NO SIGNAL comes before the read timeout, as in production, so both can be seen.
+pub fn test_timeouts() -> Timeouts {
+    Timeouts {
+        camera_connect: Duration::from_millis(500),
+        camera_read: Duration::from_millis(1500),
+        camera_answer: Duration::from_secs(3),
+        frame_stall: Duration::from_millis(1500),
+        retry_max: Duration::from_secs(1),
+        no_signal_after: Duration::from_millis(750),
+        keepalive: Duration::from_millis(250),
+        snapshot_wait: Duration::from_secs(2),
+        request: Duration::from_secs(2),
+        write: Duration::from_secs(2),
+        ..Timeouts::default()
+    }
+}
+
 pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
     RelayConfig {
         listen: "127.0.0.1:0".into(),
-        camera,
-        mode: "direct",
-        linger,
-        max_viewers: oscstream::relay::MAX_VIEWERS,
-        preview: None,
+        camera: ChannelConfig {
+            camera,
+            mode: Mode::Direct,
+            max_viewers: oscstream::relay::MAX_VIEWERS,
+            preview: None,
+        },
         access: Default::default(),
+        timeouts: Timeouts {
+            linger,
+            ..test_timeouts()
+        },
     }
 }
 

@@ -1,0 +1,245 @@
+//! One camera and everything the relay keeps for it: the camera client, the hub its
+//! frames go through, the control mailbox, the upstream thread that owns its one
+//! connection, and the view of all that as `/status`. The viewer loop lives here too:
+//! how a viewer is fed from the hub, through outages, until it leaves or the relay stops.
+//!
+//! A channel knows nothing of routes or access rules; `routes` picks a channel and
+//! calls it. Several channels run side by side without sharing anything.
+
+use crate::control::Control;
+use crate::http::{DeadlineWriter, Response, Status};
+use crate::hub::{Hub, Upstream, unix_secs};
+use crate::mjpeg::PartWriter;
+use crate::osc::{Camera, CameraAddr, PreviewFormat};
+use crate::picture;
+use crate::timeouts::Timeouts;
+use crate::upstream;
+use serde_json::{Value, json};
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How the relay reaches a camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Mode 1: this computer joined the camera's own Wi-Fi.
+    Direct,
+    /// Mode 2: the camera joined a router; Digest auth.
+    Router,
+    /// The simulated camera built into the binary.
+    Simulated,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::Router => "router",
+            Mode::Simulated => "simulated",
+        }
+    }
+}
+
+/// What a channel is started with.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub camera: CameraAddr,
+    pub mode: Mode,
+    /// Stream requests beyond this many viewers get 503.
+    pub max_viewers: usize,
+    /// A preview format to set before the first preview opens.
+    pub preview: Option<PreviewFormat>,
+}
+
+/// See the module docs.
+pub struct Channel {
+    mode: Mode,
+    camera: Arc<Camera>,
+    hub: Arc<Hub>,
+    control: Arc<Control>,
+    max_viewers: usize,
+    timeouts: Timeouts,
+    /// Shown to viewers while the camera is gone.
+    no_signal: Arc<[u8]>,
+    upstream: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Channel {
+    /// Starts the upstream thread; it opens the camera once someone watches.
+    pub fn start(config: ChannelConfig, timeouts: Timeouts) -> io::Result<Arc<Channel>> {
+        let hub = Hub::new(timeouts.linger);
+        let no_signal = Arc::from(picture::no_signal_jpeg(&config.camera.host_port()));
+        let camera = Arc::new(Camera::new(config.camera, &timeouts));
+        let control = Control::new(timeouts.set_options_pause);
+        if let Some(format) = config.preview {
+            control.set_pending_format(format);
+        }
+        let upstream = upstream::spawn(camera.clone(), hub.clone(), control.clone(), timeouts)?;
+        Ok(Arc::new(Channel {
+            mode: config.mode,
+            camera,
+            hub,
+            control,
+            max_viewers: config.max_viewers,
+            timeouts,
+            no_signal,
+            upstream: Mutex::new(Some(upstream)),
+        }))
+    }
+
+    /// Ends every viewer at its next part boundary and the upstream thread, waiting at
+    /// most `within` for the camera connection to close (a camera read in flight may
+    /// take longer; its thread then ends on its own).
+    pub fn stop(&self, within: Duration) {
+        self.hub.stop();
+        let handle = self
+            .upstream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(handle) = handle else { return };
+        let deadline = Instant::now() + within;
+        while !handle.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if handle.is_finished() {
+            let _ = handle.join();
+        }
+    }
+
+    pub fn camera(&self) -> &Camera {
+        &self.camera
+    }
+
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// The stream; for HEAD only its headers, without counting a viewer (which would
+    /// open the camera for nobody).
+    pub fn video_feed(self: &Arc<Self>, head_only: bool) -> Response {
+        let writer = PartWriter::default();
+        if head_only {
+            return Response::stream(&writer.content_type(), Box::new(|_| Ok(())))
+                .with_header("Cache-Control", "no-store, no-cache, must-revalidate");
+        }
+        let Some(viewer) = self.hub.try_viewer(self.max_viewers) else {
+            return Response::error(
+                Status::SERVICE_UNAVAILABLE,
+                format!(
+                    "{} viewers are already watching, the most this relay serves (--max-viewers).",
+                    self.max_viewers
+                ),
+            );
+        };
+        let channel = self.clone();
+        let content_type = writer.content_type();
+        Response::stream(
+            &content_type,
+            Box::new(move |out: &mut TcpStream| {
+                let _viewer = viewer;
+                out.write_all(writer.preamble().as_bytes())?;
+                channel.feed_viewer(&writer, out)
+            }),
+        )
+        .with_header("Cache-Control", "no-store, no-cache, must-revalidate")
+        .with_header("Pragma", "no-cache")
+    }
+
+    /// Writes every newest frame to one viewer until it goes or the channel stops. Each
+    /// part must be taken whole within the write timeout, or the viewer is dropped.
+    fn feed_viewer(&self, writer: &PartWriter, out: &mut TcpStream) -> io::Result<()> {
+        let hub = &self.hub;
+        let t = &self.timeouts;
+        let mut seq = hub.join_seq(t.join_max_age);
+        loop {
+            if let Some(frame) = hub.next_frame(seq, t.keepalive) {
+                let mut part = DeadlineWriter::new(out, t.write);
+                writer.write_part(&mut part, &frame.jpeg, frame.timestamp_secs())?;
+                seq = frame.seq;
+                continue;
+            }
+            if hub.is_stopped() {
+                return Ok(());
+            }
+            // The camera is quiet: repeat its last frame for a while, then say so.
+            let mut part = DeadlineWriter::new(out, t.write);
+            match hub.latest() {
+                Some(f) if f.received_at.elapsed() < t.no_signal_after => {
+                    writer.write_part(&mut part, &f.jpeg, f.timestamp_secs())?
+                }
+                _ => writer.write_part(&mut part, &self.no_signal, unix_secs(SystemTime::now()))?,
+            }
+        }
+    }
+
+    /// The newest frame as a JPEG, or 503 with the reason when none comes in time.
+    pub fn snapshot(&self) -> Response {
+        let t = &self.timeouts;
+        match self.hub.snapshot(t.snapshot_max_age, t.snapshot_wait) {
+            Some(frame) => Response::bytes(Status::OK, "image/jpeg", frame.jpeg.to_vec())
+                .with_header("Cache-Control", "no-store")
+                .with_header("X-Timestamp", format!("{:.6}", frame.timestamp_secs())),
+            None => {
+                let why = self
+                    .hub
+                    .status()
+                    .last_error
+                    .map_or_else(|| "the camera sent no frame".into(), |e| e.to_string());
+                Response::error(
+                    Status::SERVICE_UNAVAILABLE,
+                    format!("No frame arrived within {:?}: {why}.", t.snapshot_wait),
+                )
+            }
+        }
+    }
+
+    /// `/status`: a view of the hub's state, with whether viewers see live frames and why not.
+    pub fn status(&self) -> Value {
+        let s = self.hub.status();
+        let fresh = s
+            .last_frame_age
+            .is_some_and(|age| age < self.timeouts.no_signal_after);
+        let online = s.upstream == Upstream::Streaming && fresh;
+        let offline_reason = (!online).then(|| match (s.upstream, &s.last_error) {
+            (Upstream::Idle, _) => {
+                "nobody is watching, so the camera connection is closed".to_string()
+            }
+            (Upstream::Connecting, None) => "connecting to the camera".to_string(),
+            (Upstream::Streaming, _) => match s.last_frame_age {
+                Some(age) => format!(
+                    "the camera has sent no frame for {:.0} s",
+                    age.as_secs_f64()
+                ),
+                None => "the camera has not sent a frame yet".to_string(),
+            },
+            (_, Some(e)) => e.to_string(),
+            (Upstream::Retrying, None) => "reconnecting to the camera".to_string(),
+        });
+        json!({
+            "online": online,
+            "offline_reason": offline_reason,
+            "mode": self.mode.as_str(),
+            "camera": self.camera.addr().host_port(),
+            "upstream": s.upstream.as_str(),
+            "camera_model": s.camera_model,
+            "frames_received": s.frames_received,
+            "fps": (s.fps * 10.0).round() / 10.0,
+            "frames_dropped": s.frames_dropped,
+            "preview_connections": s.preview_connections,
+            "reconnects": s.reconnects,
+            "last_error": s.last_error.map(|e| e.to_string()),
+            "viewers": s.viewers,
+        })
+    }
+}

@@ -1,0 +1,73 @@
+//! Every duration the relay waits for, in one value that travels with its config, the
+//! way ureq keeps its `Timeouts`. Production uses [`Timeouts::default`]; tests pass
+//! short ones, so they exercise the same code without waiting out real-world budgets.
+//!
+//! Each field says what it bounds and why its default is what it is.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a TCP connection to the camera. A camera on the same Wi-Fi answers in
+    /// milliseconds; 3 s covers a sleeping access point waking up.
+    pub camera_connect: Duration,
+    /// The camera's answer to a request, and each read of its stream: a camera silent
+    /// this long is asleep or gone.
+    pub camera_read: Duration,
+    /// A whole camera answer (headers and JSON body), however slowly it drips in.
+    pub camera_answer: Duration,
+    /// The live preview delivering bytes but no complete frame for this long is stalled
+    /// and reopened.
+    pub frame_stall: Duration,
+    /// From shutter to stored file when taking a picture.
+    pub picture: Duration,
+    /// How often a running camera command's status is asked.
+    pub command_poll: Duration,
+    /// RICOH's pause between `camera.setOptions` and the next preview or picture.
+    pub set_options_pause: Duration,
+    /// The first retry after a preview ends; later ones double up to `retry_max`.
+    pub retry_first: Duration,
+    pub retry_max: Duration,
+    /// The camera connection stays open this long after the last viewer leaves, so a
+    /// page reload does not cost a reconnect.
+    pub linger: Duration,
+    /// A snapshot request waits this long for a frame.
+    pub snapshot_wait: Duration,
+    /// A newest frame older than this is not served as a snapshot; the next is awaited.
+    pub snapshot_max_age: Duration,
+    /// A viewer joining gets the newest frame at once if it is at most this old.
+    pub join_max_age: Duration,
+    /// While the camera sends nothing, each viewer still gets a frame this often: it
+    /// keeps players from giving up and finds viewers that have gone.
+    pub keepalive: Duration,
+    /// After this long without a camera frame, viewers see NO SIGNAL.
+    pub no_signal_after: Duration,
+    /// A connection must deliver a whole request head (and body) within this.
+    pub request: Duration,
+    /// A client that takes no bytes (or no whole part of a stream) for this long is dropped.
+    pub write: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            camera_connect: Duration::from_secs(3),
+            camera_read: Duration::from_secs(5),
+            camera_answer: Duration::from_secs(10),
+            frame_stall: Duration::from_secs(5),
+            picture: Duration::from_secs(30),
+            command_poll: Duration::from_millis(250),
+            set_options_pause: Duration::from_secs(1),
+            retry_first: Duration::from_millis(250),
+            retry_max: Duration::from_secs(5),
+            linger: Duration::from_secs(10),
+            snapshot_wait: Duration::from_secs(5),
+            snapshot_max_age: Duration::from_secs(1),
+            join_max_age: Duration::from_secs(1),
+            keepalive: Duration::from_secs(1),
+            no_signal_after: Duration::from_secs(3),
+            request: Duration::from_secs(10),
+            write: Duration::from_secs(10),
+        }
+    }
+}
