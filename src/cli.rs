@@ -8,6 +8,7 @@ use crate::osc::{CameraAddr, Credentials, PreviewFormat};
 use crate::sim::SimConfig;
 use std::ffi::OsString;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 /// Where a THETA is on its own Wi-Fi (Mode 1).
@@ -36,11 +37,15 @@ OPTIONS:
   -o, --host HOST       the camera's address (default 192.168.1.1)
   -p, --port PORT       the camera's port (default 80)
   -i, --id ID           the camera's id, e.g. THETAYL00103139 (Mode 2)
-      --pwd PASSWORD    the camera's password, e.g. 00103139 (Mode 2); never printed
+      --pwd PASSWORD    the camera's password, e.g. 00103139 (Mode 2); never printed.
+                        Any local user can read a command line: prefer one of
+      --pwd-file PATH   the camera's password from the first line of PATH (chmod 600), or
+                        the environment variable OSCSTREAM_PWD
       --listen ADDR     where viewers connect (default 127.0.0.1:5000; 0.0.0.0:5000 for your LAN)
       --max-viewers N   stream viewers served at once (default 64); more get 503
       --preview WxH@FPS set the camera's preview format first, e.g. 1024x512@30, 1920x960@8
-      --auth USER:PASS  HTTP Basic auth on every route (viewers and control)
+      --auth USER:PASS  HTTP Basic auth on every route (viewers and control); or
+      --auth-file PATH  a USER:PASS line from PATH, or the variable OSCSTREAM_AUTH
       --read-only       refuse every POST route (no pictures, no format changes) with 403
       --allow-origin O  allow web pages from origin O to use the relay (CORS)
       --simulate        relay a simulated camera started on a free loopback port;
@@ -97,7 +102,17 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+/// Reads the command line, taking secrets from the process environment where the flags
+/// leave them out.
 pub fn parse(args: Vec<OsString>) -> Result<Command, CliError> {
+    parse_with_env(args, &|name| std::env::var(name).ok())
+}
+
+/// [`parse`] with the environment given, so tests do not depend on the process's own.
+pub fn parse_with_env(
+    args: Vec<OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Command, CliError> {
     let mut args = pico_args::Arguments::from_vec(args);
     if args.contains(["-h", "--help"]) {
         return Ok(Command::Help);
@@ -116,13 +131,84 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, CliError> {
         Err(e) => return Err(from_pico(e)),
     };
     if simulate_command {
-        parse_simulate(args)
+        parse_simulate(args, env)
     } else {
-        parse_relay(args)
+        parse_relay(args, env)
     }
 }
 
-fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
+/// The camera password: `--pwd`, else `--pwd-file`, else `$OSCSTREAM_PWD`.
+fn camera_password(
+    args: &mut pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, CliError> {
+    let given: Option<String> = args.opt_value_from_str("--pwd").map_err(from_pico)?;
+    let file: Option<PathBuf> = args.opt_value_from_str("--pwd-file").map_err(from_pico)?;
+    secret(
+        given,
+        file,
+        env("OSCSTREAM_PWD"),
+        ("--pwd", "--pwd-file", "the camera password"),
+    )
+}
+
+/// One secret from its three sources; the sentences name the source, never the secret.
+fn secret(
+    given: Option<String>,
+    file: Option<PathBuf>,
+    from_env: Option<String>,
+    (flag, file_flag, what): (&str, &str, &str),
+) -> Result<Option<String>, CliError> {
+    match (given, file) {
+        (Some(_), Some(_)) => Err(CliError(format!(
+            "give {what} once: {flag} or {file_flag}, not both"
+        ))),
+        (Some(value), None) => Ok(Some(value)),
+        (None, Some(path)) => read_secret_file(&path, file_flag, what).map(Some),
+        (None, None) => Ok(from_env.filter(|v| !v.is_empty())),
+    }
+}
+
+/// The first line of a secret file, refused when missing, empty or readable by others
+/// (as ssh refuses such a key).
+fn read_secret_file(path: &Path, file_flag: &str, what: &str) -> Result<String, CliError> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError(format!(
+            "cannot read {what} from {shown} ({file_flag}): {}",
+            io_reason(&e)
+        ))
+    })?;
+    let mode = std::fs::metadata(path).map_or(0, |m| m.permissions().mode());
+    if mode & 0o004 != 0 {
+        return Err(CliError(format!(
+            "{shown} ({file_flag}) is readable by every user on this computer (mode {:o}): run chmod 600 {shown}",
+            mode & 0o777
+        )));
+    }
+    let first = text.lines().next().unwrap_or_default();
+    if first.is_empty() {
+        return Err(CliError(format!(
+            "{shown} ({file_flag}) is empty: its first line must hold {what}"
+        )));
+    }
+    Ok(first.to_string())
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::InvalidData => "it is not text".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn parse_relay(
+    mut args: pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Command, CliError> {
     let router = args.contains(["-r", "--router"]);
     let simulate = args.contains("--simulate");
     let host: Option<String> = args
@@ -132,7 +218,7 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
         .opt_value_from_fn(["-p", "--port"], parse_port)
         .map_err(from_pico)?;
     let id: Option<String> = args.opt_value_from_str(["-i", "--id"]).map_err(from_pico)?;
-    let pwd: Option<String> = args.opt_value_from_str("--pwd").map_err(from_pico)?;
+    let pwd = camera_password(&mut args, env)?;
     let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let max_viewers = args
@@ -142,9 +228,16 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
     let preview = args
         .opt_value_from_fn("--preview", parse_preview)
         .map_err(from_pico)?;
-    let basic_auth = args
-        .opt_value_from_fn("--auth", parse_user_pass)
-        .map_err(from_pico)?;
+    let auth: Option<String> = args.opt_value_from_str("--auth").map_err(from_pico)?;
+    let auth_file: Option<PathBuf> = args.opt_value_from_str("--auth-file").map_err(from_pico)?;
+    let basic_auth = secret(
+        auth,
+        auth_file,
+        env("OSCSTREAM_AUTH"),
+        ("--auth", "--auth-file", "the viewers' USER:PASSWORD"),
+    )?
+    .map(|pair| parse_user_pass(&pair))
+    .transpose()?;
     let read_only = args.contains("--read-only");
     let allow_origin: Option<String> = args
         .opt_value_from_str("--allow-origin")
@@ -211,9 +304,12 @@ fn parse_relay(mut args: pico_args::Arguments) -> Result<Command, CliError> {
     })
 }
 
-fn parse_simulate(mut args: pico_args::Arguments) -> Result<Command, CliError> {
+fn parse_simulate(
+    mut args: pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Command, CliError> {
     let id: Option<String> = args.opt_value_from_str(["-i", "--id"]).map_err(from_pico)?;
-    let pwd: Option<String> = args.opt_value_from_str("--pwd").map_err(from_pico)?;
+    let pwd = camera_password(&mut args, env)?;
     let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let size = args
@@ -248,13 +344,17 @@ fn id_without_router() -> CliError {
     CliError("--id and --pwd are for a camera on your router: add -r (Mode 2)".into())
 }
 
+/// Anything left over is a mistake. A flag is named; a bare word is not repeated, since
+/// it may be the rest of a password with a space in it.
 fn reject_leftovers(args: pico_args::Arguments) -> Result<(), CliError> {
-    match args.finish().first() {
+    match args.finish().first().map(|a| a.to_string_lossy().into_owned()) {
         None => Ok(()),
-        Some(arg) => Err(CliError(format!(
-            "unknown argument '{}'; run oscstream --help",
-            arg.to_string_lossy()
+        Some(flag) if flag.starts_with('-') => Err(CliError(format!(
+            "unknown argument '{flag}'; run oscstream --help"
         ))),
+        Some(_) => Err(CliError(
+            "an extra word on the command line that no flag takes (a value with spaces needs quotes); run oscstream --help".into(),
+        )),
     }
 }
 
@@ -278,12 +378,14 @@ fn parse_preview(s: &str) -> Result<PreviewFormat, String> {
     })
 }
 
-fn parse_user_pass(s: &str) -> Result<(String, String), String> {
+fn parse_user_pass(s: &str) -> Result<(String, String), CliError> {
     match s.split_once(':') {
         Some((user, pass)) if !user.is_empty() && !pass.is_empty() => {
             Ok((user.to_string(), pass.to_string()))
         }
-        _ => Err("--auth takes USER:PASSWORD, both non-empty".to_string()),
+        _ => Err(CliError(
+            "--auth takes USER:PASSWORD, both non-empty".to_string(),
+        )),
     }
 }
 
@@ -326,7 +428,8 @@ fn from_pico(e: pico_args::Error) -> CliError {
     use pico_args::Error as E;
     CliError(match e {
         E::OptionWithoutAValue(flag) => format!("{flag} needs a value"),
-        E::Utf8ArgumentParsingFailed { value, cause } => format!("'{value}': {cause}"),
+        // The value is not repeated: it may be a secret. Our own causes quote it where safe.
+        E::Utf8ArgumentParsingFailed { cause, .. } => cause,
         E::ArgumentParsingFailed { cause } => cause,
         E::NonUtf8Argument => "an argument is not valid UTF-8".into(),
         other => other.to_string(),

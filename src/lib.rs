@@ -18,6 +18,7 @@
 //! - [`timeouts`]: every duration the relay waits for.
 //! - [`picture`]: frames the binary draws itself (NO SIGNAL, the simulator's pattern).
 //! - [`sim`]: a simulated THETA for trying the relay out and for the tests.
+//! - [`log`]: one escaped line per event, with journald priorities under systemd.
 //! - [`cli`]: the command line.
 
 pub mod access;
@@ -28,6 +29,7 @@ pub mod control;
 pub mod digest;
 pub mod http;
 pub mod hub;
+pub mod log;
 pub mod mjpeg;
 pub mod osc;
 pub mod picture;

@@ -5,6 +5,7 @@
 use oscstream::channel::{ChannelConfig, Mode};
 use oscstream::cli::{self, CameraTarget, Command};
 use oscstream::control::{FormatError, check_supported};
+use oscstream::log;
 use oscstream::osc::{Camera, CameraAddr, PreviewFormat};
 use oscstream::relay::{Relay, RelayConfig};
 use oscstream::sim::{SimConfig, Simulator};
@@ -15,14 +16,14 @@ fn main() -> ExitCode {
     let command = match cli::parse(std::env::args_os().skip(1).collect()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("oscstream: {e}");
+            log::error(e);
             return ExitCode::from(2);
         }
     };
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Exit(code, message)) => {
-            eprintln!("oscstream: {message}");
+            log::error(message);
             ExitCode::from(code)
         }
     }
@@ -105,9 +106,9 @@ fn run(command: Command) -> Result<(), Exit> {
             };
             println!("open http://{shown}/public/index.html  (stream: http://{shown}/video_feed)");
             if !local.ip().is_loopback() && access.basic_auth.is_none() {
-                eprintln!(
-                    "oscstream: warning: listening on {local} without --auth: anyone on your network can watch and control the camera"
-                );
+                log::warning(format_args!(
+                    "listening on {local} without --auth: anyone on your network can watch and control the camera"
+                ));
             }
             // The relay already serves; a slow or absent camera only delays this line.
             let model = check_camera(&addr, preview, &timeouts)?;
@@ -134,14 +135,14 @@ fn check_camera(
         match check_supported(&camera, wanted) {
             Ok(()) => {}
             Err(e @ FormatError::Unsupported { .. }) => return Err(Exit(2, e.to_string())),
-            Err(e) => eprintln!("oscstream: warning: {e}; will set the preview format later"),
+            Err(e) => log::warning(format_args!("{e}; will set the preview format later")),
         }
     }
     match info {
         Ok(info) => Ok(info["model"].as_str().map(str::to_string)),
         Err(e) if e.is_login_refused() => Err(Exit(1, e.to_string())),
         Err(e) => {
-            eprintln!("oscstream: warning: {e}; will keep trying");
+            log::warning(format_args!("{e}; will keep trying"));
             Ok(None)
         }
     }

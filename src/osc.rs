@@ -93,6 +93,11 @@ pub enum OscError {
     PreviewEnded {
         camera: String,
     },
+    /// The live preview broke off mid-stream (a reset, a broken chunk, a cut connection).
+    PreviewBroken {
+        camera: String,
+        detail: String,
+    },
     /// The live preview delivered no whole frame for `after`.
     PreviewStalled {
         camera: String,
@@ -156,6 +161,10 @@ impl fmt::Display for OscError {
             OscError::PreviewEnded { camera } => {
                 write!(f, "the camera at {camera} ended the live preview")
             }
+            OscError::PreviewBroken { camera, detail } => write!(
+                f,
+                "the live preview from the camera at {camera} broke off mid-stream ({detail})"
+            ),
             OscError::PreviewStalled { camera, after } => write!(
                 f,
                 "the camera at {camera} stopped sending frames (no whole frame for {after:?})"

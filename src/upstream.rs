@@ -10,6 +10,7 @@
 
 use crate::control::Control;
 use crate::hub::{Hub, Upstream};
+use crate::log;
 use crate::mjpeg::{Parsed, Parser};
 use crate::osc::{Camera, OscError};
 use crate::timeouts::Timeouts;
@@ -17,10 +18,12 @@ use std::cell::Cell;
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Read size from the camera; a THETA frame is 20–300 KB.
 const READ_CHUNK_BYTES: usize = 64 << 10;
+/// A failure that keeps coming back is logged again this often, with a count.
+const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Starts the upstream thread for `camera`, publishing into `hub` until the hub stops.
 pub fn spawn(
@@ -44,10 +47,53 @@ enum Ended {
     Failed { error: OscError, got_frames: bool },
 }
 
+/// The same failure over and over is logged once, then every few minutes with a count,
+/// not every few seconds for months.
+#[derive(Default)]
+struct FailureLog {
+    last: Option<OscError>,
+    logged_at: Option<Instant>,
+    repeats: u64,
+}
+
+impl FailureLog {
+    fn failed(&mut self, error: &OscError) {
+        if self.last.as_ref() != Some(error) {
+            log::warning(format_args!("{error}; reconnecting"));
+            *self = FailureLog {
+                last: Some(error.clone()),
+                logged_at: Some(Instant::now()),
+                repeats: 0,
+            };
+            return;
+        }
+        self.repeats += 1;
+        if self
+            .logged_at
+            .is_none_or(|t| t.elapsed() >= REPEAT_LOG_INTERVAL)
+        {
+            log::warning(format_args!(
+                "{error}; still reconnecting ({} more failed attempts)",
+                self.repeats
+            ));
+            self.logged_at = Some(Instant::now());
+            self.repeats = 0;
+        }
+    }
+
+    fn recovered(&mut self, camera: &Camera) {
+        if self.last.take().is_some() {
+            log::notice(format_args!(
+                "the camera at {} streams again",
+                camera.addr().host_port()
+            ));
+        }
+    }
+}
+
 fn run(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) {
     let mut delay = timeouts.retry_first;
-    // The same failure over and over is logged once, not every few seconds for months.
-    let mut last_logged: Option<OscError> = None;
+    let mut failures = FailureLog::default();
     let mut after_failure = false;
     loop {
         hub.set_upstream(Upstream::Idle, false);
@@ -64,16 +110,13 @@ fn run(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) {
                 after_failure = true;
                 if got_frames {
                     delay = timeouts.retry_first;
-                    last_logged = None;
+                    failures.recovered(camera);
                 }
                 if error.is_login_refused() {
                     // A camera being reconfigured may accept later: retry at the slowest pace.
                     delay = timeouts.retry_max;
                 }
-                if last_logged.as_ref() != Some(&error) {
-                    eprintln!("oscstream: {error}; reconnecting");
-                    last_logged = Some(error.clone());
-                }
+                failures.failed(&error);
                 hub.set_error(error);
                 hub.set_upstream(Upstream::Retrying, false);
                 hub.pause_while_demanded(delay);
@@ -146,7 +189,7 @@ fn stream_once(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeout
                 break stalled();
             }
             Err(e) => {
-                break OscError::Unreachable {
+                break OscError::PreviewBroken {
                     camera: camera_name.clone(),
                     detail: e.to_string(),
                 };

@@ -321,10 +321,19 @@ impl Drop for Running {
 
 /// Starts the binary and waits for the stdout line containing `marker`; returns the URL in it.
 pub fn start_binary(args: &[&str], marker: &str) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oscstream"))
-        .args(args)
+    start_binary_with(
+        Command::new(env!("CARGO_BIN_EXE_oscstream"))
+            .args(args)
+            .stderr(Stdio::null()),
+        marker,
+    )
+}
+
+/// [`start_binary`] for a command the caller set up (environment, stderr).
+pub fn start_binary_with(command: &mut Command, marker: &str) -> (Running, String) {
+    let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdin(Stdio::null())
         .spawn()
         .expect("binary starts");
     let stdout = child.stdout.take().unwrap();
