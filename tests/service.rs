@@ -8,7 +8,7 @@ use common::*;
 use oscstream::osc::Credentials;
 use oscstream::sim::SimConfig;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const ID: &str = "THETAYL00103139";
@@ -26,7 +26,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn secret_file(dir: &PathBuf, name: &str, text: &str, mode: u32) -> String {
+fn secret_file(dir: &Path, name: &str, text: &str, mode: u32) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
