@@ -10,7 +10,7 @@ use crate::control::Control;
 use crate::http::{DeadlineWriter, Response, Status};
 use crate::hub::{Hub, Upstream, unix_secs};
 use crate::mjpeg::PartWriter;
-use crate::osc::{Camera, CameraAddr, PreviewFormat};
+use crate::osc::{Camera, CameraAddr, OscError, PreviewFormat};
 use crate::picture;
 use crate::timeouts::Timeouts;
 use crate::upstream;
@@ -90,22 +90,60 @@ impl Channel {
     }
 
     /// Ends every viewer at its next part boundary and the upstream thread, waiting at
-    /// most `within` for the camera connection to close (a camera read in flight may
-    /// take longer; its thread then ends on its own).
+    /// most `within` for them (a camera read in flight may take longer; its thread then
+    /// ends on its own).
     pub fn stop(&self, within: Duration) {
         self.hub.stop();
+        let deadline = Instant::now() + within;
         let handle = self
             .upstream
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let Some(handle) = handle else { return };
-        let deadline = Instant::now() + within;
-        while !handle.is_finished() && Instant::now() < deadline {
+        if handle.is_none() {
+            return; // stopped before
+        }
+        let done = |h: &Option<JoinHandle<()>>| {
+            h.as_ref().is_none_or(|h| h.is_finished()) && self.hub.status().viewers == 0
+        };
+        while !done(&handle) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        if handle.is_finished() {
+        if let Some(handle) = handle.filter(|h| h.is_finished()) {
             let _ = handle.join();
+        }
+    }
+
+    /// Whether the upstream thread runs and is not stuck: it beats between camera calls,
+    /// each bounded by the camera timeouts, so two calls' worth of silence means wedged.
+    pub fn upstream_alive(&self) -> bool {
+        let t = &self.timeouts;
+        let wedged_after = (t.camera_connect + t.camera_answer) * 2 + t.set_options_pause;
+        let running = self
+            .upstream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|h| !h.is_finished());
+        running && self.hub.since_beat() < wedged_after
+    }
+
+    /// One line for a service manager: what the relay does now.
+    pub fn summary(&self) -> String {
+        let s = self.hub.status();
+        match s.upstream {
+            Upstream::Idle => "idle: nobody is watching".to_string(),
+            Upstream::Streaming if s.last_error.is_none() => format!(
+                "streaming {:.0} fps to {} viewer{}",
+                s.fps,
+                s.viewers,
+                if s.viewers == 1 { "" } else { "s" }
+            ),
+            _ => match &s.last_error {
+                Some(e @ OscError::Unreachable { .. }) => format!("camera unreachable: {e}"),
+                Some(e) => format!("reconnecting: {e}"),
+                None => "connecting to the camera".to_string(),
+            },
         }
     }
 

@@ -24,6 +24,8 @@ struct ControlState {
     open_not_before: Instant,
     /// A format to set before the next preview opens.
     pending_format: Option<PreviewFormat>,
+    /// Fault injection for tests: the upstream thread hangs as if deadlocked.
+    stall: bool,
 }
 
 impl Control {
@@ -33,6 +35,7 @@ impl Control {
                 restart: false,
                 open_not_before: Instant::now(),
                 pending_format: None,
+                stall: false,
             }),
             set_options_pause,
         })
@@ -52,6 +55,21 @@ impl Control {
     /// Sets `format` on the camera before the next preview opens.
     pub fn set_pending_format(&self, format: PreviewFormat) {
         self.lock().pending_format = Some(format);
+    }
+
+    /// Makes the upstream thread hang from its next step on, as a deadlock would (for
+    /// testing what watches it, such as the systemd watchdog).
+    pub fn inject_stall(&self) {
+        self.lock().stall = true;
+    }
+
+    /// Hangs the calling thread forever once a stall was injected.
+    pub fn hang_if_stalled(&self) {
+        if self.lock().stall {
+            loop {
+                std::thread::park();
+            }
+        }
     }
 
     /// Whether a restart was asked for since the last call.

@@ -269,6 +269,15 @@ impl Server {
         self.addr
     }
 
+    /// Whether the accept loop still runs.
+    pub fn is_accepting(&self) -> bool {
+        self.accept_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+    }
+
     /// Stops accepting connections and closes the listening socket (the port is free
     /// when this returns); connections already open finish on their own.
     pub fn stop(&self) {

@@ -9,6 +9,7 @@
 
 use crate::osc::OscError;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -102,6 +103,9 @@ pub struct Hub {
     demand_changed: Condvar,
     /// How long the camera stays open after the last viewer or snapshot.
     linger: Duration,
+    created: Instant,
+    /// When the upstream thread last showed it is alive, in ms since `created`.
+    last_beat_ms: AtomicU64,
 }
 
 impl Hub {
@@ -128,6 +132,8 @@ impl Hub {
             }),
             demand_changed: Condvar::new(),
             linger,
+            created: Instant::now(),
+            last_beat_ms: AtomicU64::new(0),
         })
     }
 
@@ -239,10 +245,25 @@ impl Hub {
             && (inner.status.viewers > 0 || inner.demand_until.is_some_and(|t| Instant::now() < t))
     }
 
+    /// The upstream thread is alive and not stuck (see [`Hub::since_beat`]).
+    pub fn beat(&self) {
+        let ms = self.created.elapsed().as_millis() as u64;
+        self.last_beat_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long since the upstream thread last showed it is alive. It beats between
+    /// camera calls and at least once a second while waiting, so a long silence means
+    /// it is wedged.
+    pub fn since_beat(&self) -> Duration {
+        let beat = Duration::from_millis(self.last_beat_ms.load(Ordering::Relaxed));
+        self.created.elapsed().saturating_sub(beat)
+    }
+
     /// Blocks until someone wants frames (`true`) or the hub stops (`false`).
     pub fn wait_for_demand(&self) -> bool {
         let mut inner = self.lock();
         while !Self::demand(&inner) {
+            self.beat();
             if inner.stopped {
                 return false;
             }
@@ -276,12 +297,13 @@ impl Hub {
         let deadline = Instant::now() + pause;
         let mut inner = self.lock();
         while Self::demand(&inner) && !inner.stopped {
+            self.beat();
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return;
             };
             inner = self
                 .demand_changed
-                .wait_timeout(inner, left)
+                .wait_timeout(inner, left.min(Duration::from_secs(1)))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }

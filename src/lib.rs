@@ -15,6 +15,7 @@
 //! - [`routes`]: the route table and its dispatch.
 //! - [`http`]: our std::net HTTP/1.1 server.
 //! - [`relay`]: puts a channel and the server together.
+//! - [`service`]: systemd's notify protocol and watchdog, and the signals that stop it.
 //! - [`timeouts`]: every duration the relay waits for.
 //! - [`picture`]: frames the binary draws itself (NO SIGNAL, the simulator's pattern).
 //! - [`sim`]: a simulated THETA for trying the relay out and for the tests.
@@ -35,6 +36,7 @@ pub mod osc;
 pub mod picture;
 pub mod relay;
 pub mod routes;
+pub mod service;
 pub mod sim;
 pub mod timeouts;
 pub mod upstream;

@@ -8,11 +8,16 @@ use oscstream::control::{FormatError, check_supported};
 use oscstream::log;
 use oscstream::osc::{Camera, CameraAddr, PreviewFormat};
 use oscstream::relay::{Relay, RelayConfig};
+use oscstream::service::{self, Supervisor};
 use oscstream::sim::{SimConfig, Simulator};
 use oscstream::timeouts::Timeouts;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn main() -> ExitCode {
+    // Before any thread starts, so that every thread inherits it; the main thread takes
+    // the signals with sigwait and stops the relay cleanly.
+    service::block_stop_signals();
     let command = match cli::parse(std::env::args_os().skip(1).collect()) {
         Ok(c) => c,
         Err(e) => {
@@ -57,7 +62,9 @@ fn run(command: Command) -> Result<(), Exit> {
                 oscstream::sim::MODEL,
                 sim.addr()
             );
-            park()
+            service::wait_for_stop_signal();
+            sim.kill();
+            Ok(())
         }
         Command::Relay {
             listen,
@@ -98,6 +105,14 @@ fn run(command: Command) -> Result<(), Exit> {
                 timeouts,
             })
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let relay = Arc::new(relay);
+            let supervisor = match service::Notifier::from_env() {
+                Some(notifier) => Some(
+                    Supervisor::start(relay.clone(), notifier, service::watchdog_from_env())
+                        .map_err(|e| format!("cannot start the systemd supervisor: {e}"))?,
+                ),
+                None => None,
+            };
             let local = relay.addr();
             let shown = if local.ip().is_unspecified() {
                 format!("<this computer's address>:{}", local.port())
@@ -110,13 +125,28 @@ fn run(command: Command) -> Result<(), Exit> {
                     "listening on {local} without --auth: anyone on your network can watch and control the camera"
                 ));
             }
-            // The relay already serves; a slow or absent camera only delays this line.
-            let model = check_camera(&addr, preview, &timeouts)?;
-            println!(
-                "relaying {} at {camera_label}",
-                model.as_deref().unwrap_or("the camera")
-            );
-            park()
+            // The relay already serves; the camera is checked beside it, so a slow or
+            // absent camera delays nothing. A wrong login or format ends the process.
+            std::thread::Builder::new()
+                .name("startup-check".into())
+                .spawn(move || match check_camera(&addr, preview, &timeouts) {
+                    Ok(model) => println!(
+                        "relaying {} at {camera_label}",
+                        model.as_deref().unwrap_or("the camera")
+                    ),
+                    Err(Exit(code, message)) => {
+                        log::error(message);
+                        std::process::exit(code.into());
+                    }
+                })
+                .map_err(|e| format!("cannot start the camera check: {e}"))?;
+            let signal = service::wait_for_stop_signal();
+            log::info(format_args!("stopping on signal {signal}"));
+            if let Some(supervisor) = supervisor {
+                supervisor.stop();
+            }
+            relay.stop();
+            Ok(())
         }
     }
 }
@@ -145,11 +175,5 @@ fn check_camera(
             log::warning(format_args!("{e}; will keep trying"));
             Ok(None)
         }
-    }
-}
-
-fn park() -> ! {
-    loop {
-        std::thread::park();
     }
 }

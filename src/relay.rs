@@ -17,8 +17,8 @@ pub const MAX_VIEWERS: usize = 64;
 /// Connections beyond the viewers (page loads, JSON, snapshots) served at once; more are
 /// refused with 503 so that threads stay bounded by viewers + this.
 pub const SPARE_CONNECTIONS: usize = 64;
-/// How long a stop waits for the camera connection to close.
-const STOP_WAIT: Duration = Duration::from_secs(1);
+/// How long a stop waits for viewers to finish their part and the camera connection to close.
+const STOP_WAIT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -26,6 +26,13 @@ pub struct RelayConfig {
     pub camera: ChannelConfig,
     pub access: Access,
     pub timeouts: Timeouts,
+}
+
+/// What a service manager is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub alive: bool,
+    pub summary: String,
 }
 
 /// A running relay; stopped when dropped.
@@ -68,6 +75,14 @@ impl Relay {
     /// The first (today: the only) camera's channel.
     pub fn channel(&self) -> &Arc<Channel> {
         &self.channel
+    }
+
+    /// Whether it serves and its camera thread is not stuck, and what it does, in one line.
+    pub fn health(&self) -> Health {
+        Health {
+            alive: self.server.is_accepting() && self.channel.upstream_alive(),
+            summary: self.channel.summary(),
+        }
     }
 
     /// Stops accepting, ends every stream at a part boundary and closes the camera connection.

@@ -96,6 +96,8 @@ fn run(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) {
     let mut failures = FailureLog::default();
     let mut after_failure = false;
     loop {
+        control.hang_if_stalled();
+        hub.beat();
         hub.set_upstream(Upstream::Idle, false);
         if !hub.wait_for_demand() {
             return;
@@ -127,9 +129,13 @@ fn run(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) {
 }
 
 fn stream_once(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) -> Ended {
-    let opened = control
-        .before_preview(camera)
-        .and_then(|()| camera.live_preview());
+    // A beat after each camera call: each is bounded by its own timeouts, so the gap
+    // between beats stays short unless the thread is truly stuck.
+    let opened = control.before_preview(camera).and_then(|()| {
+        hub.beat();
+        camera.live_preview()
+    });
+    hub.beat();
     let mut preview = match opened {
         Ok(p) => p,
         Err(error) => {
@@ -147,6 +153,7 @@ fn stream_once(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeout
         if let Some(model) = info.as_ref().and_then(|i| i["model"].as_str()) {
             hub.set_camera_model(model.to_string());
         }
+        hub.beat();
     }
     let mut parser = Parser::new(&preview.boundary);
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
@@ -166,6 +173,8 @@ fn stream_once(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeout
         after: timeouts.frame_stall,
     };
     let error = loop {
+        control.hang_if_stalled();
+        hub.beat();
         if !hub.has_demand() {
             return Ended::NoDemand;
         }

@@ -6,10 +6,16 @@ mod common;
 
 use common::*;
 use oscstream::osc::Credentials;
+use oscstream::relay::Relay;
+use oscstream::service::{Notifier, Supervisor};
 use oscstream::sim::SimConfig;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const ID: &str = "THETAYL00103139";
 const PWD: &str = "s3cret pass";
@@ -135,4 +141,168 @@ fn each_bad_secret_source_gives_its_sentence_and_exits_2() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--frobnicate"));
+}
+
+/// A fake systemd: the datagram socket a relay is told about in `NOTIFY_SOCKET`.
+struct FakeSystemd {
+    socket: std::os::unix::net::UnixDatagram,
+    path: PathBuf,
+}
+
+impl FakeSystemd {
+    fn new(name: &str) -> FakeSystemd {
+        let path = temp_dir(name).join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        FakeSystemd { socket, path }
+    }
+
+    /// The next message within `limit`, or `None`.
+    fn next(&self, limit: Duration) -> Option<(Instant, String)> {
+        self.socket.set_read_timeout(Some(limit)).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = self.socket.recv(&mut buf).ok()?;
+        Some((
+            Instant::now(),
+            String::from_utf8_lossy(&buf[..n]).into_owned(),
+        ))
+    }
+
+    /// Messages until `message` arrives (included), failing after `limit`.
+    fn until(&self, message: &str, limit: Duration) -> Vec<(Instant, String)> {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {message} within {limit:?}; got {seen:?}"
+            );
+            if let Some(m) = self.next(left) {
+                let done = m.1 == message;
+                seen.push(m);
+                if done {
+                    return seen;
+                }
+            }
+        }
+    }
+}
+
+fn pings(messages: &[(Instant, String)]) -> Vec<Instant> {
+    messages
+        .iter()
+        .filter(|(_, m)| m == "WATCHDOG=1")
+        .map(|(t, _)| *t)
+        .collect()
+}
+
+#[test]
+fn systemd_hears_ready_status_watchdog_and_a_clean_stop_on_sigterm() {
+    let systemd = FakeSystemd::new("notify");
+    let mut command = oscstream();
+    command
+        .args(["--simulate", "--listen", "127.0.0.1:0"])
+        .env("NOTIFY_SOCKET", &systemd.path)
+        .env("WATCHDOG_USEC", "400000")
+        .env_remove("WATCHDOG_PID")
+        .stderr(Stdio::null());
+    let (mut relay, url) = start_binary_with(&mut command, "open http://");
+    let first = systemd
+        .next(Duration::from_secs(5))
+        .expect("a first message");
+    assert_eq!(first.1, "READY=1", "READY comes first");
+    let addr = addr_of(&url);
+    // Three viewers reading everything until the relay closes their stream.
+    let viewers: Vec<std::thread::JoinHandle<std::io::Result<Vec<u8>>>> = (0..3)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET /video_feed HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                let mut bytes = Vec::new();
+                s.read_to_end(&mut bytes).map(|_| bytes)
+            })
+        })
+        .collect();
+    let seen = systemd.until(
+        "STATUS=streaming 30 fps to 3 viewers",
+        Duration::from_secs(10),
+    );
+    let mut seen = [seen, systemd.until("WATCHDOG=1", Duration::from_secs(2))].concat();
+    for _ in 0..4 {
+        seen.extend(systemd.until("WATCHDOG=1", Duration::from_secs(2)));
+    }
+    let times = pings(&seen);
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(150) && gap <= Duration::from_millis(400),
+            "pings every WATCHDOG_USEC/2 = 200 ms, got {gap:?}"
+        );
+    }
+    // SIGTERM with three viewers connected: STOPPING=1, exit 0 within 2 s, each stream
+    // ending right after a whole part.
+    let t = Instant::now();
+    let pid = relay.0.id() as i32;
+    // SAFETY: kill(2) on the child we started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    systemd.until("STOPPING=1", Duration::from_secs(2));
+    let status = wait_for(Duration::from_secs(3), "the relay to exit", || {
+        relay.0.try_wait().unwrap()
+    });
+    let took = t.elapsed();
+    assert!(status.success(), "exit status {status:?}");
+    println!("SIGTERM to exit: {took:?}");
+    assert!(took < Duration::from_secs(2), "stopped in {took:?}");
+    for viewer in viewers {
+        let bytes = viewer
+            .join()
+            .unwrap()
+            .expect("the stream ends with a close, not a reset");
+        assert!(
+            bytes.ends_with(b"\r\n--oscstreamframe\r\n"),
+            "the stream ends at a part boundary"
+        );
+    }
+}
+
+#[test]
+fn a_wedged_upstream_thread_stops_the_watchdog_pings() {
+    let systemd = FakeSystemd::new("wedge");
+    let sim = start_sim();
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    // Wedged is two camera calls' worth of silence: 2 × (0.25 + 0.5) + 0.1 = 1.6 s here.
+    config.timeouts.camera_connect = Duration::from_millis(250);
+    config.timeouts.camera_answer = Duration::from_millis(500);
+    config.timeouts.set_options_pause = Duration::from_millis(100);
+    let relay = Arc::new(Relay::start(config).unwrap());
+    let notifier = Notifier::new(systemd.path.to_str().unwrap()).unwrap();
+    let supervisor =
+        Supervisor::start(relay.clone(), notifier, Some(Duration::from_millis(100))).unwrap();
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    viewer.next_part();
+    systemd.until("WATCHDOG=1", Duration::from_secs(2));
+    systemd.until("WATCHDOG=1", Duration::from_secs(2));
+    relay.channel().control().inject_stall();
+    let stalled = Instant::now();
+    // Pings go on until the silence counts as wedged, then stop for good.
+    let mut last_ping = stalled;
+    while let Some((t, m)) = systemd.next(Duration::from_secs(1)) {
+        assert!(t - stalled < Duration::from_secs(4), "pings never stopped");
+        if m == "WATCHDOG=1" {
+            last_ping = t;
+        }
+    }
+    assert!(
+        last_ping - stalled < Duration::from_secs(3),
+        "the last ping came {:?} after the stall",
+        last_ping - stalled
+    );
+    assert!(
+        systemd
+            .next(Duration::from_millis(1500))
+            .is_none_or(|(_, m)| m != "WATCHDOG=1")
+    );
+    supervisor.stop();
+    assert_eq!(systemd.until("STOPPING=1", Duration::from_secs(1)).len(), 1);
 }
