@@ -42,9 +42,14 @@ impl Mode {
     }
 }
 
+/// The name of the camera the seed's flags describe.
+pub const FIRST_CAMERA: &str = "main";
+
 /// What a channel is started with.
 #[derive(Debug, Clone)]
 pub struct ChannelConfig {
+    /// The camera's name in URLs and metrics labels: `[a-z0-9-]+`.
+    pub name: String,
     pub camera: CameraAddr,
     pub mode: Mode,
     /// Stream requests beyond this many viewers get 503.
@@ -55,6 +60,7 @@ pub struct ChannelConfig {
 
 /// See the module docs.
 pub struct Channel {
+    name: String,
     mode: Mode,
     camera: Arc<Camera>,
     hub: Arc<Hub>,
@@ -78,6 +84,7 @@ impl Channel {
         }
         let upstream = upstream::spawn(camera.clone(), hub.clone(), control.clone(), timeouts)?;
         Ok(Arc::new(Channel {
+            name: config.name,
             mode: config.mode,
             camera,
             hub,
@@ -147,6 +154,10 @@ impl Channel {
         }
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn camera(&self) -> &Camera {
         &self.camera
     }
@@ -204,6 +215,8 @@ impl Channel {
             if let Some(frame) = hub.next_frame(seq, t.keepalive) {
                 let mut part = DeadlineWriter::new(out, t.write);
                 writer.write_part(&mut part, &frame.jpeg, frame.timestamp_secs())?;
+                let skipped = if seq == 0 { 0 } else { frame.seq - seq - 1 };
+                hub.count_delivered(frame.jpeg.len(), skipped);
                 seq = frame.seq;
                 continue;
             }
@@ -212,12 +225,18 @@ impl Channel {
             }
             // The camera is quiet: repeat its last frame for a while, then say so.
             let mut part = DeadlineWriter::new(out, t.write);
-            match hub.latest() {
+            let bytes = match hub.latest() {
                 Some(f) if f.received_at.elapsed() < t.no_signal_after => {
-                    writer.write_part(&mut part, &f.jpeg, f.timestamp_secs())?
+                    writer.write_part(&mut part, &f.jpeg, f.timestamp_secs())?;
+                    f.jpeg.len()
                 }
-                _ => writer.write_part(&mut part, &self.no_signal, unix_secs(SystemTime::now()))?,
-            }
+                _ => {
+                    let now = unix_secs(SystemTime::now());
+                    writer.write_part(&mut part, &self.no_signal, now)?;
+                    self.no_signal.len()
+                }
+            };
+            hub.count_delivered(bytes, 0);
         }
     }
 

@@ -245,6 +245,17 @@ impl Server {
         limits: Limits,
         handler: Arc<dyn Handler>,
     ) -> io::Result<Server> {
+        Self::start_counted(addr, limits, Arc::default(), handler)
+    }
+
+    /// [`Server::start`], keeping the number of connections served now in `open`
+    /// (for the handler's own reports).
+    pub fn start_counted(
+        addr: impl ToSocketAddrs,
+        limits: Limits,
+        open: Arc<AtomicUsize>,
+        handler: Arc<dyn Handler>,
+    ) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stopped = Arc::new(AtomicBool::new(false));
@@ -252,7 +263,7 @@ impl Server {
             listener,
             handler,
             stopped: stopped.clone(),
-            open: Arc::new(AtomicUsize::new(0)),
+            open,
             limits,
         };
         let accept_thread = thread::Builder::new()

@@ -71,6 +71,12 @@ pub struct Status {
     /// Why the last preview failed; cleared once frames flow again.
     pub last_error: Option<OscError>,
     pub viewers: usize,
+    /// Camera failures since start (each failed or ended preview, each refused open).
+    pub camera_errors: u64,
+    /// Parts written to viewers, their bytes, and frames viewers skipped for being slow.
+    pub frames_delivered: u64,
+    pub bytes_sent: u64,
+    pub frames_skipped: u64,
     pub fps: f64,
     /// Age of the newest frame, if there is one.
     pub last_frame_age: Option<Duration>,
@@ -106,6 +112,15 @@ pub struct Hub {
     created: Instant,
     /// When the upstream thread last showed it is alive, in ms since `created`.
     last_beat_ms: AtomicU64,
+    /// Counted by viewer threads outside the lock, so delivering never queues on it.
+    delivered: Delivered,
+}
+
+#[derive(Default)]
+struct Delivered {
+    parts: AtomicU64,
+    bytes: AtomicU64,
+    skipped: AtomicU64,
 }
 
 impl Hub {
@@ -122,6 +137,10 @@ impl Hub {
                     preview_connections: 0,
                     last_error: None,
                     viewers: 0,
+                    camera_errors: 0,
+                    frames_delivered: 0,
+                    bytes_sent: 0,
+                    frames_skipped: 0,
                     fps: 0.0,
                     last_frame_age: None,
                 },
@@ -134,6 +153,7 @@ impl Hub {
             linger,
             created: Instant::now(),
             last_beat_ms: AtomicU64::new(0),
+            delivered: Delivered::default(),
         })
     }
 
@@ -323,7 +343,19 @@ impl Hub {
     }
 
     pub fn set_error(&self, error: OscError) {
-        self.lock().status.last_error = Some(error);
+        let mut inner = self.lock();
+        inner.status.last_error = Some(error);
+        inner.status.camera_errors += 1;
+    }
+
+    /// A viewer was sent a part of `bytes`, having skipped `skipped` newer frames before it.
+    pub fn count_delivered(&self, bytes: usize, skipped: u64) {
+        let d = &self.delivered;
+        d.parts.fetch_add(1, Ordering::Relaxed);
+        d.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        if skipped > 0 {
+            d.skipped.fetch_add(skipped, Ordering::Relaxed);
+        }
     }
 
     pub fn set_camera_model(&self, model: String) {
@@ -338,6 +370,9 @@ impl Hub {
     pub fn status(&self) -> Status {
         let inner = self.lock();
         let mut status = inner.status.clone();
+        status.frames_delivered = self.delivered.parts.load(Ordering::Relaxed);
+        status.bytes_sent = self.delivered.bytes.load(Ordering::Relaxed);
+        status.frames_skipped = self.delivered.skipped.load(Ordering::Relaxed);
         status.last_frame_age = inner.latest.as_ref().map(|f| f.received_at.elapsed());
         status.fps = match (inner.recent_arrivals.front(), inner.recent_arrivals.back()) {
             (Some(first), Some(last))

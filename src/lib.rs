@@ -13,6 +13,7 @@
 //! - [`api`]: camera control over HTTP (options, formats, pictures, files).
 //! - [`access`]: who may use the relay (Basic auth, read-only, allowed origins).
 //! - [`routes`]: the route table and its dispatch.
+//! - [`metrics`]: `/metrics` for Prometheus.
 //! - [`http`]: our std::net HTTP/1.1 server.
 //! - [`relay`]: puts a channel and the server together.
 //! - [`service`]: systemd's notify protocol and watchdog, and the signals that stop it.
@@ -31,6 +32,7 @@ pub mod digest;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod metrics;
 pub mod mjpeg;
 pub mod osc;
 pub mod picture;

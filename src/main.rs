@@ -2,7 +2,7 @@
 //! when asked), say where to look, and turn failures into one sentence and an exit code
 //! (2 for a command-line mistake, 1 for anything else).
 
-use oscstream::channel::{ChannelConfig, Mode};
+use oscstream::channel::{ChannelConfig, FIRST_CAMERA, Mode};
 use oscstream::cli::{self, CameraTarget, Command};
 use oscstream::control::{FormatError, check_supported};
 use oscstream::log;
@@ -96,6 +96,7 @@ fn run(command: Command) -> Result<(), Exit> {
             let relay = Relay::start(RelayConfig {
                 listen: listen.clone(),
                 camera: ChannelConfig {
+                    name: FIRST_CAMERA.into(),
                     camera: addr.clone(),
                     mode,
                     max_viewers,

@@ -10,6 +10,7 @@ use crate::timeouts::Timeouts;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 /// Default for `--max-viewers`.
@@ -50,13 +51,16 @@ impl Relay {
             write_timeout: timeouts.write,
         };
         let channel = Channel::start(config.camera, timeouts)?;
+        let connections = Arc::new(AtomicUsize::new(0));
         let routes = Routes {
             channel: channel.clone(),
             access: config.access,
+            connections: connections.clone(),
         };
-        let server = match Server::start(
+        let server = match Server::start_counted(
             config.listen.as_str(),
             limits,
+            connections,
             Arc::new(move |req| routes.handle(req)),
         ) {
             Ok(server) => server,

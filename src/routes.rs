@@ -11,7 +11,9 @@ use crate::access::Access;
 use crate::api;
 use crate::channel::Channel;
 use crate::http::{Method, Request, Response, Status};
+use crate::metrics;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The page and its assets: (name under /public/, content type, bytes).
 const ASSETS: &[(&str, &str, &[u8])] = &[
@@ -32,9 +34,9 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// A route's handler: the channel it serves, the request, and the rest of the path
-/// after a prefix route's prefix (empty for exact routes).
-type Handler = fn(&Arc<Channel>, &Request, &str) -> Response;
+/// A route's handler: the relay's routes, the channel it serves, the request, and the
+/// rest of the path after a prefix route's prefix (empty for exact routes).
+type Handler = fn(&Routes, &Arc<Channel>, &Request, &str) -> Response;
 
 struct Route {
     path: &'static str,
@@ -67,59 +69,66 @@ use Method::{Get, Post};
 
 /// Every route of one camera.
 const ROUTES: &[Route] = &[
-    exact("/", Get, |ch, req, _| match req.query_param("action") {
+    exact("/", Get, |_, ch, req, _| match req.query_param("action") {
         Some("stream") => ch.video_feed(req.method == Method::Head),
         Some("snapshot") => ch.snapshot(),
         _ => Response::redirect("/public/index.html"),
     }),
     exact("/video_feed", Get, video_feed),
     exact("/stream", Get, video_feed),
-    exact("/snapshot.jpg", Get, |ch, _, _| ch.snapshot()),
-    exact("/snapshot", Get, |ch, _, _| ch.snapshot()),
-    exact("/status", Get, |ch, _, _| {
+    exact("/snapshot.jpg", Get, |_, ch, _, _| ch.snapshot()),
+    exact("/snapshot", Get, |_, ch, _, _| ch.snapshot()),
+    exact("/metrics", Get, |routes, _, _, _| {
+        let connections = routes.connections.load(Ordering::Relaxed);
+        let text = metrics::render(std::slice::from_ref(&routes.channel), connections);
+        Response::bytes(Status::OK, metrics::CONTENT_TYPE, text.into_bytes())
+    }),
+    exact("/status", Get, |_, ch, _, _| {
         Response::json(Status::OK, &ch.status())
     }),
-    exact("/info", Get, |ch, _, _| {
+    exact("/info", Get, |_, ch, _, _| {
         api::camera_json(ch.camera().info())
     }),
-    exact("/osc/info", Get, |ch, _, _| {
+    exact("/osc/info", Get, |_, ch, _, _| {
         api::camera_json(ch.camera().info())
     }),
-    exact("/state", Get, |ch, _, _| {
+    exact("/state", Get, |_, ch, _, _| {
         api::camera_json(ch.camera().state().map(|s| s["state"].clone()))
     }),
-    exact("/osc/state", Post, |ch, _, _| {
+    exact("/osc/state", Post, |_, ch, _, _| {
         api::camera_json(ch.camera().state())
     }),
-    exact("/api/options", Get, |ch, req, _| api::options(ch, req)),
-    exact("/api/preview-formats", Get, |ch, _, _| {
+    exact("/api/options", Get, |_, ch, req, _| api::options(ch, req)),
+    exact("/api/preview-formats", Get, |_, ch, _, _| {
         api::preview_formats(ch)
     }),
-    exact("/api/preview-format", Post, |ch, req, _| {
+    exact("/api/preview-format", Post, |_, ch, req, _| {
         api::set_preview_format(ch, req)
     }),
-    exact("/api/picture", Post, |ch, _, _| api::take_picture(ch)),
-    exact("/api/files", Get, |ch, req, _| api::files(ch, req)),
-    exact("/public", Get, |_, _, _| {
+    exact("/api/picture", Post, |_, ch, _, _| api::take_picture(ch)),
+    exact("/api/files", Get, |_, ch, req, _| api::files(ch, req)),
+    exact("/public", Get, |_, _, _, _| {
         Response::redirect("/public/index.html")
     }),
-    exact("/public/", Get, |_, _, _| {
+    exact("/public/", Get, |_, _, _, _| {
         Response::redirect("/public/index.html")
     }),
-    prefix("/public/", Get, |_, _, name| asset(name)),
-    prefix("/camera-files/", Get, |ch, _, rest| {
+    prefix("/public/", Get, |_, _, _, name| asset(name)),
+    prefix("/camera-files/", Get, |_, ch, _, rest| {
         api::camera_file(ch, rest)
     }),
-    prefix("/getOption/", Get, |ch, _, name| api::get_option(ch, name)),
+    prefix("/getOption/", Get, |_, ch, _, name| {
+        api::get_option(ch, name)
+    }),
     prefix("/setOption/", Get, set_option_gone),
     prefix("/setOption/", Post, set_option_gone),
 ];
 
-fn video_feed(channel: &Arc<Channel>, req: &Request, _: &str) -> Response {
+fn video_feed(_: &Routes, channel: &Arc<Channel>, req: &Request, _: &str) -> Response {
     channel.video_feed(req.method == Method::Head)
 }
 
-fn set_option_gone(_: &Arc<Channel>, _: &Request, _: &str) -> Response {
+fn set_option_gone(_: &Routes, _: &Arc<Channel>, _: &Request, _: &str) -> Response {
     Response::error(
         Status::GONE,
         "GET /setOption is gone: it let any web page change the camera. Use POST /api/preview-format.",
@@ -144,10 +153,12 @@ impl Route {
 /// Every method the table serves, for CORS preflight answers.
 const ALL_METHODS: &str = "GET, HEAD, POST, OPTIONS";
 
-/// Everything the routes need: the camera's channel and the access rules.
+/// Everything the routes need: the camera's channel, the access rules, and the
+/// server's count of open connections (for `/metrics`).
 pub struct Routes {
     pub channel: Arc<Channel>,
     pub access: Access,
+    pub connections: Arc<AtomicUsize>,
 }
 
 impl Routes {
@@ -192,36 +203,36 @@ impl Routes {
                 "This relay is read-only (--read-only): it does not change the camera.",
             );
         }
-        dispatch(&self.channel, &req, &req.path)
+        self.dispatch(&self.channel, &req, &req.path)
     }
-}
 
-/// Runs the route for `path` on `channel`; 405 with `Allow` when the path exists for
-/// other methods, 404 when it does not exist at all.
-fn dispatch(channel: &Arc<Channel>, req: &Request, path: &str) -> Response {
-    let mut allowed: Vec<Method> = Vec::new();
-    for route in ROUTES {
-        let Some(rest) = route.matches(path) else {
-            continue;
-        };
-        if route.accepts(req.method) {
-            return (route.handler)(channel, req, rest);
+    /// Runs the route for `path` on `channel`; 405 with `Allow` when the path exists for
+    /// other methods, 404 when it does not exist at all.
+    fn dispatch(&self, channel: &Arc<Channel>, req: &Request, path: &str) -> Response {
+        let mut allowed: Vec<Method> = Vec::new();
+        for route in ROUTES {
+            let Some(rest) = route.matches(path) else {
+                continue;
+            };
+            if route.accepts(req.method) {
+                return (route.handler)(self, channel, req, rest);
+            }
+            allowed.push(route.method);
         }
-        allowed.push(route.method);
-    }
-    if allowed.is_empty() {
-        return Response::error(Status::NOT_FOUND, format!("There is nothing at {path}."));
-    }
-    let mut names: Vec<&str> = Vec::new();
-    for method in [Method::Get, Method::Head, Method::Post] {
-        let listed = allowed
-            .iter()
-            .any(|m| *m == method || (method == Method::Head && *m == Method::Get));
-        if listed {
-            names.push(method.as_str());
+        if allowed.is_empty() {
+            return Response::error(Status::NOT_FOUND, format!("There is nothing at {path}."));
         }
+        let mut names: Vec<&str> = Vec::new();
+        for method in [Method::Get, Method::Head, Method::Post] {
+            let listed = allowed
+                .iter()
+                .any(|m| *m == method || (method == Method::Head && *m == Method::Get));
+            if listed {
+                names.push(method.as_str());
+            }
+        }
+        method_not_allowed(names.join(", "))
     }
-    method_not_allowed(names.join(", "))
 }
 
 fn method_not_allowed(allow: String) -> Response {

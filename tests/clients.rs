@@ -5,21 +5,7 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Output};
-
-/// Runs a tool, or `None` (after saying so) when it is not installed outside CI.
-fn tool(name: &str, args: &[&str]) -> Option<Output> {
-    match Command::new(name).args(args).output() {
-        Ok(out) => Some(out),
-        Err(e) => {
-            let message =
-                format!("{name} is not available ({e}): the real-client test did not run");
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-            eprintln!("SKIPPED: {message}");
-            None
-        }
-    }
-}
+use std::process::Output;
 
 /// What ffprobe says of the first stream in `input`: codec, width, height.
 fn ffprobe_stream(input: &str) -> Option<Output> {

@@ -306,3 +306,218 @@ fn a_wedged_upstream_thread_stops_the_watchdog_pings() {
     supervisor.stop();
     assert_eq!(systemd.until("STOPPING=1", Duration::from_secs(1)).len(), 1);
 }
+
+fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
+}
+
+#[test]
+fn metrics_pass_promtool_and_their_counters_move_as_frames_flow() {
+    let sim = start_sim();
+    let relay = start_relay(camera_at(sim.addr(), None));
+    let url = format!("http://{}/metrics", relay.addr());
+    let before = agent()
+        .get(&url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    for _ in 0..10 {
+        viewer.next_part();
+    }
+    let mut resp = agent().get(&url).call().unwrap();
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let after = resp.body_mut().read_to_string().unwrap();
+    for counter in [
+        "oscstream_frames_received_total{camera=\"main\"}",
+        "oscstream_frames_delivered_total{camera=\"main\"}",
+        "oscstream_sent_bytes_total{camera=\"main\"}",
+    ] {
+        assert!(
+            metric(&after, counter) >= metric(&before, counter) + 10.0,
+            "{counter} moved by at least the 10 parts read"
+        );
+    }
+    assert_eq!(metric(&after, "oscstream_viewers{camera=\"main\"}"), 1.0);
+    assert_eq!(
+        metric(
+            &after,
+            "oscstream_upstream_state{camera=\"main\",state=\"streaming\"}"
+        ),
+        1.0
+    );
+    // The real linter, from Debian's prometheus package.
+    if tool("promtool", &["--version"]).is_none() {
+        return;
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(after.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn metrics_are_behind_auth_and_never_show_a_password() {
+    let sim = start_sim_with(SimConfig {
+        credentials: Some(Credentials::new(ID, PWD)),
+        ..sim_config()
+    });
+    let mut config = relay_config(
+        camera_at(sim.addr(), Some((ID, PWD))),
+        Duration::from_secs(10),
+    );
+    config.access.basic_auth = Some(("viewer".into(), "viewerpw".into()));
+    let relay = Relay::start(config).unwrap();
+    let url = format!("http://{}/metrics", relay.addr());
+    assert_eq!(get_json(&url).0, 401);
+    let mut resp = agent()
+        .get(&url)
+        .header("Authorization", "Basic dmlld2VyOnZpZXdlcnB3")
+        .call()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.body_mut().read_to_string().unwrap();
+    assert!(!text.contains("s3cret") && !text.contains("viewerpw"));
+}
+
+#[test]
+fn a_camera_error_with_newlines_and_escapes_is_logged_as_one_escaped_line() {
+    let sim = start_sim();
+    sim.inject(oscstream::sim::Fault::HostileErrorMessage);
+    let port = sim.addr().port().to_string();
+    let mut child = oscstream()
+        .args(["-o", "127.0.0.1", "-p", &port, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    let running = Running(child);
+    use std::io::BufRead;
+    let url = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(str::to_string)
+        })
+        .unwrap();
+    let mut viewer = Viewer::connect(addr_of(&url), "/video_feed");
+    viewer.next_part(); // the refusal was logged, then the retry streamed
+    drop(viewer);
+    drop(running); // ends stderr
+    let mut log = Vec::new();
+    std::io::BufReader::new(stderr)
+        .read_to_end(&mut log)
+        .unwrap();
+    let log = String::from_utf8(log).unwrap();
+    assert!(
+        !log.contains('\u{1b}'),
+        "no raw escape reaches the terminal: {log:?}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("FORGED LINE"))
+        .unwrap_or_else(|| panic!("the refusal is logged: {log:?}"));
+    assert!(line.starts_with("oscstream: warning: "), "{line}");
+    assert!(
+        line.contains("busy\\n<3>error: FORGED LINE \\x1b[31mred"),
+        "{line}"
+    );
+    assert!(
+        !log.lines().any(|l| l.starts_with("<3>")),
+        "no forged line: {log:?}"
+    );
+}
+
+/// The fenced block of `lang` in the README that contains `marker`.
+fn readme_block(lang: &str, marker: &str) -> String {
+    let readme = include_str!("../README.md");
+    let fence = format!("```{lang}\n");
+    readme
+        .split(&fence)
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\n```").map(|(block, _)| block))
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("no ```{lang} block with {marker} in the README"))
+        .to_string()
+}
+
+#[test]
+fn the_readmes_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = readme_block("ini", "[Service]");
+    for needed in [
+        "Type=notify",
+        "DynamicUser=yes",
+        "LoadCredential=",
+        "Restart=on-failure",
+        "WatchdogSec=30",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+    ] {
+        assert!(unit.contains(needed), "the unit has {needed}");
+    }
+    // verify checks that ExecStart's program exists: point it at the binary under test.
+    let unit = unit.replace("/usr/local/bin/oscstream", env!("CARGO_BIN_EXE_oscstream"));
+    let dir = temp_dir("unit");
+    let path = dir.join("oscstream.service");
+    std::fs::write(&path, unit).unwrap();
+    let Some(out) = tool("systemd-analyze", &["verify", path.to_str().unwrap()]) else {
+        return;
+    };
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "systemd-analyze verify: {said}");
+    // It only warns about unknown keys and bad values, so any word about the unit fails.
+    assert!(
+        !said.contains("oscstream.service"),
+        "systemd-analyze verify: {said}"
+    );
+}
+
+#[test]
+fn the_readmes_alert_rule_passes_promtool() {
+    let rules = readme_block("yaml", "alert: ThetaOffline");
+    let dir = temp_dir("rules");
+    let path = dir.join("rules.yml");
+    std::fs::write(&path, rules).unwrap();
+    let Some(out) = tool("promtool", &["check", "rules", path.to_str().unwrap()]) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

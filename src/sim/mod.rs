@@ -80,7 +80,13 @@ pub enum Fault {
     StaleNonce,
     /// The next chunk of the running preview declares more bytes than it carries.
     LyingChunkSize,
+    /// The next live-preview request is refused with an error message carrying a
+    /// newline, a fake log line and a terminal escape sequence.
+    HostileErrorMessage,
 }
+
+/// The message [`Fault::HostileErrorMessage`] sends.
+pub const HOSTILE_MESSAGE: &str = "busy\n<3>error: FORGED LINE \u{1b}[31mred";
 
 /// What the simulator has served, for tests and benchmarks.
 #[derive(Debug, Default)]
@@ -131,6 +137,7 @@ struct Faults {
     die_mid_frame: AtomicBool,
     go_silent: AtomicBool,
     lying_chunk: AtomicBool,
+    hostile_message: AtomicBool,
     garbage_parts: AtomicU64,
     /// The camera was switched off: every preview ends at once.
     killed: AtomicBool,
@@ -213,6 +220,7 @@ impl Simulator {
             Fault::DieMidFrame => f.die_mid_frame.store(true, Ordering::SeqCst),
             Fault::GoSilent => f.go_silent.store(true, Ordering::SeqCst),
             Fault::LyingChunkSize => f.lying_chunk.store(true, Ordering::SeqCst),
+            Fault::HostileErrorMessage => f.hostile_message.store(true, Ordering::SeqCst),
             Fault::GarbageBetweenParts => {
                 f.garbage_parts.fetch_add(3, Ordering::SeqCst);
             }
@@ -440,6 +448,14 @@ impl Camera {
         self.counters
             .preview_requests
             .fetch_add(1, Ordering::Relaxed);
+        if self.faults.hostile_message.swap(false, Ordering::SeqCst) {
+            return osc_error(
+                Status::SERVICE_UNAVAILABLE,
+                "camera.getLivePreview",
+                "serviceUnavailable",
+                HOSTILE_MESSAGE,
+            );
+        }
         let (format, frames) = {
             let f = lock(&self.frames);
             (f.format, f.loop_frames.clone())

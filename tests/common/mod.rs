@@ -76,6 +76,7 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
     RelayConfig {
         listen: "127.0.0.1:0".into(),
         camera: ChannelConfig {
+            name: "main".into(),
             camera,
             mode: Mode::Direct,
             max_viewers: oscstream::relay::MAX_VIEWERS,
@@ -393,4 +394,25 @@ pub fn env_number(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Runs a tool, or `None` (after saying so) when it is not installed outside CI; under
+/// `CI=true` a missing tool fails the test.
+pub fn tool(name: &str, args: &[&str]) -> Option<std::process::Output> {
+    match Command::new(name).args(args).output() {
+        Ok(out) => Some(out),
+        Err(e) => {
+            skip(&format!(
+                "{name} is not available ({e}): the test did not run"
+            ));
+            None
+        }
+    }
+}
+
+/// Says that a test could not run here; fails it under `CI=true`, where `.ci/run`
+/// installs everything the tests need.
+pub fn skip(message: &str) {
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+    eprintln!("SKIPPED: {message}");
 }

@@ -1,0 +1,144 @@
+//! `GET /metrics` in Prometheus' text format (0.0.4): counters and gauges read from each
+//! channel's status and the server's connection count, named after Prometheus'
+//! guidelines (`_total` for counters, base units). Nothing here holds a secret: camera
+//! labels are the channels' names.
+
+use crate::channel::Channel;
+use crate::hub::Upstream;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// The Content-Type Prometheus expects for this format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const UPSTREAM_STATES: [Upstream; 4] = [
+    Upstream::Idle,
+    Upstream::Connecting,
+    Upstream::Streaming,
+    Upstream::Retrying,
+];
+
+/// The whole exposition for these channels and `connections` open now.
+pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
+    let statuses: Vec<_> = channels
+        .iter()
+        .map(|c| (label_value(c.name()), c.hub().status()))
+        .collect();
+    let mut out = String::with_capacity(4096);
+    let mut family = |name: &str,
+                      kind: &str,
+                      help: &str,
+                      samples: &mut dyn Iterator<Item = (String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let per_camera = |value: &dyn Fn(&crate::hub::Status) -> String| {
+        statuses
+            .iter()
+            .map(|(camera, s)| (format!("{{camera=\"{camera}\"}}"), value(s)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        "oscstream_build_info",
+        "gauge",
+        "The running oscstream's version.",
+        &mut std::iter::once((
+            format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")),
+            "1".to_string(),
+        )),
+    );
+    family(
+        "oscstream_frames_received_total",
+        "counter",
+        "Whole JPEG frames received from the camera.",
+        &mut per_camera(&|s| s.frames_received.to_string()).into_iter(),
+    );
+    family(
+        "oscstream_frames_delivered_total",
+        "counter",
+        "Parts written to viewers, NO SIGNAL and repeated frames included.",
+        &mut per_camera(&|s| s.frames_delivered.to_string()).into_iter(),
+    );
+    family(
+        "oscstream_frames_malformed_total",
+        "counter",
+        "Parts from the camera dropped because they were not whole JPEGs.",
+        &mut per_camera(&|s| s.frames_dropped.to_string()).into_iter(),
+    );
+    family(
+        "oscstream_frames_skipped_total",
+        "counter",
+        "Camera frames that slow viewers skipped to stay on the newest.",
+        &mut per_camera(&|s| s.frames_skipped.to_string()).into_iter(),
+    );
+    family(
+        "oscstream_sent_bytes_total",
+        "counter",
+        "JPEG bytes written to stream viewers.",
+        &mut per_camera(&|s| s.bytes_sent.to_string()).into_iter(),
+    );
+    family(
+        "oscstream_viewers",
+        "gauge",
+        "Stream viewers connected now.",
+        &mut per_camera(&|s| s.viewers.to_string()).into_iter(),
+    );
+    family(
+        "oscstream_connections",
+        "gauge",
+        "HTTP connections served now (viewers included).",
+        &mut std::iter::once((String::new(), connections.to_string())),
+    );
+    family(
+        "oscstream_upstream_state",
+        "gauge",
+        "What the camera connection does: 1 for the current state.",
+        &mut statuses.iter().flat_map(|(camera, s)| {
+            UPSTREAM_STATES.iter().map(move |state| {
+                (
+                    format!("{{camera=\"{camera}\",state=\"{}\"}}", state.as_str()),
+                    u8::from(s.upstream == *state).to_string(),
+                )
+            })
+        }),
+    );
+    family(
+        "oscstream_reconnects_total",
+        "counter",
+        "Camera preview connections opened again after a failure.",
+        &mut per_camera(&|s| s.reconnects.to_string()).into_iter(),
+    );
+    family(
+        "oscstream_camera_errors_total",
+        "counter",
+        "Camera failures: refused or failed requests, ended or broken previews.",
+        &mut per_camera(&|s| s.camera_errors.to_string()).into_iter(),
+    );
+    family(
+        "oscstream_camera_frames_per_second",
+        "gauge",
+        "Frames per second arriving from the camera now.",
+        &mut per_camera(&|s| format!("{:.2}", s.fps)).into_iter(),
+    );
+    family(
+        "oscstream_camera_last_frame_age_seconds",
+        "gauge",
+        "Seconds since the camera's newest frame (NaN before the first).",
+        &mut per_camera(&|s| {
+            s.last_frame_age
+                .map_or("NaN".to_string(), |a| format!("{:.3}", a.as_secs_f64()))
+        })
+        .into_iter(),
+    );
+    out
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the format requires.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
