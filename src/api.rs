@@ -84,6 +84,18 @@ pub fn preview_formats(channel: &Channel) -> Response {
 
 /// `POST /api/preview-format {"width":..,"height":..,"framerate":..}`.
 pub fn set_preview_format(channel: &Channel, req: &Request) -> Response {
+    // A form from another site can send text/plain; only scripts that may send JSON can.
+    let json = req.header("content-type").is_some_and(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !json {
+        return Response::error(
+            Status::UNSUPPORTED_MEDIA_TYPE,
+            "Send the format as JSON, with Content-Type: application/json.",
+        );
+    }
     let wanted = serde_json::from_slice::<Value>(&req.body)
         .ok()
         .as_ref()

@@ -47,7 +47,10 @@ OPTIONS:
       --auth USER:PASS  HTTP Basic auth on every route (viewers and control); or
       --auth-file PATH  a USER:PASS line from PATH, or the variable OSCSTREAM_AUTH
       --read-only       refuse every POST route (no pictures, no format changes) with 403
-      --allow-origin O  allow web pages from origin O to use the relay (CORS)
+      --allow-origin O  allow web pages from origin O to use the relay (CORS) and to
+                        change the camera; other sites' pages may not
+      --allow-host NAME answer to this host name too (repeatable); IP addresses,
+                        localhost and this computer's names always work; '*' any name
       --simulate        relay a simulated camera started on a free loopback port;
                         with -r --id --pwd it demands Digest auth with those
   -h, --help            this text
@@ -242,10 +245,15 @@ fn parse_relay(
     let allow_origin: Option<String> = args
         .opt_value_from_str("--allow-origin")
         .map_err(from_pico)?;
+    let allow_hosts: Vec<String> = args
+        .values_from_fn("--allow-host", parse_host_name)
+        .map_err(from_pico)?;
     let access = Access {
         basic_auth,
         read_only,
         allow_origin,
+        allow_hosts,
+        ..Access::default()
     };
     reject_leftovers(args)?;
 
@@ -386,6 +394,22 @@ fn parse_user_pass(s: &str) -> Result<(String, String), CliError> {
         _ => Err(CliError(
             "--auth takes USER:PASSWORD, both non-empty".to_string(),
         )),
+    }
+}
+
+fn parse_host_name(s: &str) -> Result<String, String> {
+    let name = s.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid = name == "*"
+        || (!name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)));
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!(
+            "--allow-host takes a host name like camera.example.org, or '*' (got '{s}')"
+        ))
     }
 }
 

@@ -75,6 +75,7 @@ impl Status {
     pub const METHOD_NOT_ALLOWED: Status = Status(405);
     pub const REQUEST_TIMEOUT: Status = Status(408);
     pub const GONE: Status = Status(410);
+    pub const UNSUPPORTED_MEDIA_TYPE: Status = Status(415);
     pub const LENGTH_REQUIRED: Status = Status(411);
     pub const CONTENT_TOO_LARGE: Status = Status(413);
     pub const MISDIRECTED: Status = Status(421);
@@ -103,6 +104,7 @@ impl Status {
             410 => "Gone",
             411 => "Length Required",
             413 => "Content Too Large",
+            415 => "Unsupported Media Type",
             421 => "Misdirected Request",
             429 => "Too Many Requests",
             431 => "Request Header Fields Too Large",
@@ -430,6 +432,13 @@ fn read_request(
                     let request = build_request(&req, peer)?;
                     let body_len = content_length(&request)?;
                     buf.drain(..head_len);
+                    let expects_continue = request
+                        .header("expect")
+                        .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
+                    if expects_continue && buf.len() < body_len {
+                        // The client waits for this before sending the body.
+                        let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    }
                     let body = read_body(stream, buf, body_len, deadline)?;
                     return Ok(Some(Request { body, ..request }));
                 }
@@ -507,12 +516,7 @@ fn timed_out(buf: &[u8]) -> Result<Option<Request>, Response> {
 }
 
 fn build_request(req: &httparse::Request, peer: SocketAddr) -> Result<Request, Response> {
-    let target = req.path.unwrap_or("/");
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (target.to_string(), None),
-    };
-    let headers: Vec<(String, String)> = req
+    let mut headers: Vec<(String, String)> = req
         .headers
         .iter()
         .map(|h| {
@@ -522,14 +526,43 @@ fn build_request(req: &httparse::Request, peer: SocketAddr) -> Result<Request, R
             )
         })
         .collect();
-    let connection = headers
+    let http11 = req.version != Some(0);
+    let mut target = req.path.unwrap_or("/");
+    // The absolute form (`GET http://host/path`, as proxies send it): its authority is
+    // the request's host, whatever a Host header says.
+    if let Some(rest) = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
+        headers.push(("Host".into(), authority.to_string()));
+        target = if path.is_empty() { "/" } else { path };
+    }
+    let hosts = headers
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .map(|(_, v)| v.to_ascii_lowercase());
-    let keep_alive = match connection.as_deref() {
-        Some("close") => false,
-        Some("keep-alive") => true,
-        _ => req.version != Some(0),
+        .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .count();
+    if (http11 && hosts == 0) || hosts > 1 {
+        return Err(Response::error(
+            Status::BAD_REQUEST,
+            "An HTTP/1.1 request needs exactly one Host header.",
+        ));
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.to_string(), None),
+    };
+    // `Connection` is a list of tokens (`close, TE`).
+    let tokens: Vec<String> = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, v)| v.split(',').map(|t| t.trim().to_ascii_lowercase()))
+        .collect();
+    let keep_alive = if tokens.iter().any(|t| t == "close") {
+        false
+    } else {
+        http11 || tokens.iter().any(|t| t == "keep-alive")
     };
     Ok(Request {
         method: Method::parse(req.method.unwrap_or("GET")),
@@ -542,6 +575,8 @@ fn build_request(req: &httparse::Request, peer: SocketAddr) -> Result<Request, R
     })
 }
 
+/// The body's length. Anything ambiguous is refused, because a proxy in front may read
+/// it differently and smuggle a second request behind the first.
 fn content_length(r: &Request) -> Result<usize, Response> {
     if r.header("transfer-encoding").is_some() {
         return Err(Response::error(
@@ -549,19 +584,33 @@ fn content_length(r: &Request) -> Result<usize, Response> {
             "Send the request body with a Content-Length.",
         ));
     }
-    match r.header("content-length") {
-        None => Ok(0),
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if n <= MAX_BODY_BYTES => Ok(n),
-            Ok(_) => Err(Response::error(
-                Status::CONTENT_TOO_LARGE,
-                "The request body is larger than 1 MiB.",
-            )),
-            Err(_) => Err(Response::error(
+    let mut lengths = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.as_str());
+    let (Some(value), None) = (lengths.next(), lengths.next()) else {
+        return match r.header("content-length") {
+            None => Ok(0),
+            Some(_) => Err(Response::error(
                 Status::BAD_REQUEST,
-                "The Content-Length header is not a number.",
+                "The request has more than one Content-Length header.",
             )),
-        },
+        };
+    };
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Response::error(
+            Status::BAD_REQUEST,
+            "The Content-Length header is not a number.",
+        ));
+    }
+    match value.parse::<usize>() {
+        Ok(n) if n <= MAX_BODY_BYTES => Ok(n),
+        // Digits only: a parse failure is a number too large for memory.
+        _ => Err(Response::error(
+            Status::CONTENT_TOO_LARGE,
+            "The request body is larger than 1 MiB.",
+        )),
     }
 }
 

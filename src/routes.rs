@@ -173,6 +173,9 @@ impl Routes {
     }
 
     fn route(&self, req: Request) -> Response {
+        if let Some(refused) = self.access.refuse_host(&req) {
+            return refused;
+        }
         if req.method == Method::Options {
             // Preflight requests carry no credentials, so they are answered before auth.
             return Response::bytes(Status::NO_CONTENT, "text/plain", &b""[..])
@@ -187,21 +190,19 @@ impl Routes {
         if req.method == Method::Other {
             return method_not_allowed(ALL_METHODS.into());
         }
-        if !self.access.admits(&req) {
-            return Response::error(
-                Status::UNAUTHORIZED,
-                "This relay needs a user name and password.",
-            )
-            .with_header(
-                "WWW-Authenticate",
-                "Basic realm=\"oscstream\", charset=\"UTF-8\"",
-            );
+        if let Some(refused) = self.access.refuse_login(&req) {
+            return refused;
         }
-        if req.method == Method::Post && self.access.read_only {
-            return Response::error(
-                Status::FORBIDDEN,
-                "This relay is read-only (--read-only): it does not change the camera.",
-            );
+        if req.method == Method::Post {
+            if self.access.read_only {
+                return Response::error(
+                    Status::FORBIDDEN,
+                    "This relay is read-only (--read-only): it does not change the camera.",
+                );
+            }
+            if let Some(refused) = self.access.refuse_cross_site(&req) {
+                return refused;
+            }
         }
         self.dispatch(&self.channel, &req, &req.path)
     }

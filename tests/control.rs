@@ -189,7 +189,7 @@ fn basic_auth_guards_every_route() {
     ] {
         let (line, text) = raw_request(
             addr,
-            &format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
         );
         assert!(line.starts_with("HTTP/1.1 401"), "{path}: {line}");
         assert!(text.contains("WWW-Authenticate: Basic realm=\"oscstream\""));
@@ -197,18 +197,20 @@ fn basic_auth_guards_every_route() {
     let wrong = "Authorization: Basic dmlld2VyOnNlY3JldA==\r\n"; // viewer:secret
     let (line, _) = raw_request(
         addr,
-        &format!("GET /status HTTP/1.1\r\n{wrong}Connection: close\r\n\r\n"),
+        &format!("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n{wrong}Connection: close\r\n\r\n"),
     );
     assert!(line.starts_with("HTTP/1.1 401"), "{line}");
     let right = "Authorization: Basic dmlld2VyOnMzY3JldA==\r\n"; // viewer:s3cret
     let (line, _) = raw_request(
         addr,
-        &format!("GET /status HTTP/1.1\r\n{right}Connection: close\r\n\r\n"),
+        &format!("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n{right}Connection: close\r\n\r\n"),
     );
     assert!(line.starts_with("HTTP/1.1 200"), "{line}");
     let (line, text) = raw_request(
         addr,
-        &format!("GET /snapshot.jpg HTTP/1.1\r\n{right}Connection: close\r\n\r\n"),
+        &format!(
+            "GET /snapshot.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n{right}Connection: close\r\n\r\n"
+        ),
     );
     assert!(
         line.starts_with("HTTP/1.1 200") && text.contains("image/jpeg"),
@@ -255,19 +257,22 @@ fn cors_head_and_options_are_answered() {
     let addr = relay.addr();
     let (line, text) = raw_request(
         addr,
-        "OPTIONS /api/picture HTTP/1.1\r\nOrigin: https://ha.example\r\nConnection: close\r\n\r\n",
+        "OPTIONS /api/picture HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://ha.example\r\nConnection: close\r\n\r\n",
     );
     assert!(line.starts_with("HTTP/1.1 204"), "{line}");
     assert!(text.contains("Access-Control-Allow-Origin: https://ha.example"));
     assert!(text.contains("Access-Control-Allow-Methods: GET, HEAD, POST, OPTIONS"));
-    let (line, text) = raw_request(addr, "HEAD /status HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let (line, text) = raw_request(
+        addr,
+        "HEAD /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
     assert!(line.starts_with("HTTP/1.1 200"), "{line}");
     assert!(text.contains("Access-Control-Allow-Origin: https://ha.example"));
     assert!(text.ends_with("\r\n\r\n"), "HEAD has no body: {text:?}");
     // HEAD of the stream answers its headers without opening the camera.
     let (line, text) = raw_request(
         addr,
-        "HEAD /video_feed HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "HEAD /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     assert!(line.starts_with("HTTP/1.1 200") && text.contains("multipart/x-mixed-replace"));
     assert!(text.ends_with("\r\n\r\n"), "no body: {text:?}");
@@ -279,7 +284,7 @@ fn cors_head_and_options_are_answered() {
     let plain = start_relay(camera_at(sim.addr(), None));
     let (_, text) = raw_request(
         plain.addr(),
-        "GET /status HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     assert!(!text.contains("Access-Control-Allow-Origin"));
 }

@@ -254,7 +254,7 @@ fn a_viewer_that_stops_reading_costs_the_others_nothing() {
     let (relay, url) = start_binary(&["--simulate", "--listen", "127.0.0.1:0"], "open http://");
     let addr = addr_of(&url);
     let mut stalled = TcpStream::connect(addr).unwrap();
-    write!(stalled, "GET /video_feed HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(stalled, "GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let a = Watcher::start(addr);
     let b = Watcher::start(addr);
     a.wait_camera_frame_after(Instant::now(), Duration::from_secs(5));
@@ -290,7 +290,7 @@ fn a_viewer_that_stops_reading_is_dropped_soon_after_the_write_timeout() {
     let reading = Watcher::start(addr);
     reading.wait_camera_frame_after(Instant::now(), Duration::from_secs(5));
     let mut stalled = TcpStream::connect(addr).unwrap();
-    write!(stalled, "GET /video_feed HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(stalled, "GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     wait_for(
         Duration::from_secs(5),
         "the stalled viewer to count",
@@ -335,7 +335,10 @@ fn nothing_a_client_sends_crashes_or_stalls_the_server() {
     let slow = thread::spawn(move || {
         let mut s = TcpStream::connect(addr).unwrap();
         let start = Instant::now();
-        for b in b"GET /status HTTP/1.1\r\nX-Slow: ".iter().cycle() {
+        for b in b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+            .iter()
+            .cycle()
+        {
             if s.write_all(&[*b]).is_err() || start.elapsed() > Duration::from_secs(30) {
                 break;
             }
@@ -344,15 +347,15 @@ fn nothing_a_client_sends_crashes_or_stalls_the_server() {
         start.elapsed()
     });
     let big = format!(
-        "GET /status HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
         "a".repeat(20_000)
     );
     assert!(raw_request(addr, &big).0.starts_with("HTTP/1.1 431"));
     let many: String = (0..100).map(|i| format!("X-{i}: y\r\n")).collect();
-    let many = format!("GET /status HTTP/1.1\r\n{many}\r\n");
+    let many = format!("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n{many}\r\n");
     assert!(raw_request(addr, &many).0.starts_with("HTTP/1.1 431"));
     assert!(
-        raw_request(addr, "BREW /status HTTP/1.1\r\n\r\n")
+        raw_request(addr, "BREW /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             .0
             .starts_with("HTTP/1.1 405")
     );
@@ -361,7 +364,8 @@ fn nothing_a_client_sends_crashes_or_stalls_the_server() {
             .0
             .starts_with("HTTP/1.1 400")
     );
-    let body_too_big = "POST /osc/state HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n";
+    let body_too_big =
+        "POST /osc/state HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999\r\n\r\n";
     assert!(
         raw_request(addr, body_too_big)
             .0
@@ -413,7 +417,10 @@ fn a_port_scan_cannot_pile_up_threads() {
         Duration::from_secs(5),
         "the extra connections to be refused",
         || {
-            let (line, _) = raw_request(addr, "GET /status HTTP/1.1\r\nConnection: close\r\n\r\n");
+            let (line, _) = raw_request(
+                addr,
+                "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            );
             line.starts_with("HTTP/1.1 503").then_some(line)
         },
     );
@@ -426,7 +433,10 @@ fn a_port_scan_cannot_pile_up_threads() {
     drop(idle);
     // Once the idle connections are gone, requests are served again.
     wait_for(Duration::from_secs(15), "service to come back", || {
-        let (line, _) = raw_request(addr, "GET /status HTTP/1.1\r\nConnection: close\r\n\r\n");
+        let (line, _) = raw_request(
+            addr,
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        );
         line.starts_with("HTTP/1.1 200").then_some(())
     });
 }

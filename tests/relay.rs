@@ -344,11 +344,14 @@ fn public_serves_only_the_embedded_page() {
     let addr = relay.addr();
     let (line, page) = raw_request(
         addr,
-        "GET /public/index.html HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET /public/index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     assert!(line.starts_with("HTTP/1.1 200"), "{line}");
     assert!(page.contains("<img id=\"live\" src=\"/video_feed\""));
-    let (line, text) = raw_request(addr, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let (line, text) = raw_request(
+        addr,
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
     assert!(line.starts_with("HTTP/1.1 302") && text.contains("Location: /public/index.html"));
     for path in [
         "/public/../Cargo.toml",
@@ -361,7 +364,7 @@ fn public_serves_only_the_embedded_page() {
     ] {
         let (line, text) = raw_request(
             addr,
-            &format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
         );
         assert!(line.starts_with("HTTP/1.1 404"), "{path}: {line}");
         assert!(text.contains("{\"error\":"), "{path}: JSON error body");
@@ -384,8 +387,8 @@ fn unknown_routes_and_methods_answer_json_errors() {
 fn keep_alive_serves_several_small_requests_on_one_connection() {
     let sim = start_sim();
     let relay = start_relay(camera_at(sim.addr(), None));
-    let req = "GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
-    let last = "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let req = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let last = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     let (_, text) = raw_request(relay.addr(), &format!("{req}{req}{last}"));
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 3, "{text}");
 }
