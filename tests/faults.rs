@@ -254,7 +254,11 @@ fn a_viewer_that_stops_reading_costs_the_others_nothing() {
     let (relay, url) = start_binary(&["--simulate", "--listen", "127.0.0.1:0"], "open http://");
     let addr = addr_of(&url);
     let mut stalled = TcpStream::connect(addr).unwrap();
-    write!(stalled, "GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    write!(
+        stalled,
+        "GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .unwrap();
     let a = Watcher::start(addr);
     let b = Watcher::start(addr);
     a.wait_camera_frame_after(Instant::now(), Duration::from_secs(5));
@@ -290,7 +294,11 @@ fn a_viewer_that_stops_reading_is_dropped_soon_after_the_write_timeout() {
     let reading = Watcher::start(addr);
     reading.wait_camera_frame_after(Instant::now(), Duration::from_secs(5));
     let mut stalled = TcpStream::connect(addr).unwrap();
-    write!(stalled, "GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    write!(
+        stalled,
+        "GET /video_feed HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .unwrap();
     wait_for(
         Duration::from_secs(5),
         "the stalled viewer to count",
