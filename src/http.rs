@@ -9,10 +9,11 @@
 
 use serde_json::json;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -134,6 +135,9 @@ pub struct Limits {
 /// 40 s at a THETA's rate. This holds a few frames, so a stalled client is found within
 /// the write timeout. (Linux doubles the value for its own bookkeeping.)
 pub const STREAM_SEND_BUFFER_BYTES: usize = 256 << 10;
+
+/// How long accepting waits for a connection closed to make room to end.
+const EVICTION_WAIT: Duration = Duration::from_millis(200);
 
 /// A parsed request with its body read.
 #[derive(Debug, Clone)]
@@ -266,6 +270,7 @@ impl Server {
             handler,
             stopped: stopped.clone(),
             open,
+            waiting: Arc::default(),
             limits,
         };
         let accept_thread = thread::Builder::new()
@@ -319,7 +324,55 @@ struct AcceptLoop {
     stopped: Arc<AtomicBool>,
     /// Connections being served now.
     open: Arc<AtomicUsize>,
+    waiting: Arc<Waiting>,
     limits: Limits,
+}
+
+/// Connections waiting for a request (their first, or the next on a kept-alive
+/// connection), with when they began to wait: the ones to close when the cap is reached.
+/// Viewers and requests being answered are never in it.
+#[derive(Default)]
+struct Waiting {
+    next_id: AtomicU64,
+    connections: std::sync::Mutex<HashMap<u64, (Instant, TcpStream)>>,
+}
+
+impl Waiting {
+    /// Registers `stream` as waiting; `None` when it cannot be tracked (then it is
+    /// simply never evicted).
+    fn begin(&self, stream: &TcpStream) -> Option<u64> {
+        let handle = stream.try_clone().ok()?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, (Instant::now(), handle));
+        Some(id)
+    }
+
+    fn end(&self, id: Option<u64>) {
+        if let Some(id) = id {
+            self.lock().remove(&id);
+        }
+    }
+
+    /// Closes the connection that has waited longest; `false` when none waits.
+    fn evict_oldest(&self) -> bool {
+        let mut connections = self.lock();
+        let oldest = connections
+            .iter()
+            .min_by_key(|(_, (since, _))| *since)
+            .map(|(id, _)| *id);
+        match oldest.and_then(|id| connections.remove(&id)) {
+            Some((_, stream)) => {
+                // Its thread's read returns at once and the thread ends.
+                let _ = stream.shutdown(Shutdown::Both);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, TcpStream)>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Counts one open connection while alive.
@@ -342,19 +395,30 @@ impl AcceptLoop {
                 thread::sleep(Duration::from_millis(50));
                 continue;
             };
-            if self.open.fetch_add(1, Ordering::SeqCst) >= self.limits.max_connections {
-                self.open.fetch_sub(1, Ordering::SeqCst);
-                refuse_busy(&mut stream);
-                continue;
+            // At the cap, the connection that has waited longest without a complete
+            // request makes room: idle sockets cannot crowd out viewers and requests.
+            let max = self.limits.max_connections;
+            if self.open.fetch_add(1, Ordering::SeqCst) >= max {
+                if !self.waiting.evict_oldest() {
+                    self.open.fetch_sub(1, Ordering::SeqCst);
+                    refuse_busy(&mut stream);
+                    continue;
+                }
+                // Let the evicted thread end first, so threads stay within the cap.
+                let deadline = Instant::now() + EVICTION_WAIT;
+                while self.open.load(Ordering::SeqCst) > max && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(1));
+                }
             }
             let open = OpenConnection(self.open.clone());
             let handler = self.handler.clone();
             let limits = self.limits;
+            let waiting = self.waiting.clone();
             let spawned = thread::Builder::new()
                 .name("http-conn".into())
                 .spawn(move || {
                     let _open = open;
-                    serve_connection(stream, &*handler, limits)
+                    serve_connection(stream, &*handler, limits, &waiting)
                 });
             if spawned.is_err() {
                 thread::sleep(Duration::from_millis(50));
@@ -379,13 +443,21 @@ fn refuse_busy(stream: &mut TcpStream) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-fn serve_connection(mut stream: TcpStream, handler: &dyn Handler, limits: Limits) {
+fn serve_connection(
+    mut stream: TcpStream,
+    handler: &dyn Handler,
+    limits: Limits,
+    waiting: &Waiting,
+) {
     let Ok(peer) = stream.peer_addr() else { return };
     let _ = stream.set_write_timeout(Some(limits.write_timeout));
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let request = match read_request(&mut stream, &mut buf, peer, limits.request_timeout) {
+        let waiting_id = waiting.begin(&stream);
+        let request = read_request(&mut stream, &mut buf, peer, limits.request_timeout);
+        waiting.end(waiting_id);
+        let request = match request {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(reject) => {
