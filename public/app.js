@@ -10,6 +10,14 @@ const probe = $("probe");
 let errors = 0;
 window.addEventListener("error", () => probe.dataset.errors = String(++errors));
 window.addEventListener("unhandledrejection", () => probe.dataset.errors = String(++errors));
+// Content-Security-Policy violations, including those from before this script ran.
+let cspViolations = 0;
+if (window.ReportingObserver) {
+  new ReportingObserver((reports) => {
+    cspViolations += reports.length;
+    probe.dataset.csp = String(cspViolations);
+  }, { types: ["csp-violation"], buffered: true }).observe();
+}
 
 // ---------- the sphere ----------
 
@@ -275,10 +283,12 @@ async function refreshFiles() {
     }
     list.replaceChildren(...entries.map((f) => {
       const li = document.createElement("li");
-      const a = document.createElement("a");
-      a.href = f.url || f.fileUrl;
-      a.textContent = f.name;
-      li.append(a, ` (${Math.round((f.size || 0) / 1024)} KiB)`);
+      // Only links the relay built: a camera's own fileUrl could be javascript:.
+      const url = typeof f.url === "string" && f.url.startsWith("/camera-files/") ? f.url : null;
+      const name = document.createElement(url ? "a" : "span");
+      if (url) name.href = url;
+      name.textContent = String(f.name);
+      li.append(name, ` (${Math.round((Number(f.size) || 0) / 1024)} KiB)`);
       return li;
     }));
   } catch (e) {

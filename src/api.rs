@@ -26,6 +26,7 @@ pub fn camera_error(e: &OscError) -> Response {
         OscError::Refused { status: 400, .. } => Status::BAD_REQUEST,
         OscError::NoSuchFile { .. } => Status::NOT_FOUND,
         OscError::TimedOut { .. } => Status::GATEWAY_TIMEOUT,
+        OscError::Busy { .. } => Status::SERVICE_UNAVAILABLE,
         _ => Status::BAD_GATEWAY,
     };
     Response::error(status, sentence(&e.to_string()))
@@ -43,6 +44,14 @@ pub fn sentence(s: &str) -> String {
 pub fn camera_json(answer: Result<Value, OscError>) -> Response {
     match answer {
         Ok(v) => Response::json(Status::OK, &v),
+        Err(e) => camera_error(&e),
+    }
+}
+
+/// `GET /info`, `GET /osc/info`: the camera's info, asked at most every few seconds.
+pub fn camera_info(channel: &Channel) -> Response {
+    match channel.camera().info_cached() {
+        Ok(info) => Response::json(Status::OK, &info),
         Err(e) => camera_error(&e),
     }
 }
@@ -175,10 +184,30 @@ pub fn camera_file(channel: &Channel, rest: &str) -> Response {
         return Response::error(Status::NOT_FOUND, "There is no such camera file.");
     }
     match channel.camera().file(&format!("/files/{rest}")) {
-        Ok((content_type, mut body)) => Response::stream(
-            &content_type,
-            Box::new(move |out: &mut TcpStream| io::copy(&mut body, out).map(drop)),
-        ),
+        Ok(mut body) => {
+            // Never the camera's own Content-Type: a hostile camera's `text/html` would
+            // run script on the relay's origin. Our type, from the extension.
+            let extension = rest.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+            let content_type = match extension.as_deref() {
+                Some("jpg" | "jpeg") => "image/jpeg",
+                Some("mp4") => "video/mp4",
+                _ => "application/octet-stream",
+            };
+            let response = Response::stream(
+                content_type,
+                Box::new(move |out: &mut TcpStream| io::copy(&mut body, out).map(drop)),
+            )
+            .with_header("X-Content-Type-Options", "nosniff");
+            if content_type == "application/octet-stream" {
+                let name = rest.rsplit('/').next().unwrap_or(rest);
+                response.with_header(
+                    "Content-Disposition",
+                    format!("attachment; filename=\"{name}\""),
+                )
+            } else {
+                response
+            }
+        }
         Err(e) => camera_error(&e),
     }
 }

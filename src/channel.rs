@@ -244,7 +244,7 @@ impl Channel {
     pub fn snapshot(&self) -> Response {
         let t = &self.timeouts;
         match self.hub.snapshot(t.snapshot_max_age, t.snapshot_wait) {
-            Some(frame) => Response::bytes(Status::OK, "image/jpeg", frame.jpeg.to_vec())
+            Some(frame) => Response::shared(Status::OK, "image/jpeg", frame.jpeg.clone())
                 .with_header("Cache-Control", "no-store")
                 .with_header("X-Timestamp", format!("{:.6}", frame.timestamp_secs())),
             None => {

@@ -8,6 +8,10 @@
 use md5::{Digest, Md5};
 use std::collections::HashMap;
 
+/// Longest realm, nonce or opaque value taken from a challenge; a THETA's nonce is 32
+/// hex digits, and anything much longer is a camera trying to make us echo its junk.
+pub const MAX_CHALLENGE_VALUE: usize = 256;
+
 /// A `WWW-Authenticate: Digest ...` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
@@ -27,6 +31,14 @@ impl Challenge {
             .get("algorithm")
             .is_some_and(|alg| !alg.eq_ignore_ascii_case("MD5"))
         {
+            return None;
+        }
+        let too_long = ["realm", "nonce", "opaque"].iter().any(|k| {
+            params
+                .get(*k)
+                .is_some_and(|v| v.len() > MAX_CHALLENGE_VALUE)
+        });
+        if too_long {
             return None;
         }
         Some(Challenge {
@@ -76,14 +88,20 @@ impl Challenge {
             uri,
         );
         let mut v = format!(
-            "Digest username=\"{user}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", algorithm=MD5, response=\"{response}\"",
-            self.realm, self.nonce
+            "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", algorithm=MD5, response=\"{response}\"",
+            quoted(user),
+            quoted(&self.realm),
+            quoted(&self.nonce),
+            quoted(uri)
         );
         if self.qop_auth {
-            v.push_str(&format!(", qop=auth, nc={nc}, cnonce=\"{cnonce}\""));
+            v.push_str(&format!(
+                ", qop=auth, nc={nc}, cnonce=\"{}\"",
+                quoted(cnonce)
+            ));
         }
         if let Some(o) = &self.opaque {
-            v.push_str(&format!(", opaque=\"{o}\""));
+            v.push_str(&format!(", opaque=\"{}\"", quoted(o)));
         }
         v
     }
@@ -133,6 +151,12 @@ impl Authorization {
         );
         constant_time_eq(expected.as_bytes(), self.response.as_bytes())
     }
+}
+
+/// The inside of a quoted-string: `"` and `\` escaped, so a value from the camera
+/// cannot end the string early and add parameters of its own.
+fn quoted(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 fn ha1(user: &str, realm: &str, password: &str) -> String {
@@ -224,6 +248,39 @@ fn parse_params(s: &str) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_from_the_camera_cannot_break_out_of_their_quotes() {
+        let c = Challenge::parse(
+            r#"Digest realm="R\"x", nonce="n\\\", evil=\"1", qop="auth", opaque="o\"p""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "R\"x");
+        let h = c.authorization("id\"", "pw", "GET", "/osc/info", 1, "cn");
+        let back = Authorization::parse(&h).unwrap();
+        assert_eq!(
+            (
+                back.username.as_str(),
+                back.realm.as_str(),
+                back.nonce.as_str()
+            ),
+            ("id\"", "R\"x", c.nonce.as_str())
+        );
+        let params = parse_params(strip_scheme(&h).unwrap());
+        assert!(!params.contains_key("evil"), "{h}");
+    }
+
+    #[test]
+    fn an_overlong_nonce_is_not_a_usable_challenge() {
+        let long = "a".repeat(MAX_CHALLENGE_VALUE + 1);
+        let header = format!(r#"Digest realm="r", nonce="{long}", qop="auth""#);
+        assert_eq!(Challenge::parse(&header), None);
+        let header = format!(r#"DIGEST realm="r", nonce="{}", qop="auth""#, &long[1..]);
+        assert!(
+            Challenge::parse(&header).is_some(),
+            "any case of the scheme"
+        );
+    }
 
     #[test]
     fn rfc_2617_example_response_is_reproduced() {

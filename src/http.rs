@@ -176,6 +176,8 @@ pub type StreamBody = Box<dyn FnOnce(&mut TcpStream) -> io::Result<()> + Send>;
 
 pub enum Body {
     Bytes(Cow<'static, [u8]>),
+    /// Bytes shared with others (a frame): written from the shared buffer, never copied.
+    Shared(Arc<[u8]>),
     Stream(StreamBody),
 }
 
@@ -191,6 +193,15 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), content_type.to_string())],
             body: Body::Bytes(body.into()),
+        }
+    }
+
+    /// A body shared with others, such as a frame every viewer also holds.
+    pub fn shared(status: Status, content_type: &str, body: Arc<[u8]>) -> Self {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), content_type.to_string())],
+            body: Body::Shared(body),
         }
     }
 
@@ -721,6 +732,28 @@ fn read_body(
     Ok(buf.drain(..len).collect())
 }
 
+/// Finishes `head` for a body of known length and writes both in one vectored write,
+/// straight from the body's buffer.
+fn write_whole(
+    stream: &mut TcpStream,
+    mut head: String,
+    body: &[u8],
+    head_only: bool,
+    keep_alive: bool,
+) -> io::Result<bool> {
+    head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    if !keep_alive {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    let body = if head_only { &[][..] } else { body };
+    crate::mjpeg::write_all_vectored(
+        stream,
+        &mut [io::IoSlice::new(head.as_bytes()), io::IoSlice::new(body)],
+    )?;
+    Ok(keep_alive)
+}
+
 /// Writes the response; `Ok(true)` when the connection can serve another request.
 fn write_response(
     stream: &mut TcpStream,
@@ -738,20 +771,8 @@ fn write_response(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     match response.body {
-        Body::Bytes(body) => {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-            if !keep_alive {
-                head.push_str("Connection: close\r\n");
-            }
-            head.push_str("\r\n");
-            let mut out = head.into_bytes();
-            if !head_only {
-                out.extend_from_slice(&body);
-            }
-            stream.write_all(&out)?;
-            stream.flush()?;
-            Ok(keep_alive)
-        }
+        Body::Bytes(body) => write_whole(stream, head, &body, head_only, keep_alive),
+        Body::Shared(body) => write_whole(stream, head, &body, head_only, keep_alive),
         Body::Stream(body) => {
             if !sets_connection {
                 head.push_str("Connection: close\r\n");

@@ -12,12 +12,17 @@ use crate::timeouts::Timeouts;
 use serde_json::{Value, json};
 use std::fmt;
 use std::io::Read;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// JSON answers larger than this are refused (a camera's are a few KiB).
-const MAX_JSON_BYTES: u64 = 1 << 20;
+/// JSON answers larger than this are refused: a THETA's are a few KiB, a page of
+/// `listFiles` tens of KiB. The cap bounds what a hostile camera's answer can cost.
+const MAX_JSON_BYTES: u64 = 256 << 10;
+/// Camera commands waiting for their turn beyond the one running; more get `Busy`.
+const MAX_QUEUED_COMMANDS: usize = 4;
+/// `/osc/info` answers are reused for this long: pages poll it, the camera hardly changes.
+const INFO_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// A camera login for Digest auth (Mode 2). Its `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -114,6 +119,10 @@ pub enum OscError {
         camera: String,
         path: String,
     },
+    /// Too many camera commands are already waiting for the camera.
+    Busy {
+        camera: String,
+    },
 }
 
 impl OscError {
@@ -180,6 +189,10 @@ impl fmt::Display for OscError {
             OscError::NoSuchFile { camera, path } => {
                 write!(f, "the camera at {camera} has no file {path}")
             }
+            OscError::Busy { camera } => write!(
+                f,
+                "the camera at {camera} is busy answering other requests; try again shortly"
+            ),
         }
     }
 }
@@ -245,6 +258,9 @@ pub struct Camera {
     base: String,
     agent: ureq::Agent,
     timeouts: Timeouts,
+    /// The camera answers one request at a time: JSON commands take turns here.
+    lane: Lane,
+    info_cache: Mutex<Option<(Instant, Arc<Value>)>>,
     /// The last Digest challenge, reused (with a rising nonce count) until the camera sends a new one.
     challenge: Mutex<Option<Challenge>>,
     nonce_count: AtomicU64,
@@ -269,6 +285,8 @@ impl Camera {
             addr,
             agent,
             timeouts: *timeouts,
+            lane: Lane::default(),
+            info_cache: Mutex::new(None),
             challenge: Mutex::new(None),
             nonce_count: AtomicU64::new(0),
         }
@@ -278,29 +296,42 @@ impl Camera {
         &self.addr
     }
 
+    /// `GET /osc/info`, reused for a few seconds: pages and scripts may poll it.
+    pub fn info_cached(&self) -> Result<Arc<Value>, OscError> {
+        let cached = self
+            .info_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((_, info)) = cached.filter(|(at, _)| at.elapsed() < INFO_MAX_AGE) {
+            return Ok(info);
+        }
+        let info = Arc::new(self.info()?);
+        *self.info_cache.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), info.clone()));
+        Ok(info)
+    }
+
     /// `GET /osc/info`.
     pub fn info(&self) -> Result<Value, OscError> {
-        let resp = self.request("GET", "/osc/info", None, Answer::Whole)?;
-        self.json_answer("/osc/info", resp)
+        self.json_call("GET", "/osc/info", None, "/osc/info")
     }
 
     /// `POST /osc/state`.
     pub fn state(&self) -> Result<Value, OscError> {
-        let resp = self.request("POST", "/osc/state", None, Answer::Whole)?;
-        self.json_answer("/osc/state", resp)
+        self.json_call("POST", "/osc/state", None, "/osc/state")
     }
 
     /// Runs a command; its command object when the camera accepted it.
     pub fn execute(&self, name: &str, parameters: Value) -> Result<Value, OscError> {
         let body = json!({"name": name, "parameters": parameters}).to_string();
-        let resp = self.request("POST", "/osc/commands/execute", Some(&body), Answer::Whole)?;
-        self.json_answer(name, resp)
+        self.json_call("POST", "/osc/commands/execute", Some(&body), name)
     }
 
     /// `camera.getOptions` for these option names; the `options` object.
     pub fn options(&self, names: &[&str]) -> Result<Value, OscError> {
-        let answer = self.execute("camera.getOptions", json!({ "optionNames": names }))?;
-        Ok(answer["results"]["options"].clone())
+        let mut answer = self.execute("camera.getOptions", json!({ "optionNames": names }))?;
+        Ok(answer["results"]["options"].take())
     }
 
     pub fn preview_formats(&self) -> Result<PreviewFormats, OscError> {
@@ -354,20 +385,25 @@ impl Camera {
                 _ => return Err(self.unreadable(format!("{command} gave no command id"))),
             };
             let body = json!({ "id": id }).to_string();
-            let resp = self.request("POST", "/osc/commands/status", Some(&body), Answer::Whole)?;
-            answer = self.json_answer("/osc/commands/status", resp)?;
+            answer = self.json_call(
+                "POST",
+                "/osc/commands/status",
+                Some(&body),
+                "/osc/commands/status",
+            )?;
         }
     }
 
     /// `camera.listFiles`: the newest `count` pictures (entries with name, fileUrl, size...).
     pub fn list_files(&self, count: u32) -> Result<Value, OscError> {
         let params = json!({"fileType": "image", "entryCount": count, "maxThumbSize": 0});
-        let answer = self.execute("camera.listFiles", params)?;
-        Ok(answer["results"].clone())
+        let mut answer = self.execute("camera.listFiles", params)?;
+        Ok(answer["results"].take())
     }
 
-    /// Downloads a file the camera stores (a path under `/files/`); content type and body.
-    pub fn file(&self, path: &str) -> Result<(String, Box<dyn Read + Send>), OscError> {
+    /// Downloads a file the camera stores (a path under `/files/`): its body. The camera's
+    /// Content-Type is not passed on; callers decide the type themselves.
+    pub fn file(&self, path: &str) -> Result<Box<dyn Read + Send>, OscError> {
         let resp = self.request("GET", path, None, Answer::Stream)?;
         match resp.status().as_u16() {
             200 => {}
@@ -387,8 +423,7 @@ impl Camera {
                 });
             }
         }
-        let content_type = header(&resp, "content-type").unwrap_or_else(|| "image/jpeg".into());
-        Ok((content_type, Box::new(resp.into_body().into_reader())))
+        Ok(Box::new(resp.into_body().into_reader()))
     }
 
     fn unreadable(&self, detail: String) -> OscError {
@@ -440,6 +475,7 @@ impl Camera {
             Answer::Whole => Some(self.timeouts.camera_answer),
             Answer::Stream => None,
         };
+
         for attempt in 0..2 {
             let authorization = self.authorization(method, path);
             let result = match (method, body) {
@@ -476,9 +512,18 @@ impl Camera {
             let Some(challenge) = challenge else {
                 return Err(OscError::Unreadable {
                     camera: self.addr.host_port(),
-                    detail: "HTTP 401 without a Digest MD5 challenge".into(),
+                    detail: "HTTP 401 without a usable Digest MD5 challenge".into(),
                 });
             };
+            if !challenge.qop_auth {
+                return Err(OscError::Unreadable {
+                    camera: self.addr.host_port(),
+                    detail: "its login challenge lacks qop=auth, which every THETA sends; \
+                             answering the old form would hand out material for guessing the \
+                             password offline, so oscstream does not log in"
+                        .into(),
+                });
+            }
             *self.challenge.lock().unwrap_or_else(|e| e.into_inner()) = Some(challenge);
             self.nonce_count.store(0, Ordering::SeqCst);
             if attempt == 1 {
@@ -514,6 +559,22 @@ impl Camera {
         }
     }
 
+    /// A JSON request and its whole answer, in the camera's one lane: the camera answers
+    /// one request at a time, so a queue here costs nothing and bounds what is in flight.
+    fn json_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        what: &str,
+    ) -> Result<Value, OscError> {
+        let _turn = self.lane.enter().ok_or_else(|| OscError::Busy {
+            camera: self.addr.host_port(),
+        })?;
+        let resp = self.request(method, path, body, Answer::Whole)?;
+        self.json_answer(what, resp)
+    }
+
     /// The JSON of an answer; an OSC error object or non-200 status becomes `Refused`.
     fn json_answer(
         &self,
@@ -521,25 +582,40 @@ impl Camera {
         resp: ureq::http::Response<ureq::Body>,
     ) -> Result<Value, OscError> {
         let status = resp.status().as_u16();
-        let text = resp
-            .into_body()
-            .with_config()
-            .limit(MAX_JSON_BYTES)
-            .read_to_string();
-        let value = text
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
-        let error = value.as_ref().and_then(|v| v.get("error"));
-        match (status, &value) {
+        // Whole within the answer budget even where no global timeout applies (the
+        // error answer to a preview request): each read is bounded, and so is their sum.
+        let deadline = Instant::now() + self.timeouts.camera_answer;
+        let mut body = resp.into_body().into_reader().take(MAX_JSON_BYTES + 1);
+        let mut text = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let complete = loop {
+            if Instant::now() > deadline {
+                break false;
+            }
+            match body.read(&mut chunk) {
+                Ok(0) => break text.len() as u64 <= MAX_JSON_BYTES,
+                Ok(n) => text.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break false,
+            }
+        };
+        let value = complete
+            .then(|| serde_json::from_slice::<Value>(&text).ok())
+            .flatten();
+        let value = match (status, value) {
             (200, None) => {
                 return Err(OscError::Unreadable {
                     camera: self.addr.host_port(),
-                    detail: format!("{what} did not answer with JSON"),
+                    detail: format!(
+                        "{what} did not answer with JSON (or more than {} KiB)",
+                        MAX_JSON_BYTES >> 10
+                    ),
                 });
             }
-            (200, Some(v)) if error.is_none() => return Ok(v.clone()),
-            _ => {}
-        }
+            (200, Some(v)) if v.get("error").is_none() => return Ok(v),
+            (_, v) => v,
+        };
+        let error = value.as_ref().and_then(|v| v.get("error"));
         let field = |name: &str| {
             error
                 .and_then(|e| e.get(name))
@@ -553,6 +629,39 @@ impl Camera {
             code: field("code").unwrap_or_else(|| "no OSC error code".into()),
             message: field("message").unwrap_or_else(|| "no message".into()),
         })
+    }
+}
+
+/// One camera command at a time, with a short queue behind it.
+#[derive(Default)]
+struct Lane {
+    /// Commands running or waiting.
+    queued: AtomicUsize,
+    turn: Mutex<()>,
+}
+
+/// A turn in the lane, given back when dropped.
+struct Turn<'a> {
+    _running: std::sync::MutexGuard<'a, ()>,
+    queued: &'a AtomicUsize,
+}
+
+impl Lane {
+    fn enter(&self) -> Option<Turn<'_>> {
+        if self.queued.fetch_add(1, Ordering::SeqCst) > MAX_QUEUED_COMMANDS {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Turn {
+            _running: self.turn.lock().unwrap_or_else(|e| e.into_inner()),
+            queued: &self.queued,
+        })
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -101,6 +101,11 @@ fn the_page_draws_the_live_sphere_and_shows_the_camera() {
         "no script errors"
     );
     assert_eq!(
+        attribute(&dom, "probe", "data-csp").as_deref(),
+        Some("0"),
+        "the page works under its Content-Security-Policy"
+    );
+    assert_eq!(
         text_of(&dom, "camera-model").as_deref(),
         Some("RICOH THETA Z1")
     );
