@@ -12,8 +12,8 @@ use crate::timeouts::Timeouts;
 use serde_json::{Value, json};
 use std::fmt;
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// JSON answers larger than this are refused: a THETA's are a few KiB, a page of
@@ -260,7 +260,10 @@ pub struct Camera {
     timeouts: Timeouts,
     /// The camera answers one request at a time: JSON commands take turns here.
     lane: Lane,
-    info_cache: Mutex<Option<(Instant, Arc<Value>)>>,
+    /// The last `/osc/info` answer (or failure) and when it came.
+    info_cache: Mutex<Option<(Instant, InfoAnswer)>>,
+    /// Held while `/osc/info` is asked, so that callers meanwhile wait for that answer.
+    info_refresh: Mutex<()>,
     /// The last Digest challenge, reused (with a rising nonce count) until the camera sends a new one.
     challenge: Mutex<Option<Challenge>>,
     nonce_count: AtomicU64,
@@ -287,6 +290,7 @@ impl Camera {
             timeouts: *timeouts,
             lane: Lane::default(),
             info_cache: Mutex::new(None),
+            info_refresh: Mutex::new(()),
             challenge: Mutex::new(None),
             nonce_count: AtomicU64::new(0),
         }
@@ -296,20 +300,28 @@ impl Camera {
         &self.addr
     }
 
-    /// `GET /osc/info`, reused for a few seconds: pages and scripts may poll it.
-    pub fn info_cached(&self) -> Result<Arc<Value>, OscError> {
-        let cached = self
-            .info_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some((_, info)) = cached.filter(|(at, _)| at.elapsed() < INFO_MAX_AGE) {
-            return Ok(info);
+    /// `GET /osc/info`, reused for a few seconds (a failure too): pages and scripts may
+    /// poll it, and however many do, the camera is asked at most once per period.
+    pub fn info_cached(&self) -> InfoAnswer {
+        let fresh = || {
+            self.info_cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < INFO_MAX_AGE)
+                .map(|(_, answer)| answer.clone())
+        };
+        if let Some(answer) = fresh() {
+            return answer;
         }
-        let info = Arc::new(self.info()?);
+        let _refreshing = self.info_refresh.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(answer) = fresh() {
+            return answer;
+        }
+        let answer = self.info().map(Arc::new);
         *self.info_cache.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), info.clone()));
-        Ok(info)
+            Some((Instant::now(), answer.clone()));
+        answer
     }
 
     /// `GET /osc/info`.
@@ -568,9 +580,12 @@ impl Camera {
         body: Option<&str>,
         what: &str,
     ) -> Result<Value, OscError> {
-        let _turn = self.lane.enter().ok_or_else(|| OscError::Busy {
-            camera: self.addr.host_port(),
-        })?;
+        let _turn = self
+            .lane
+            .enter(self.timeouts.camera_answer)
+            .ok_or_else(|| OscError::Busy {
+                camera: self.addr.host_port(),
+            })?;
         let resp = self.request(method, path, body, Answer::Whole)?;
         self.json_answer(what, resp)
     }
@@ -632,36 +647,61 @@ impl Camera {
     }
 }
 
-/// One camera command at a time, with a short queue behind it.
+/// What `/osc/info` answered, shared by every caller within its age.
+type InfoAnswer = Result<Arc<Value>, OscError>;
+
+/// One camera command at a time, with a short queue behind it. A command that cannot
+/// get its turn within `wait` (the camera is slow, or dripping) gives up instead of
+/// holding its caller's thread.
 #[derive(Default)]
 struct Lane {
-    /// Commands running or waiting.
-    queued: AtomicUsize,
-    turn: Mutex<()>,
+    state: Mutex<LaneState>,
+    turn_free: Condvar,
+}
+
+#[derive(Default)]
+struct LaneState {
+    running: bool,
+    waiting: usize,
 }
 
 /// A turn in the lane, given back when dropped.
-struct Turn<'a> {
-    _running: std::sync::MutexGuard<'a, ()>,
-    queued: &'a AtomicUsize,
-}
+struct Turn<'a>(&'a Lane);
 
 impl Lane {
-    fn enter(&self) -> Option<Turn<'_>> {
-        if self.queued.fetch_add(1, Ordering::SeqCst) > MAX_QUEUED_COMMANDS {
-            self.queued.fetch_sub(1, Ordering::SeqCst);
+    fn enter(&self, wait: Duration) -> Option<Turn<'_>> {
+        let deadline = Instant::now() + wait;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.running && state.waiting >= MAX_QUEUED_COMMANDS {
             return None;
         }
-        Some(Turn {
-            _running: self.turn.lock().unwrap_or_else(|e| e.into_inner()),
-            queued: &self.queued,
-        })
+        state.waiting += 1;
+        while state.running {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.waiting -= 1;
+                return None;
+            }
+            state = self
+                .turn_free
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        state.waiting -= 1;
+        state.running = true;
+        Some(Turn(self))
     }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        self.queued.fetch_sub(1, Ordering::SeqCst);
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .running = false;
+        self.0.turn_free.notify_one();
     }
 }
 

@@ -86,14 +86,10 @@ const ROUTES: &[Route] = &[
     exact("/status", Get, |_, ch, _, _| {
         Response::json(Status::OK, &ch.status())
     }),
-    exact("/info", Get, |_, ch, _, _| {
-        api::camera_json(ch.camera().info())
-    }),
-    exact("/osc/info", Get, |_, ch, _, _| {
-        api::camera_json(ch.camera().info())
-    }),
+    exact("/info", Get, |_, ch, _, _| api::camera_info(ch)),
+    exact("/osc/info", Get, |_, ch, _, _| api::camera_info(ch)),
     exact("/state", Get, |_, ch, _, _| {
-        api::camera_json(ch.camera().state().map(|s| s["state"].clone()))
+        api::camera_json(ch.camera().state().map(|mut s| s["state"].take()))
     }),
     exact("/osc/state", Post, |_, ch, _, _| {
         api::camera_json(ch.camera().state())

@@ -1,0 +1,483 @@
+//! A hostile or broken camera, written here on raw sockets (not the simulator, which
+//! behaves): answers that drip a byte at a time, JSON bombs, endless chunked bodies,
+//! HTML passed off as pictures, `javascript:` file URLs, odd Digest challenges and
+//! 16 MiB frames. Each test says what the relay must still do, and prints the figures
+//! it measured (peak memory, threads, time to first byte).
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How the hostile camera answers one request: the path, and the raw socket to misuse.
+type Answer = dyn Fn(&str, &str, &mut TcpStream) + Send + Sync;
+
+/// A camera on raw sockets; every request goes to `answer`.
+struct HostileCamera {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
+}
+
+impl HostileCamera {
+    fn start(answer: impl Fn(&str, &str, &mut TcpStream) + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicU64::new(0));
+        let answer: Arc<Answer> = Arc::new(answer);
+        let (st, count) = (stop.clone(), requests.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let answer = answer.clone();
+                let count = count.clone();
+                thread::spawn(move || {
+                    let Some((method, path)) = read_request(&mut conn) else {
+                        return;
+                    };
+                    count.fetch_add(1, Ordering::SeqCst);
+                    answer(&method, &path, &mut conn);
+                });
+            }
+        });
+        HostileCamera {
+            addr,
+            stop,
+            requests,
+        }
+    }
+}
+
+impl Drop for HostileCamera {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Reads a request head and its body; the method and path.
+fn read_request(conn: &mut TcpStream) -> Option<(String, String)> {
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut reader = BufReader::new(conn.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        if header.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, path))
+}
+
+fn head(conn: &mut TcpStream, status: &str, headers: &str) {
+    let _ = write!(conn, "HTTP/1.1 {status}\r\n{headers}\r\n");
+}
+
+/// Writes `bytes` one at a time, `every` apart, until the client goes.
+fn drip(conn: &mut TcpStream, bytes: &[u8], every: Duration) {
+    for b in bytes.iter().cycle() {
+        if conn.write_all(&[*b]).is_err() {
+            return;
+        }
+        thread::sleep(every);
+    }
+}
+
+fn relay_for(camera: &HostileCamera) -> oscstream::relay::Relay {
+    start_relay(camera_at(camera.addr, None))
+}
+
+/// Starts the relay binary (production timeouts) against `camera`; its process and address.
+fn relay_process(camera: &HostileCamera) -> (Running, SocketAddr, Duration) {
+    let port = camera.addr.port().to_string();
+    let t = Instant::now();
+    let (relay, url) = start_binary(
+        &["-o", "127.0.0.1", "-p", &port, "--listen", "127.0.0.1:0"],
+        "open http://",
+    );
+    (relay, addr_of(&url), t.elapsed())
+}
+
+/// Peak resident memory of a process, from /proc.
+fn peak_rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Time to the first byte of an answer to GET `path`.
+fn ttfb(addr: SocketAddr, path: &str) -> (Duration, String) {
+    let t = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 12];
+    s.read_exact(&mut first).unwrap();
+    (
+        t.elapsed(),
+        String::from_utf8_lossy(&first[9..12]).into_owned(),
+    )
+}
+
+#[test]
+fn a_dripping_camera_neither_delays_listening_nor_holds_requests_beyond_their_budget() {
+    let camera = HostileCamera::start(|_, _, conn| {
+        head(
+            conn,
+            "200 OK",
+            "Content-Type: application/json\r\nContent-Length: 100000\r\n",
+        );
+        drip(conn, b"{\"model\": \"slow\", ", Duration::from_millis(300));
+    });
+    // The binary listens at once, whatever the camera does.
+    let (process, addr, started) = relay_process(&camera);
+    assert!(
+        started < Duration::from_secs(3),
+        "listening took {started:?}"
+    );
+    let (status_ttfb, code) = ttfb(addr, "/status");
+    assert_eq!(code, "200");
+    drop(process);
+    // The rest in-process, with a short answer budget (the production one is 10 s).
+    let mut config = relay_config(camera_at(camera.addr, None), Duration::from_secs(10));
+    config.timeouts.camera_answer = Duration::from_millis(1500);
+    let relay = oscstream::relay::Relay::start(config).unwrap();
+    let addr = relay.addr();
+    // Twenty page polls of /info at once share one camera call and its answer.
+    let asked_before = camera.requests.load(Ordering::SeqCst);
+    let polls: Vec<_> = (0..20)
+        .map(|_| thread::spawn(move || ttfb(addr, "/info")))
+        .collect();
+    let info: Vec<(Duration, String)> = polls.into_iter().map(|p| p.join().unwrap()).collect();
+    let info_calls = camera.requests.load(Ordering::SeqCst) - asked_before;
+    // Twenty /state calls at once: one runs, four wait their turn, the rest are refused
+    // at once; nobody waits beyond the answer budget for a turn plus one call.
+    let calls: Vec<_> = (0..20)
+        .map(|_| thread::spawn(move || ttfb(addr, "/state")))
+        .collect();
+    let state: Vec<(Duration, String)> = calls.into_iter().map(|p| p.join().unwrap()).collect();
+    let refused = state.iter().filter(|(_, c)| c == "503").count();
+    let slowest = state.iter().chain(&info).map(|(t, _)| *t).max().unwrap();
+    println!(
+        "drip: listening after {started:?}, /status first byte {status_ttfb:?}; 20 /info: \
+         {info_calls} camera call(s); 20 /state: {refused} refused at once; slowest answer \
+         {slowest:?} (budget 1.5 s)"
+    );
+    assert!(info.iter().all(|(_, c)| c == "502"), "{info:?}");
+    // The start-up check asks /osc/info once too, beside the relay's own camera client.
+    assert!(
+        info_calls <= 2,
+        "one camera call for twenty polls: {info_calls}"
+    );
+    assert!(refused >= 15, "a full lane refuses at once: {state:?}");
+    assert!(
+        state.iter().all(|(_, c)| c == "503" || c == "502"),
+        "{state:?}"
+    );
+    assert!(
+        slowest < Duration::from_secs(25),
+        "every answer within the budgets"
+    );
+}
+
+#[test]
+fn a_preview_that_drips_bytes_but_no_frame_is_reopened() {
+    let previews = Arc::new(AtomicU64::new(0));
+    let opened = previews.clone();
+    let camera = HostileCamera::start(move |_, path, conn| {
+        if path == "/osc/commands/execute" {
+            opened.fetch_add(1, Ordering::SeqCst);
+            head(
+                conn,
+                "200 OK",
+                "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
+            );
+            drip(
+                conn,
+                b"---osclivepreview---\r\nX-Junk: ",
+                Duration::from_millis(50),
+            );
+        } else {
+            head(conn, "404 Not Found", "Content-Length: 0\r\n");
+        }
+    });
+    let relay = relay_for(&camera);
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    let t = Instant::now();
+    let part = viewer.next_part(); // NO SIGNAL: the relay draws its own frames meanwhile
+    assert!(oscstream::mjpeg::is_whole_jpeg(&part.jpeg));
+    let s = wait_for(
+        Duration::from_secs(6),
+        "the stalled preview to be reopened",
+        || {
+            let s = status(&relay);
+            (previews.load(Ordering::SeqCst) >= 2 && !s["last_error"].is_null()).then_some(s)
+        },
+    );
+    println!(
+        "dripping preview reopened after {:?}: {}",
+        t.elapsed(),
+        s["last_error"]
+    );
+    assert!(
+        s["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no whole frame"),
+        "{s}"
+    );
+}
+
+#[test]
+fn json_bombs_and_endless_bodies_are_refused_without_eating_memory() {
+    // 960 KB of tiny objects for /osc/info; an endless chunked body for /osc/state.
+    let bomb: Arc<Vec<u8>> = Arc::new({
+        let mut v = b"[".to_vec();
+        while v.len() < 960_000 {
+            v.extend_from_slice(b"{},");
+        }
+        v.extend_from_slice(b"{}]");
+        v
+    });
+    let camera = HostileCamera::start(move |_, path, conn| match path {
+        "/osc/state" => {
+            head(
+                conn,
+                "200 OK",
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+            );
+            let chunk = format!("{:X}\r\n{}\r\n", 4096, "{}".repeat(2048));
+            while conn.write_all(chunk.as_bytes()).is_ok() {}
+        }
+        _ => {
+            head(
+                conn,
+                "200 OK",
+                &format!(
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                    bomb.len()
+                ),
+            );
+            let _ = conn.write_all(&bomb);
+        }
+    });
+    let (relay, addr, _) = relay_process(&camera);
+    let before = peak_rss_bytes(relay.0.id());
+    let t = Instant::now();
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let path = if i % 2 == 0 { "/info" } else { "/state" };
+            thread::spawn(move || ttfb(addr, path))
+        })
+        .collect();
+    let answers: Vec<(Duration, String)> = calls.into_iter().map(|c| c.join().unwrap()).collect();
+    let peak = peak_rss_bytes(relay.0.id());
+    println!(
+        "JSON bomb + endless body, 20 calls: answered {:?} in {:?}; peak RSS {} KiB (was {} KiB)",
+        answers.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>(),
+        t.elapsed(),
+        peak >> 10,
+        before >> 10
+    );
+    assert!(
+        answers.iter().all(|(_, c)| c == "502" || c == "503"),
+        "{answers:?}"
+    );
+    assert!(peak < 40 << 20, "peak RSS {} MiB", peak >> 20);
+}
+
+#[test]
+fn camera_files_never_serve_the_cameras_html_and_links_are_only_ours() {
+    let camera = HostileCamera::start(|_, path, conn| {
+        if path.starts_with("/files/") {
+            let page = "<script>alert(document.cookie)</script>";
+            head(
+                conn,
+                "200 OK",
+                &format!(
+                    "Content-Type: text/html\r\nContent-Length: {}\r\n",
+                    page.len()
+                ),
+            );
+            let _ = conn.write_all(page.as_bytes());
+            return;
+        }
+        let files = r#"{"name":"camera.listFiles","state":"done","results":{"entries":[
+            {"name":"evil","fileUrl":"javascript:alert(1)","size":1},
+            {"name":"R0010001.JPG","fileUrl":"http://192.168.1.1/files/100RICOH/R0010001.JPG","size":2}
+        ],"totalEntries":2}}"#;
+        head(
+            conn,
+            "200 OK",
+            &format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                files.len()
+            ),
+        );
+        let _ = conn.write_all(files.as_bytes());
+    });
+    let relay = relay_for(&camera);
+    let base = format!("http://{}", relay.addr());
+    for (file, wanted) in [
+        ("100RICOH/R0010001.JPG", "image/jpeg"),
+        ("100RICOH/page.html", "application/octet-stream"),
+    ] {
+        let resp = agent()
+            .get(&format!("{base}/camera-files/{file}"))
+            .call()
+            .unwrap();
+        let headers = resp.headers();
+        assert_eq!(headers["content-type"], wanted, "{file}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        if wanted == "application/octet-stream" {
+            assert!(
+                headers["content-disposition"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("attachment")
+            );
+        }
+    }
+    let (code, files) = get_json(&format!("{base}/api/files"));
+    assert_eq!(code, 200);
+    let entries = files["entries"].as_array().unwrap();
+    assert_eq!(
+        entries[0]["url"],
+        serde_json::Value::Null,
+        "no link to javascript:"
+    );
+    assert_eq!(entries[1]["url"], "/camera-files/100RICOH/R0010001.JPG");
+    let page = agent()
+        .get(&format!("{base}/public/index.html"))
+        .call()
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for rule in [
+        "default-src 'self'",
+        "frame-ancestors 'none'",
+        "script-src 'self'",
+    ] {
+        assert!(csp.contains(rule), "{csp}");
+    }
+}
+
+#[test]
+fn odd_digest_challenges_get_a_sentence_not_an_answer() {
+    let long_nonce = "n".repeat(10_000);
+    for (challenge, sentence) in [
+        (r#"Digest realm="old", nonce="abc""#.to_string(), "qop=auth"),
+        (
+            format!(r#"Digest realm="r", qop="auth", nonce="{long_nonce}""#),
+            "Digest",
+        ),
+        (r#"Basic realm="x""#.to_string(), "Digest"),
+    ] {
+        let challenge = challenge.clone();
+        let camera = HostileCamera::start(move |_, _, conn| {
+            head(
+                conn,
+                "401 Unauthorized",
+                &format!("WWW-Authenticate: {challenge}\r\nContent-Length: 0\r\n"),
+            );
+        });
+        let relay = start_relay(camera_at(camera.addr, Some(("THETAYL00103139", "pw"))));
+        let (code, body) = get_json(&format!("http://{}/info", relay.addr()));
+        assert_eq!(code, 502);
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(sentence), "{error}");
+        assert!(
+            !error.contains(&long_nonce[..100]),
+            "the nonce is not echoed"
+        );
+        assert_eq!(
+            camera.requests.load(Ordering::SeqCst),
+            1,
+            "the challenge was not answered"
+        );
+    }
+}
+
+#[test]
+fn sixteen_mib_frames_and_forty_slow_snapshot_readers_stay_bounded() {
+    // Frames of 15 MiB (just under the parser's 16 MiB cap), two a second.
+    let frame: Arc<Vec<u8>> = Arc::new({
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.resize((15 << 20) - 2, 0x55);
+        jpeg.extend_from_slice(&[0xFF, 0xD9]);
+        jpeg
+    });
+    let camera = HostileCamera::start(move |_, path, conn| {
+        if path != "/osc/commands/execute" {
+            head(conn, "404 Not Found", "Content-Length: 0\r\n");
+            return;
+        }
+        head(
+            conn,
+            "200 OK",
+            "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
+        );
+        loop {
+            let part = format!(
+                "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                frame.len()
+            );
+            if conn.write_all(part.as_bytes()).is_err()
+                || conn.write_all(&frame).is_err()
+                || conn.write_all(b"\r\n").is_err()
+            {
+                return;
+            }
+            thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let (relay, addr, _) = relay_process(&camera);
+    let (first, code) = ttfb(addr, "/snapshot.jpg");
+    assert_eq!(code, "200");
+    // Forty clients ask for a snapshot and then read nothing.
+    let slow: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET /snapshot.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    thread::sleep(Duration::from_secs(3)); // the window in which memory is measured
+    let peak = peak_rss_bytes(relay.0.id());
+    let threads = threads_of(relay.0.id());
+    println!(
+        "15 MiB frames, 40 stalled snapshot readers: first snapshot after {first:?}, \
+         peak RSS {} MiB, {threads} threads",
+        peak >> 20
+    );
+    assert!(peak < 200 << 20, "peak RSS {} MiB", peak >> 20);
+    drop(slow);
+}
