@@ -465,3 +465,41 @@ fn a_chunk_size_that_lies_costs_viewers_nothing_but_a_pause() {
     a.finish(); // every part they got was a whole JPEG with an exact length
     b.finish();
 }
+
+#[test]
+fn reconnects_count_failures_only_and_last_error_clears_when_frames_flow() {
+    let sim = start_sim();
+    let relay = start_relay_lingering(camera_at(sim.addr(), None), Duration::from_millis(200));
+    // Open, close for idleness, open again: no failure, so no reconnect.
+    Viewer::connect(relay.addr(), "/video_feed").next_part();
+    wait_upstream(&relay, "idle", Duration::from_secs(5));
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    viewer.next_part();
+    let s = status(&relay);
+    assert_eq!(
+        (s["preview_connections"].as_u64(), s["reconnects"].as_u64()),
+        (Some(2), Some(0)),
+        "{s}"
+    );
+    // A failure is a reconnect, and its error goes once frames flow again. (The camera
+    // notices the closed first preview only at its next write: wait for that, so the
+    // fault reaches the preview the relay reads.)
+    wait_for(Duration::from_secs(2), "the first preview to end", || {
+        (sim.counters().previews_running.load(Ordering::SeqCst) == 1).then_some(())
+    });
+    sim.inject(Fault::DieMidFrame);
+    let s = wait_for(
+        Duration::from_secs(5),
+        "the reconnect to be counted",
+        || {
+            viewer.next_part(); // keep reading, or the relay drops this viewer
+            let s = status(&relay);
+            (s["reconnects"] == 1).then_some(s)
+        },
+    );
+    assert_eq!(s["preview_connections"], 3, "{s}");
+    wait_for(Duration::from_secs(5), "last_error to clear", || {
+        viewer.next_part();
+        status(&relay)["last_error"].is_null().then_some(())
+    });
+}
