@@ -134,3 +134,63 @@ fn a_curl_snapshot_is_a_jpeg_ffprobe_reads_at_the_right_size() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_readmes_recording_recipe_gives_a_real_time_file() {
+    let (_relay, base) = relay();
+    let readme = include_str!("../README.md");
+    let recipe = readme
+        .lines()
+        .find(|l| l.starts_with("ffmpeg ") && l.contains("theta.mp4"))
+        .expect("the README's recording line");
+    let dir = std::env::temp_dir().join(format!("oscstream-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("theta.mp4");
+    let recipe = recipe
+        .replace("http://RELAY:5000", &base)
+        .replace("-t 60", "-t 5")
+        .replace("theta.mp4", file.to_str().unwrap());
+    let args: Vec<&str> = recipe.split_whitespace().skip(1).collect();
+    let mut args = args;
+    args.insert(0, "-y");
+    args.insert(0, "error");
+    args.insert(0, "-v");
+    let Some(out) = tool("ffmpeg", &args) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "format=duration:stream=nb_read_frames",
+            "-of",
+            "default=noprint_wrappers=1",
+            file.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let value = |key: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+    let (duration, frames) = (value("duration="), value("nb_read_frames="));
+    println!("5 s recording: {duration:.2} s, {frames} frames");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!((4.5..=5.5).contains(&duration), "plays {duration} s");
+    assert!(
+        (135.0..=160.0).contains(&frames),
+        "{frames} frames at 30 fps"
+    );
+}
