@@ -471,7 +471,7 @@ fn readme_block(lang: &str, marker: &str) -> String {
 
 #[test]
 fn the_readmes_systemd_unit_passes_systemd_analyze_verify() {
-    let unit = readme_block("ini", "[Service]");
+    let unit = readme_block("ini", "Type=notify");
     for needed in [
         "Type=notify",
         "DynamicUser=yes",
@@ -520,4 +520,41 @@ fn the_readmes_alert_rule_passes_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_readmes_hls_push_unit_passes_systemd_analyze_verify() {
+    let unit = readme_block("ini", "BindsTo=oscstream.service");
+    let unit = unit.replace(
+        "/usr/bin/ffmpeg",
+        &which("ffmpeg").unwrap_or_else(|| "/usr/bin/ffmpeg".into()),
+    );
+    let dir = temp_dir("hls-unit");
+    // BindsTo= names the relay's unit: verify it beside the README's relay unit.
+    let relay_unit = readme_block("ini", "Type=notify")
+        .replace("/usr/local/bin/oscstream", env!("CARGO_BIN_EXE_oscstream"));
+    std::fs::write(dir.join("oscstream.service"), relay_unit).unwrap();
+    let path = dir.join("oscstream-hls.service");
+    std::fs::write(&path, unit).unwrap();
+    let Some(out) = tool("systemd-analyze", &["verify", path.to_str().unwrap()]) else {
+        return;
+    };
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "systemd-analyze verify: {said}");
+    assert!(
+        !said.contains("oscstream-hls.service"),
+        "systemd-analyze verify: {said}"
+    );
+}
+
+fn which(program: &str) -> Option<String> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| format!("{dir}/{program}"))
+        .find(|p| Path::new(p).exists())
 }
