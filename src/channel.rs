@@ -42,6 +42,9 @@ impl Mode {
     }
 }
 
+/// Most frames a second a viewer may ask for with `?fps=N`.
+pub const MAX_VIEWER_FPS: u32 = 60;
+
 /// The name of the camera the seed's flags describe.
 pub const FIRST_CAMERA: &str = "main";
 
@@ -176,8 +179,18 @@ impl Channel {
 
     /// The stream; for HEAD only its headers, without counting a viewer (which would
     /// open the camera for nobody).
-    pub fn video_feed(self: &Arc<Self>, head_only: bool) -> Response {
+    pub fn video_feed(self: &Arc<Self>, head_only: bool, fps: Option<&str>) -> Response {
         let writer = PartWriter::default();
+        let min_gap = match fps.map(str::parse::<u32>) {
+            None => None,
+            Some(Ok(n)) if (1..=MAX_VIEWER_FPS).contains(&n) => Some(Duration::from_secs(1) / n),
+            Some(_) => {
+                return Response::error(
+                    Status::BAD_REQUEST,
+                    format!("fps is a number of frames a second from 1 to {MAX_VIEWER_FPS}."),
+                );
+            }
+        };
         if head_only {
             return Response::stream(&writer.content_type(), Box::new(|_| Ok(())))
                 .with_header("Cache-Control", "no-store, no-cache, must-revalidate");
@@ -198,7 +211,7 @@ impl Channel {
             Box::new(move |out: &mut TcpStream| {
                 let _viewer = viewer;
                 out.write_all(writer.preamble().as_bytes())?;
-                channel.feed_viewer(&writer, out)
+                channel.feed_viewer(&writer, out, min_gap)
             }),
         )
         .with_header("Cache-Control", "no-store, no-cache, must-revalidate")
@@ -206,12 +219,27 @@ impl Channel {
     }
 
     /// Writes every newest frame to one viewer until it goes or the channel stops. Each
-    /// part must be taken whole within the write timeout, or the viewer is dropped.
-    fn feed_viewer(&self, writer: &PartWriter, out: &mut TcpStream) -> io::Result<()> {
+    /// part must be taken whole within the write timeout, or the viewer is dropped. With
+    /// `min_gap` (`?fps=N`) the viewer waits that long after each frame, then takes the
+    /// newest: fewer frames for it, the same for everyone else.
+    fn feed_viewer(
+        &self,
+        writer: &PartWriter,
+        out: &mut TcpStream,
+        min_gap: Option<Duration>,
+    ) -> io::Result<()> {
         let hub = &self.hub;
         let t = &self.timeouts;
         let mut seq = hub.join_seq(t.join_max_age);
+        let mut next_allowed = Instant::now();
         loop {
+            if let Some(gap) = min_gap {
+                let wait = next_allowed.saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    std::thread::sleep(wait);
+                }
+                next_allowed = Instant::now().max(next_allowed) + gap;
+            }
             if let Some(frame) = hub.next_frame(seq, t.keepalive) {
                 let mut part = DeadlineWriter::new(out, t.write);
                 writer.write_part(&mut part, &frame.jpeg, frame.timestamp_secs())?;

@@ -70,7 +70,7 @@ use Method::{Get, Post};
 /// Every route of one camera.
 const ROUTES: &[Route] = &[
     exact("/", Get, |_, ch, req, _| match req.query_param("action") {
-        Some("stream") => ch.video_feed(req.method == Method::Head),
+        Some("stream") => ch.video_feed(req.method == Method::Head, req.query_param("fps")),
         Some("snapshot") => ch.snapshot(),
         _ => Response::redirect("/public/index.html"),
     }),
@@ -121,7 +121,7 @@ const ROUTES: &[Route] = &[
 ];
 
 fn video_feed(_: &Routes, channel: &Arc<Channel>, req: &Request, _: &str) -> Response {
-    channel.video_feed(req.method == Method::Head)
+    channel.video_feed(req.method == Method::Head, req.query_param("fps"))
 }
 
 fn set_option_gone(_: &Routes, _: &Arc<Channel>, _: &Request, _: &str) -> Response {

@@ -392,3 +392,49 @@ fn keep_alive_serves_several_small_requests_on_one_connection() {
     let (_, text) = raw_request(relay.addr(), &format!("{req}{req}{last}"));
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 3, "{text}");
 }
+
+#[test]
+fn fps_gives_one_viewer_fewer_frames_and_the_others_all_of_them() {
+    let sim = start_sim();
+    let relay = start_relay(camera_at(sim.addr(), None));
+    let mut slow = Viewer::connect(relay.addr(), "/video_feed?fps=5");
+    let mut full = Viewer::connect(relay.addr(), "/stream");
+    slow.next_part();
+    full.next_part();
+    let window = Duration::from_secs(2);
+    let reader = std::thread::spawn(move || {
+        let t = Instant::now();
+        let mut seqs = Vec::new();
+        while t.elapsed() < window {
+            seqs.push(full.next_part().camera_seq());
+        }
+        seqs
+    });
+    let t = Instant::now();
+    let mut slow_seqs = Vec::new();
+    while t.elapsed() < window {
+        slow_seqs.push(slow.next_part().camera_seq());
+    }
+    let full_seqs = reader.join().unwrap();
+    println!(
+        "in 2 s: ?fps=5 got {}, the other viewer {}",
+        slow_seqs.len(),
+        full_seqs.len()
+    );
+    assert!((8..=12).contains(&slow_seqs.len()), "{slow_seqs:?}");
+    assert!(full_seqs.len() >= 55, "{} frames", full_seqs.len());
+    // Always the newest: a limited viewer skips frames, never lags behind.
+    let newest_gap = full_seqs
+        .last()
+        .unwrap()
+        .saturating_sub(*slow_seqs.last().unwrap());
+    assert!(
+        newest_gap <= 8,
+        "the limited viewer is {newest_gap} frames behind"
+    );
+    for bad in ["0", "61", "ten", ""] {
+        let (code, body) = get_json(&format!("http://{}/video_feed?fps={bad}", relay.addr()));
+        assert_eq!(code, 400, "fps={bad}");
+        assert!(body["error"].as_str().unwrap().contains("1 to 60"));
+    }
+}
