@@ -1,30 +1,195 @@
-// The page: a drag-to-look sphere drawn with WebGL from the MJPEG <img>, a camera
-// panel (facts, preview format, shutter, latest pictures) and the relay's status.
-// No library and no build step, so it works offline on a board.
+// The page: a drag-to-look sphere drawn with WebGL from the relay's MJPEG stream, read
+// by this script itself (so it knows when each frame arrives and when they stop), a
+// flat view from the same frames, a camera panel and the relay's status. It reconnects
+// by itself, forever, so it can hang on a wall for a year. No library and no build
+// step, so it works offline on a board, under the relay's Content-Security-Policy.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const probing = params.get("probe") === "1";
+const kiosk = params.get("kiosk") === "1";
 const probe = $("probe");
 
-// Anything that goes wrong is counted where a test (or a curious user) can read it.
-let errors = 0;
-window.addEventListener("error", () => probe.dataset.errors = String(++errors));
-window.addEventListener("unhandledrejection", () => probe.dataset.errors = String(++errors));
-// Content-Security-Policy violations, including those from before this script ran.
-let cspViolations = 0;
+// Test hooks, only with ?probe=1: counts and a drawn pixel a test can read. A headless
+// browser dumps the page once it has loaded, so a probed page keeps one endless image
+// loading (one frame a second): the browser's own timeout then decides when to look.
+if (probing) {
+  const hold = new Image();
+  hold.src = "/video_feed?fps=1";
+}
+const counts = { received: 0, superseded: 0, uploads: 0, ticks: 0, errors: 0, csp: 0 };
+function report(extra) {
+  if (!probing) return;
+  Object.assign(probe.dataset, {
+    received: String(counts.received), superseded: String(counts.superseded),
+    uploads: String(counts.uploads),
+    ticks: String(counts.ticks), frames: String(counts.uploads),
+    errors: String(counts.errors), csp: String(counts.csp), ...extra,
+  });
+}
+window.addEventListener("error", () => { counts.errors++; report(); });
+window.addEventListener("unhandledrejection", () => { counts.errors++; report(); });
 if (window.ReportingObserver) {
-  new ReportingObserver((reports) => {
-    cspViolations += reports.length;
-    probe.dataset.csp = String(cspViolations);
-  }, { types: ["csp-violation"], buffered: true }).observe();
+  // Content-Security-Policy violations, including those from before this script ran.
+  new ReportingObserver((reports) => { counts.csp += reports.length; report(); },
+    { types: ["csp-violation"], buffered: true }).observe();
+}
+
+// One line for screen readers, for real changes only (online, offline, picture saved).
+let lastAnnounced = "";
+function announce(text) {
+  if (text === lastAnnounced) return;
+  lastAnnounced = text;
+  $("announce").textContent = text;
+}
+
+// ---------- the stream ----------
+
+const NO_FRAME_RECONNECT_MS = 3000;
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 5000;
+const HIDDEN_FPS = 1;
+const CRLF2 = [13, 10, 13, 10];
+
+// Parts of a multipart/x-mixed-replace body, framed by Content-Length as the relay
+// writes them: bytes go in as they come, whole parts come out.
+class PartReader {
+  constructor() { this.buf = new Uint8Array(1 << 16); this.len = 0; }
+  push(chunk) {
+    if (this.len + chunk.length > this.buf.length) {
+      let size = this.buf.length;
+      while (size < this.len + chunk.length) size *= 2;
+      const bigger = new Uint8Array(size);
+      bigger.set(this.buf.subarray(0, this.len));
+      this.buf = bigger;
+    }
+    this.buf.set(chunk, this.len);
+    this.len += chunk.length;
+  }
+  next() {
+    const headEnd = indexOf(this.buf, this.len, CRLF2);
+    if (headEnd < 0) {
+      if (this.len > 16384) throw new Error("a part head longer than 16 KiB");
+      return null;
+    }
+    const head = new TextDecoder().decode(this.buf.subarray(0, headEnd));
+    const length = /content-length:\s*(\d+)/i.exec(head);
+    if (!length) throw new Error("a part without Content-Length");
+    const start = headEnd + 4;
+    const end = start + Number(length[1]);
+    if (this.len < end) return null;
+    const jpeg = this.buf.slice(start, end);
+    const stamp = /x-timestamp:\s*([\d.]+)/i.exec(head);
+    this.buf.copyWithin(0, end, this.len);
+    this.len -= end;
+    return { jpeg, timestamp: stamp ? Number(stamp[1]) : null };
+  }
+}
+
+function indexOf(buf, len, needle) {
+  outer: for (let i = 0; i + needle.length <= len; i++) {
+    for (let j = 0; j < needle.length; j++) if (buf[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+const stream = {
+  controller: null, lastFrameAt: 0, backoff: BACKOFF_FIRST_MS, connected: false,
+  arrivals: [], delay: null, everConnected: false,
+};
+let newest = null; // the newest decoded frame (ImageBitmap) not yet drawn
+let drawnFrame = null; // the frame the texture holds now
+
+async function readStream() {
+  for (;;) {
+    const controller = new AbortController();
+    stream.controller = controller;
+    const query = document.hidden ? `?fps=${HIDDEN_FPS}` : "";
+    try {
+      const response = await fetch(`/video_feed${query}`, { cache: "no-store", signal: controller.signal });
+      if (!response.ok) throw new Error(`the stream answered ${response.status}`);
+      const reader = response.body.getReader();
+      const parts = new PartReader();
+      stream.lastFrameAt = performance.now();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        parts.push(value);
+        for (let part = parts.next(); part; part = parts.next()) onPart(part);
+      }
+    } catch (e) {
+      // Aborted on purpose (no frames, tab hidden or shown) or the relay went away.
+    }
+    if (stream.controller === controller) {
+      stream.connected = false;
+      $("badge").hidden = false;
+      await new Promise((resolve) => setTimeout(resolve, stream.backoff));
+      stream.backoff = Math.min(stream.backoff * 2, BACKOFF_MAX_MS);
+    }
+  }
+}
+
+function onPart(part) {
+  const now = performance.now();
+  stream.lastFrameAt = now;
+  stream.backoff = BACKOFF_FIRST_MS;
+  if (!stream.connected) {
+    stream.connected = true;
+    $("badge").hidden = true;
+    // The relay or the camera may have changed while we were away.
+    if (stream.everConnected) refreshCamera();
+    stream.everConnected = true;
+  }
+  counts.received++;
+  stream.arrivals.push(now);
+  if (stream.arrivals.length > 30) stream.arrivals.shift();
+  if (part.timestamp) stream.delay = Date.now() / 1000 - part.timestamp;
+  const blob = new Blob([part.jpeg], { type: "image/jpeg" });
+  if (view.flat || !gl) {
+    showFlat(blob);
+    return;
+  }
+  createImageBitmap(blob).then((bitmap) => {
+    // A frame not drawn yet is replaced by the newer one: the view shows the newest.
+    if (newest) { newest.close(); counts.superseded++; }
+    newest = bitmap;
+  }, () => {});
+}
+
+// No frame for a while means the connection is dead even if TCP has not noticed.
+setInterval(() => {
+  if (stream.controller && performance.now() - stream.lastFrameAt > NO_FRAME_RECONNECT_MS) {
+    stream.lastFrameAt = performance.now();
+    stream.controller.abort();
+  }
+  const a = stream.arrivals;
+  const fps = a.length > 1 && performance.now() - a[a.length - 1] < 2000
+    ? ((a.length - 1) * 1000) / (a[a.length - 1] - a[0]) : 0;
+  const delay = stream.delay === null ? "" : ` · ${Math.max(0, stream.delay * 1000).toFixed(0)} ms behind`;
+  $("stream-facts").textContent = stream.connected ? `${fps.toFixed(0)} fps${delay}` : "";
+}, 500);
+
+// A hidden tab asks for one frame a second; shown again, for all of them.
+document.addEventListener("visibilitychange", () => {
+  if (stream.controller) stream.controller.abort();
+});
+
+let flatUrl = null;
+function showFlat(blob) {
+  const url = URL.createObjectURL(blob);
+  const img = $("flat");
+  img.onload = () => { if (flatUrl && flatUrl !== url) URL.revokeObjectURL(flatUrl); flatUrl = url; };
+  img.src = url;
 }
 
 // ---------- the sphere ----------
 
-const img = $("live");
 const canvas = $("sphere");
-const view = { yaw: 0, pitch: 0, fov: 90, flat: false };
-const gl = canvas.getContext("webgl", { antialias: false, preserveDrawingBuffer: false });
+const view = { yaw: 0, pitch: 0, fov: 90, flat: false, dirty: true };
+let gl = null;
+let uniforms = null;
 
 const VERTEX = `
 attribute vec2 corner;
@@ -51,71 +216,123 @@ void main() {
   gl_FragColor = texture2D(picture, uv);
 }`;
 
-function compile(type, source) {
-  const shader = gl.createShader(type);
-  gl.shaderSource(shader, source);
-  gl.compileShader(shader);
-  if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(shader));
-  return shader;
+// Sets WebGL up; on any failure the flat view takes over with a one-line note, and the
+// panels go on working.
+function initSphere() {
+  const context = canvas.getContext("webgl", { antialias: false });
+  if (!context) throw new Error("this browser offers no WebGL");
+  const compile = (type, source) => {
+    const shader = context.createShader(type);
+    context.shaderSource(shader, source);
+    context.compileShader(shader);
+    if (!context.getShaderParameter(shader, context.COMPILE_STATUS)) {
+      throw new Error(`shader: ${context.getShaderInfoLog(shader)}`);
+    }
+    return shader;
+  };
+  const program = context.createProgram();
+  context.attachShader(program, compile(context.VERTEX_SHADER, VERTEX));
+  context.attachShader(program, compile(context.FRAGMENT_SHADER, FRAGMENT));
+  context.linkProgram(program);
+  if (!context.getProgramParameter(program, context.LINK_STATUS)) {
+    throw new Error(`shader link: ${context.getProgramInfoLog(program)}`);
+  }
+  context.useProgram(program);
+  context.bindBuffer(context.ARRAY_BUFFER, context.createBuffer());
+  context.bufferData(context.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), context.STATIC_DRAW);
+  const corner = context.getAttribLocation(program, "corner");
+  context.enableVertexAttribArray(corner);
+  context.vertexAttribPointer(corner, 2, context.FLOAT, false, 0, 0);
+  context.bindTexture(context.TEXTURE_2D, context.createTexture());
+  // Clamp + no mipmaps works for any picture size in WebGL 1; the shader wraps longitude.
+  context.texParameteri(context.TEXTURE_2D, context.TEXTURE_WRAP_S, context.CLAMP_TO_EDGE);
+  context.texParameteri(context.TEXTURE_2D, context.TEXTURE_WRAP_T, context.CLAMP_TO_EDGE);
+  context.texParameteri(context.TEXTURE_2D, context.TEXTURE_MIN_FILTER, context.LINEAR);
+  context.texParameteri(context.TEXTURE_2D, context.TEXTURE_MAG_FILTER, context.LINEAR);
+  uniforms = Object.fromEntries(["yaw", "pitch", "tanHalfFov", "aspect"]
+    .map((name) => [name, context.getUniformLocation(program, name)]));
+  gl = context;
+  drawnFrame = null;
+  view.dirty = true;
 }
 
-let uniforms = null;
-if (gl) {
-  const program = gl.createProgram();
-  gl.attachShader(program, compile(gl.VERTEX_SHADER, VERTEX));
-  gl.attachShader(program, compile(gl.FRAGMENT_SHADER, FRAGMENT));
-  gl.linkProgram(program);
-  gl.useProgram(program);
-  gl.bindBuffer(gl.ARRAY_BUFFER, gl.createBuffer());
-  gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
-  const corner = gl.getAttribLocation(program, "corner");
-  gl.enableVertexAttribArray(corner);
-  gl.vertexAttribPointer(corner, 2, gl.FLOAT, false, 0, 0);
-  gl.bindTexture(gl.TEXTURE_2D, gl.createTexture());
-  // Clamp + no mipmaps works for any picture size in WebGL 1; the shader wraps longitude.
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
-  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.LINEAR);
-  uniforms = Object.fromEntries(["yaw", "pitch", "tanHalfFov", "aspect"]
-    .map((name) => [name, gl.getUniformLocation(program, name)]));
-} else {
-  // No WebGL: the flat picture still works.
+function sphereUnavailable(reason) {
+  gl = null;
+  $("gl-note").textContent = `The 3D view is not available (${reason}); showing the flat picture.`;
+  $("gl-note").hidden = false;
   setFlat(true);
   $("toggle-flat").disabled = true;
+  report({ flat: "true" });
 }
 
-let framesDrawn = 0;
+try {
+  initSphere();
+} catch (e) {
+  sphereUnavailable(e.message);
+}
+
+canvas.addEventListener("webglcontextlost", (e) => {
+  e.preventDefault(); // ask for it back
+  gl = null;
+  $("gl-note").textContent = "The 3D view was lost; showing the flat picture until it is back.";
+  $("gl-note").hidden = false;
+  setFlat(true);
+});
+canvas.addEventListener("webglcontextrestored", () => {
+  try {
+    initSphere();
+    $("gl-note").hidden = true;
+    setFlat(false);
+  } catch (e) {
+    sphereUnavailable(e.message);
+  }
+});
+
+// Draws only when something changed: a new frame (uploaded once) or a new view angle.
 function draw() {
   requestAnimationFrame(draw);
-  if (!gl || view.flat || !img.complete || img.naturalWidth === 0) return;
+  counts.ticks++;
+  if (!gl || view.flat) return;
+  const fresh = newest;
+  if (!fresh && !view.dirty) return;
   const w = Math.round(canvas.clientWidth * devicePixelRatio);
   const h = Math.round(canvas.clientHeight * devicePixelRatio);
+  if (w === 0 || h === 0) return;
   if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+  if (fresh) {
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGB, gl.RGB, gl.UNSIGNED_BYTE, fresh);
+    if (drawnFrame) drawnFrame.close();
+    drawnFrame = fresh;
+    newest = null;
+    counts.uploads++;
+  }
+  if (!drawnFrame) return;
+  view.dirty = false;
   gl.viewport(0, 0, w, h);
-  gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGB, gl.RGB, gl.UNSIGNED_BYTE, img);
   gl.uniform1f(uniforms.yaw, view.yaw);
   gl.uniform1f(uniforms.pitch, view.pitch);
   gl.uniform1f(uniforms.tanHalfFov, Math.tan(view.fov * Math.PI / 360));
   gl.uniform1f(uniforms.aspect, w / h);
   gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
-  framesDrawn++;
-  if (framesDrawn % 15 === 1) {
+  if (probing && fresh) {
     // Read the middle pixel back: proof that the live picture reached the canvas.
     const px = new Uint8Array(4);
     gl.readPixels(w >> 1, h >> 1, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
-    probe.dataset.frames = String(framesDrawn);
-    probe.dataset.nonblank = String(px[0] + px[1] + px[2] > 0);
-    probe.dataset.pixel = px.slice(0, 3).join(",");
+    report({ nonblank: String(px[0] + px[1] + px[2] > 0), pixel: px.slice(0, 3).join(",") });
   }
 }
 requestAnimationFrame(draw);
+if (probing) setInterval(() => report(), 250);
 
 function look(dYaw, dPitch) {
   view.yaw = (view.yaw + dYaw) % (2 * Math.PI);
   view.pitch = Math.max(-1.55, Math.min(1.55, view.pitch + dPitch));
+  view.dirty = true;
 }
-function zoom(factor) { view.fov = Math.max(30, Math.min(120, view.fov * factor)); }
+function zoom(factor) {
+  view.fov = Math.max(30, Math.min(120, view.fov * factor));
+  view.dirty = true;
+}
 
 const pointers = new Map();
 let pinchDistance = 0;
@@ -151,17 +368,48 @@ canvas.addEventListener("keydown", (e) => {
   };
   if (keys[e.key]) { keys[e.key](); e.preventDefault(); }
 });
+new ResizeObserver(() => { view.dirty = true; }).observe(canvas);
 
+// The toggle keeps its label; its state is aria-pressed.
 function setFlat(flat) {
   view.flat = flat;
-  img.hidden = !flat;
+  view.dirty = true;
+  $("flat").hidden = !flat;
   canvas.hidden = flat;
-  const button = $("toggle-flat");
-  button.setAttribute("aria-pressed", String(flat));
-  button.textContent = flat ? "Sphere view" : "Flat view";
+  $("toggle-flat").setAttribute("aria-pressed", String(flat));
 }
 $("toggle-flat").addEventListener("click", () => setFlat(!view.flat));
-$("reset-view").addEventListener("click", () => { view.yaw = 0; view.pitch = 0; view.fov = 90; });
+$("reset-view").addEventListener("click", () => { view.yaw = 0; view.pitch = 0; view.fov = 90; view.dirty = true; });
+
+// ---------- fullscreen and kiosk ----------
+
+function toggleFullscreen() {
+  if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  else $("view").requestFullscreen().catch(() => {});
+}
+$("fullscreen").addEventListener("click", toggleFullscreen);
+document.addEventListener("keydown", (e) => {
+  const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement;
+  if (e.key === "f" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) toggleFullscreen();
+});
+
+if (kiosk) {
+  document.body.classList.add("kiosk");
+  // The cursor hides after a few seconds without moving.
+  let idleTimer = null;
+  const awake = () => {
+    document.body.classList.remove("idle");
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => document.body.classList.add("idle"), 3000);
+  };
+  document.addEventListener("pointermove", awake);
+  awake();
+  if (probing) {
+    const shown = [...document.querySelectorAll("header, .panel, .view-controls")]
+      .filter((el) => getComputedStyle(el).display !== "none").length;
+    report({ kioskOthersShown: String(shown) });
+  }
+}
 
 // ---------- talking to the relay ----------
 
@@ -184,6 +432,7 @@ function fillList(dl, rows) {
   }));
 }
 
+// The relay's own state: no camera round-trip, so polling costs the camera nothing.
 async function refreshStatus() {
   try {
     const s = await getJson("/status");
@@ -197,11 +446,14 @@ async function refreshStatus() {
       [s.online ? "Last error" : "Why offline", (s.online ? s.last_error : s.offline_reason) || "none"],
     ]);
     $("camera-line").textContent = `camera: ${s.camera_model || "unknown"} at ${s.camera} (${s.mode})`;
+    announce(s.online ? "Camera online." : `Camera offline: ${s.offline_reason || "unknown"}.`);
   } catch (e) {
     $("camera-line").textContent = "camera: the relay is not answering";
+    announce("The relay is not answering.");
   }
 }
 
+// The camera's info and state: once, and again after the stream reconnects.
 async function refreshCamera() {
   try {
     const info = await getJson("/info");
@@ -261,7 +513,9 @@ $("shutter").addEventListener("click", async () => {
   say("Taking a picture…");
   try {
     const picture = await getJson("/api/picture", { method: "POST" });
-    say(`Picture taken: ${picture.fileUrl.split("/").pop()}. The live view comes back by itself.`);
+    const text = `Picture saved: ${String(picture.fileUrl).split("/").pop()}. The live view comes back by itself.`;
+    say(text);
+    announce(text);
     refreshFiles();
   } catch (err) {
     say(err.message);
@@ -272,13 +526,12 @@ $("shutter").addEventListener("click", async () => {
 
 async function refreshFiles() {
   const list = $("files");
+  const line = (text) => { const li = document.createElement("li"); li.textContent = text; return li; };
   try {
     const files = await getJson("/api/files?count=5");
     const entries = files.entries || [];
     if (entries.length === 0) {
-      const li = document.createElement("li");
-      li.textContent = "none yet";
-      list.replaceChildren(li);
+      list.replaceChildren(line("none yet"));
       return;
     }
     list.replaceChildren(...entries.map((f) => {
@@ -292,13 +545,16 @@ async function refreshFiles() {
       return li;
     }));
   } catch (e) {
-    list.replaceChildren();
+    list.replaceChildren(line(`The picture list could not be loaded: ${e.message}`));
   }
 }
 
+readStream();
 refreshStatus();
 refreshCamera();
-refreshFormats();
-refreshFiles();
+if (!kiosk) {
+  refreshFormats();
+  refreshFiles();
+}
 setInterval(refreshStatus, 2000);
-setInterval(refreshCamera, 5000);
+report();
