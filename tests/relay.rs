@@ -347,7 +347,7 @@ fn public_serves_only_the_embedded_page() {
         "GET /public/index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     assert!(line.starts_with("HTTP/1.1 200"), "{line}");
-    assert!(page.contains("<img id=\"live\" src=\"/video_feed\""));
+    assert!(page.contains("<canvas id=\"sphere\"") && page.contains("/public/app.js"));
     let (line, text) = raw_request(
         addr,
         "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
