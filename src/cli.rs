@@ -51,8 +51,10 @@ OPTIONS:
                         change the camera; other sites' pages may not
       --allow-host NAME answer to this host name too (repeatable); IP addresses,
                         localhost and this computer's names always work; '*' any name
-      --simulate        relay a simulated camera started on a free loopback port;
-                        with -r --id --pwd it demands Digest auth with those
+      --simulate [N]    relay a simulated camera (or N of them) started on free loopback
+                        ports; with -r --id --pwd they demand Digest auth with those
+      --config FILE     several cameras from a TOML file ([[camera]] name, host, port,
+                        id, pwd_file, preview); each at /cameras/NAME/, the first also at /
   -h, --help            this text
   -V, --version         the version
 
@@ -87,11 +89,17 @@ pub enum CameraTarget {
         addr: CameraAddr,
         mode: Mode,
     },
-    /// Start the simulated camera and relay it.
+    /// Start `count` simulated cameras and relay them.
     Simulated {
         credentials: Option<Credentials>,
+        count: usize,
     },
+    /// The cameras of a `--config` file.
+    Configured(Vec<crate::config::CameraSpec>),
 }
+
+/// Most simulated cameras `--simulate N` starts.
+pub const MAX_SIMULATED: usize = 16;
 
 /// A command-line mistake, worded for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +124,7 @@ pub fn parse_with_env(
     args: Vec<OsString>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Command, CliError> {
+    let (args, simulated) = take_simulate_count(args)?;
     let mut args = pico_args::Arguments::from_vec(args);
     if args.contains(["-h", "--help"]) {
         return Ok(Command::Help);
@@ -136,8 +145,29 @@ pub fn parse_with_env(
     if simulate_command {
         parse_simulate(args, env)
     } else {
-        parse_relay(args, env)
+        parse_relay(args, env, simulated)
     }
+}
+
+/// `--simulate` takes an optional count (`--simulate 3`), which pico-args cannot say:
+/// take the count out here, leaving the switch.
+fn take_simulate_count(mut args: Vec<OsString>) -> Result<(Vec<OsString>, usize), CliError> {
+    let Some(at) = args.iter().position(|a| a == "--simulate") else {
+        return Ok((args, 1));
+    };
+    let count = match args.get(at + 1).and_then(|a| a.to_str()) {
+        Some(n) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => match n.parse() {
+            Ok(count) if (1..=MAX_SIMULATED).contains(&count) => count,
+            _ => {
+                return Err(CliError(format!(
+                    "--simulate takes a number of cameras from 1 to {MAX_SIMULATED} (got '{n}')"
+                )));
+            }
+        },
+        _ => return Ok((args, 1)),
+    };
+    args.remove(at + 1);
+    Ok((args, count))
 }
 
 /// The camera password: `--pwd`, else `--pwd-file`, else `$OSCSTREAM_PWD`.
@@ -174,7 +204,7 @@ fn secret(
 
 /// The first line of a secret file, refused when missing, empty or readable by others
 /// (as ssh refuses such a key).
-fn read_secret_file(path: &Path, file_flag: &str, what: &str) -> Result<String, CliError> {
+pub fn read_secret_file(path: &Path, file_flag: &str, what: &str) -> Result<String, CliError> {
     use std::os::unix::fs::PermissionsExt;
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -211,9 +241,11 @@ fn io_reason(e: &std::io::Error) -> String {
 fn parse_relay(
     mut args: pico_args::Arguments,
     env: &dyn Fn(&str) -> Option<String>,
+    simulated: usize,
 ) -> Result<Command, CliError> {
     let router = args.contains(["-r", "--router"]);
     let simulate = args.contains("--simulate");
+    let config: Option<PathBuf> = args.opt_value_from_str("--config").map_err(from_pico)?;
     let host: Option<String> = args
         .opt_value_from_str(["-o", "--host"])
         .map_err(from_pico)?;
@@ -222,8 +254,7 @@ fn parse_relay(
         .map_err(from_pico)?;
     let id: Option<String> = args.opt_value_from_str(["-i", "--id"]).map_err(from_pico)?;
     let pwd = camera_password(&mut args, env)?;
-    let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?;
     let max_viewers = args
         .opt_value_from_fn("--max-viewers", parse_max_viewers)
         .map_err(from_pico)?
@@ -257,6 +288,35 @@ fn parse_relay(
     };
     reject_leftovers(args)?;
 
+    if let Some(path) = config {
+        let given = [
+            (router, "-r"),
+            (simulate, "--simulate"),
+            (host.is_some(), "-o/--host"),
+            (port.is_some(), "-p/--port"),
+            (id.is_some(), "--id"),
+            (pwd.is_some(), "--pwd"),
+            (preview.is_some(), "--preview"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
+            return Err(CliError(format!(
+                "--config names the cameras; leave out {flag} (put it in the file)"
+            )));
+        }
+        let file = crate::config::load(&path).map_err(|e| CliError(e.0))?;
+        let listen = listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        parse_listen(Some(listen.clone()))?;
+        return Ok(Command::Relay {
+            listen,
+            camera: CameraTarget::Configured(file.cameras),
+            max_viewers,
+            preview: None,
+            access,
+        });
+    }
+    let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let camera = if simulate {
         if host.is_some() || port.is_some() {
             return Err(CliError(
@@ -275,7 +335,10 @@ fn parse_relay(
             (false, None, None) => None,
             (false, _, _) => return Err(id_without_router()),
         };
-        CameraTarget::Simulated { credentials }
+        CameraTarget::Simulated {
+            credentials,
+            count: simulated,
+        }
     } else if router {
         let host =
             host.ok_or_else(|| missing("-o/--host", "the camera's address on your router"))?;

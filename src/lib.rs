@@ -21,12 +21,13 @@
 //! - [`picture`]: frames the binary draws itself (NO SIGNAL, the simulator's pattern).
 //! - [`sim`]: a simulated THETA for trying the relay out and for the tests.
 //! - [`log`]: one escaped line per event, with journald priorities under systemd.
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line; [`config`]: several cameras from a TOML file.
 
 pub mod access;
 pub mod api;
 pub mod channel;
 pub mod cli;
+pub mod config;
 pub mod control;
 pub mod digest;
 pub mod http;

@@ -73,35 +73,62 @@ fn run(command: Command) -> Result<(), Exit> {
             preview,
             access,
         } => {
-            // Keep the simulator alive for as long as the relay runs.
-            let (addr, mode, _simulator) = match camera {
-                CameraTarget::Real { addr, mode } => (addr, mode, None),
-                CameraTarget::Simulated { credentials } => {
-                    let sim = Simulator::start(SimConfig {
-                        credentials: credentials.clone(),
-                        ..SimConfig::default()
-                    })
-                    .map_err(|e| format!("cannot start the simulated camera: {e}"))?;
-                    let addr = CameraAddr {
-                        host: "127.0.0.1".into(),
-                        port: sim.addr().port(),
-                        credentials,
-                    };
-                    println!("simulated camera at http://{}", sim.addr());
-                    (addr, Mode::Simulated, Some(sim))
-                }
-            };
-            let camera_label = addr.host_port();
-            let timeouts = Timeouts::default();
-            let relay = Relay::start(RelayConfig {
-                listen: listen.clone(),
-                camera: ChannelConfig {
+            // The simulators live as long as the relay runs.
+            let mut simulators = Vec::new();
+            let cameras: Vec<ChannelConfig> = match camera {
+                CameraTarget::Real { addr, mode } => vec![ChannelConfig {
                     name: FIRST_CAMERA.into(),
-                    camera: addr.clone(),
+                    camera: addr,
                     mode,
                     max_viewers,
                     preview,
-                },
+                }],
+                CameraTarget::Simulated { credentials, count } => (1..=count)
+                    .map(|n| {
+                        let sim = Simulator::start(SimConfig {
+                            credentials: credentials.clone(),
+                            ..SimConfig::default()
+                        })
+                        .map_err(|e| format!("cannot start the simulated camera: {e}"))?;
+                        println!("simulated camera at http://{}", sim.addr());
+                        let camera = CameraAddr {
+                            host: "127.0.0.1".into(),
+                            port: sim.addr().port(),
+                            credentials: credentials.clone(),
+                        };
+                        simulators.push(sim);
+                        Ok::<_, String>(ChannelConfig {
+                            name: if count == 1 {
+                                FIRST_CAMERA.into()
+                            } else {
+                                format!("sim{n}")
+                            },
+                            camera,
+                            mode: Mode::Simulated,
+                            max_viewers,
+                            preview,
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                CameraTarget::Configured(specs) => specs
+                    .into_iter()
+                    .map(|spec| ChannelConfig {
+                        name: spec.name,
+                        mode: if spec.addr.credentials.is_some() {
+                            Mode::Router
+                        } else {
+                            Mode::Direct
+                        },
+                        camera: spec.addr,
+                        max_viewers,
+                        preview: spec.preview,
+                    })
+                    .collect(),
+            };
+            let timeouts = Timeouts::default();
+            let relay = Relay::start(RelayConfig {
+                listen: listen.clone(),
+                cameras: cameras.clone(),
                 access: access.clone(),
                 timeouts,
             })
@@ -126,21 +153,30 @@ fn run(command: Command) -> Result<(), Exit> {
                     "listening on {local} without --auth: anyone on your network can watch and control the camera"
                 ));
             }
-            // The relay already serves; the camera is checked beside it, so a slow or
+            if cameras.len() > 1 {
+                println!("cameras: http://{shown}/cameras");
+            }
+            // The relay already serves; the cameras are checked beside it, so a slow or
             // absent camera delays nothing. A wrong login or format ends the process.
-            std::thread::Builder::new()
-                .name("startup-check".into())
-                .spawn(move || match check_camera(&addr, preview, &timeouts) {
-                    Ok(model) => println!(
-                        "relaying {} at {camera_label}",
-                        model.as_deref().unwrap_or("the camera")
-                    ),
-                    Err(Exit(code, message)) => {
-                        log::error(message);
-                        std::process::exit(code.into());
-                    }
-                })
-                .map_err(|e| format!("cannot start the camera check: {e}"))?;
+            for camera in cameras {
+                std::thread::Builder::new()
+                    .name("startup-check".into())
+                    .spawn(move || {
+                        let label = camera.camera.host_port();
+                        match check_camera(&camera.camera, camera.preview, &timeouts) {
+                            Ok(model) => println!(
+                                "relaying {} at {label} as {}",
+                                model.as_deref().unwrap_or("the camera"),
+                                camera.name
+                            ),
+                            Err(Exit(code, message)) => {
+                                log::error(message);
+                                std::process::exit(code.into());
+                            }
+                        }
+                    })
+                    .map_err(|e| format!("cannot start the camera check: {e}"))?;
+            }
             let signal = service::wait_for_stop_signal();
             log::info(format_args!("stopping on signal {signal}"));
             if let Some(supervisor) = supervisor {

@@ -1,6 +1,6 @@
-//! Puts the relay together: a [`Channel`] for the camera and our HTTP server with the
+//! Puts the relay together: a [`Channel`] for each camera and our HTTP server with the
 //! relay's routes. Tests start it exactly as `main` does, and stop it (or drop it) when
-//! done: the port closes, viewers end at a part boundary and the camera connection closes.
+//! done: the port closes, viewers end at a part boundary and the camera connections close.
 
 use crate::access::Access;
 use crate::channel::{Channel, ChannelConfig};
@@ -24,7 +24,8 @@ const STOP_WAIT: Duration = Duration::from_millis(1500);
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     pub listen: String,
-    pub camera: ChannelConfig,
+    /// One or more cameras; the first also answers at the seed's routes (`/video_feed`...).
+    pub cameras: Vec<ChannelConfig>,
     pub access: Access,
     pub timeouts: Timeouts,
 }
@@ -39,21 +40,39 @@ pub struct Health {
 /// A running relay; stopped when dropped.
 pub struct Relay {
     server: Server,
-    channel: Arc<Channel>,
+    channels: Vec<Arc<Channel>>,
 }
 
 impl Relay {
     pub fn start(config: RelayConfig) -> io::Result<Relay> {
+        if config.cameras.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the relay needs at least one camera",
+            ));
+        }
         let timeouts = config.timeouts;
+        let viewers: usize = config.cameras.iter().map(|c| c.max_viewers).sum();
         let limits = Limits {
-            max_connections: config.camera.max_viewers + SPARE_CONNECTIONS,
+            max_connections: viewers + SPARE_CONNECTIONS,
             request_timeout: timeouts.request,
             write_timeout: timeouts.write,
         };
-        let channel = Channel::start(config.camera, timeouts)?;
+        let mut channels = Vec::with_capacity(config.cameras.len());
+        for camera in config.cameras {
+            match Channel::start(camera, timeouts) {
+                Ok(channel) => channels.push(channel),
+                Err(e) => {
+                    channels
+                        .iter()
+                        .for_each(|c: &Arc<Channel>| c.stop(STOP_WAIT));
+                    return Err(e);
+                }
+            }
+        }
         let connections = Arc::new(AtomicUsize::new(0));
         let routes = Routes {
-            channel: channel.clone(),
+            channels: channels.clone(),
             access: config.access,
             connections: connections.clone(),
         };
@@ -65,34 +84,51 @@ impl Relay {
         ) {
             Ok(server) => server,
             Err(e) => {
-                channel.stop(STOP_WAIT);
+                channels.iter().for_each(|c| c.stop(STOP_WAIT));
                 return Err(e);
             }
         };
-        Ok(Relay { server, channel })
+        Ok(Relay { server, channels })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
     }
 
-    /// The first (today: the only) camera's channel.
+    /// The first camera's channel (the one the seed's routes serve).
     pub fn channel(&self) -> &Arc<Channel> {
-        &self.channel
+        &self.channels[0]
     }
 
-    /// Whether it serves and its camera thread is not stuck, and what it does, in one line.
+    pub fn channels(&self) -> &[Arc<Channel>] {
+        &self.channels
+    }
+
+    /// Whether it serves and no camera thread is stuck, and what it does, in one line.
     pub fn health(&self) -> Health {
+        let summary = match self.channels.as_slice() {
+            [one] => one.summary(),
+            all => all
+                .iter()
+                .map(|c| format!("{}: {}", c.name(), c.summary()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
         Health {
-            alive: self.server.is_accepting() && self.channel.upstream_alive(),
-            summary: self.channel.summary(),
+            alive: self.server.is_accepting() && self.channels.iter().all(|c| c.upstream_alive()),
+            summary,
         }
     }
 
-    /// Stops accepting, ends every stream at a part boundary and closes the camera connection.
+    /// Stops accepting, ends every stream at a part boundary and closes the camera
+    /// connections (all cameras at once, so the stop takes as long as the slowest).
     pub fn stop(&self) {
         self.server.stop();
-        self.channel.stop(STOP_WAIT);
+        std::thread::scope(|scope| {
+            for channel in &self.channels {
+                scope.spawn(|| channel.stop(STOP_WAIT));
+            }
+        });
     }
 }
 

@@ -69,10 +69,16 @@ use Method::{Get, Post};
 
 /// Every route of one camera.
 const ROUTES: &[Route] = &[
-    exact("/", Get, |_, ch, req, _| match req.query_param("action") {
-        Some("stream") => ch.video_feed(req.method == Method::Head, req.query_param("fps")),
-        Some("snapshot") => ch.snapshot(),
-        _ => Response::redirect("/public/index.html"),
+    exact("/", Get, |routes, ch, req, _| {
+        match req.query_param("action") {
+            Some("stream") => ch.video_feed(req.method == Method::Head, req.query_param("fps")),
+            Some("snapshot") => ch.snapshot(),
+            _ if Arc::ptr_eq(ch, &routes.channels[0]) => Response::redirect("/public/index.html"),
+            _ => Response::redirect(&format!("/public/index.html?camera={}", ch.name())),
+        }
+    }),
+    exact("/cameras", Get, |routes, _, _, _| {
+        Response::json(Status::OK, &routes.cameras())
     }),
     exact("/video_feed", Get, video_feed),
     exact("/stream", Get, video_feed),
@@ -80,7 +86,7 @@ const ROUTES: &[Route] = &[
     exact("/snapshot", Get, |_, ch, _, _| ch.snapshot()),
     exact("/metrics", Get, |routes, _, _, _| {
         let connections = routes.connections.load(Ordering::Relaxed);
-        let text = metrics::render(std::slice::from_ref(&routes.channel), connections);
+        let text = metrics::render(&routes.channels, connections);
         Response::bytes(Status::OK, metrics::CONTENT_TYPE, text.into_bytes())
     }),
     exact("/status", Get, |_, ch, _, _| {
@@ -149,10 +155,10 @@ impl Route {
 /// Every method the table serves, for CORS preflight answers.
 const ALL_METHODS: &str = "GET, HEAD, POST, OPTIONS";
 
-/// Everything the routes need: the camera's channel, the access rules, and the
-/// server's count of open connections (for `/metrics`).
+/// Everything the routes need: the cameras' channels (the first also answers at the
+/// seed's routes), the access rules, and the server's count of open connections.
 pub struct Routes {
-    pub channel: Arc<Channel>,
+    pub channels: Vec<Arc<Channel>>,
     pub access: Access,
     pub connections: Arc<AtomicUsize>,
 }
@@ -200,7 +206,44 @@ impl Routes {
                 return refused;
             }
         }
-        self.dispatch(&self.channel, &req, &req.path)
+        // Everything of one camera lives under /cameras/NAME/; the first camera also
+        // answers at the top, as the seed's routes did.
+        if let Some(rest) = req.path.strip_prefix("/cameras/") {
+            let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
+            let Some(channel) = self.channels.iter().find(|c| c.name() == name) else {
+                return Response::error(
+                    Status::NOT_FOUND,
+                    format!("There is no camera named {name}; /cameras lists them."),
+                );
+            };
+            return self.dispatch(channel, &req, &format!("/{sub}"));
+        }
+        self.dispatch(&self.channels[0], &req, &req.path)
+    }
+
+    /// `GET /cameras`: each camera's name, model, state and URLs.
+    fn cameras(&self) -> serde_json::Value {
+        let list: Vec<serde_json::Value> = self
+            .channels
+            .iter()
+            .map(|c| {
+                let s = c.status();
+                let base = format!("/cameras/{}", c.name());
+                serde_json::json!({
+                    "name": c.name(),
+                    "model": s["camera_model"],
+                    "online": s["online"],
+                    "viewers": s["viewers"],
+                    "urls": {
+                        "page": format!("/public/index.html?camera={}", c.name()),
+                        "video_feed": format!("{base}/video_feed"),
+                        "snapshot": format!("{base}/snapshot.jpg"),
+                        "status": format!("{base}/status"),
+                    },
+                })
+            })
+            .collect();
+        serde_json::json!({ "cameras": list })
     }
 
     /// Runs the route for `path` on `channel`; 405 with `Allow` when the path exists for

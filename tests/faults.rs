@@ -320,7 +320,7 @@ fn a_viewer_that_stops_reading_is_dropped_soon_after_the_write_timeout() {
 fn max_viewers_refuses_the_next_stream_with_503() {
     let sim = start_sim();
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
-    config.camera.max_viewers = 2;
+    config.cameras[0].max_viewers = 2;
     let relay = oscstream::relay::Relay::start(config).unwrap();
     let first = Viewer::connect(relay.addr(), "/video_feed");
     let _second = Viewer::connect(relay.addr(), "/video_feed");

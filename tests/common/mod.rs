@@ -75,13 +75,13 @@ pub fn test_timeouts() -> Timeouts {
 pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
     RelayConfig {
         listen: "127.0.0.1:0".into(),
-        camera: ChannelConfig {
+        cameras: vec![ChannelConfig {
             name: "main".into(),
             camera,
             mode: Mode::Direct,
             max_viewers: oscstream::relay::MAX_VIEWERS,
             preview: None,
-        },
+        }],
         access: Default::default(),
         timeouts: Timeouts {
             linger,

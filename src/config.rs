@@ -1,0 +1,245 @@
+//! `oscstream --config FILE`: several cameras in one TOML file. Every mistake in the
+//! file (an unknown key, a duplicate or malformed name, a password file that cannot be
+//! read) is one sentence with the file's line number; `main` exits with code 2.
+//!
+//! ```toml
+//! listen = "0.0.0.0:5000"      # optional; --listen wins
+//! [[camera]]
+//! name = "front"               # [a-z0-9-]+, unique
+//! host = "192.168.0.101"
+//! port = 80                    # optional, 80
+//! id = "THETAYN10010104"       # optional: Digest auth, with pwd_file
+//! pwd_file = "/etc/oscstream/front.pwd"
+//! preview = "1920x960@8"       # optional
+//! ```
+
+use crate::osc::{CameraAddr, Credentials, PreviewFormat};
+use serde::Deserialize;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+
+/// One camera from the file.
+#[derive(Debug, Clone)]
+pub struct CameraSpec {
+    pub name: String,
+    pub addr: CameraAddr,
+    pub preview: Option<PreviewFormat>,
+}
+
+/// What the file says.
+#[derive(Debug, Clone)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub cameras: Vec<CameraSpec>,
+}
+
+/// A mistake in the file, worded for the user, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    camera: Vec<Spanned<RawCamera>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCamera {
+    name: Spanned<String>,
+    host: Spanned<String>,
+    port: Option<Spanned<u16>>,
+    id: Option<Spanned<String>>,
+    pwd_file: Option<Spanned<String>>,
+    preview: Option<Spanned<String>>,
+}
+
+/// Reads and checks the file at `path`.
+pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read the config file {}: {e}",
+            path.display()
+        ))
+    })?;
+    parse(&text, path)
+}
+
+/// Checks `text`, the contents of the file at `path` (named in the sentences, and the
+/// folder relative `pwd_file` paths start from).
+pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    let shown = path.display();
+    let at = |span: Range<usize>| format!("{shown}, line {}", line_of(text, span.start));
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let place = e.span().map_or_else(|| shown.to_string(), &at);
+        ConfigError(format!("{place}: {}", first_line(e.message())))
+    })?;
+    if raw.camera.is_empty() {
+        return Err(ConfigError(format!(
+            "{shown} names no camera: add a [[camera]] with name and host"
+        )));
+    }
+    let mut cameras: Vec<CameraSpec> = Vec::new();
+    for entry in raw.camera {
+        let c = entry.into_inner();
+        let name = c.name.get_ref();
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid {
+            return Err(ConfigError(format!(
+                "{}: the camera name {name:?} may only hold a-z, 0-9 and -",
+                at(c.name.span())
+            )));
+        }
+        if cameras.iter().any(|other| other.name == *name) {
+            return Err(ConfigError(format!(
+                "{}: a second camera is named {name:?}; names must be unique",
+                at(c.name.span())
+            )));
+        }
+        let credentials = match (&c.id, &c.pwd_file) {
+            (None, None) => None,
+            (Some(id), Some(file)) => {
+                let file_path = path.parent().unwrap_or(Path::new(".")).join(file.get_ref());
+                let password =
+                    crate::cli::read_secret_file(&file_path, "pwd_file", "the camera password")
+                        .map_err(|e| ConfigError(format!("{}: {e}", at(file.span()))))?;
+                Some(Credentials::new(id.get_ref().clone(), password))
+            }
+            (Some(id), None) => {
+                return Err(ConfigError(format!(
+                    "{}: camera {name:?} has an id but no pwd_file with its password",
+                    at(id.span())
+                )));
+            }
+            (None, Some(file)) => {
+                return Err(ConfigError(format!(
+                    "{}: camera {name:?} has a pwd_file but no id",
+                    at(file.span())
+                )));
+            }
+        };
+        let preview = match &c.preview {
+            None => None,
+            Some(p) => Some(PreviewFormat::parse(p.get_ref()).ok_or_else(|| {
+                ConfigError(format!(
+                    "{}: preview takes WIDTHxHEIGHT@FPS, e.g. 1920x960@8 (got {:?})",
+                    at(p.span()),
+                    p.get_ref()
+                ))
+            })?),
+        };
+        if c.host.get_ref().trim().is_empty() {
+            return Err(ConfigError(format!(
+                "{}: camera {name:?} has an empty host",
+                at(c.host.span())
+            )));
+        }
+        cameras.push(CameraSpec {
+            name: name.clone(),
+            addr: CameraAddr {
+                host: c.host.into_inner(),
+                port: c.port.map_or(80, Spanned::into_inner),
+                credentials,
+            },
+            preview,
+        });
+    }
+    let listen = raw.listen.map(Spanned::into_inner);
+    Ok(FileConfig { listen, cameras })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        parse(text, Path::new("cams.toml")).unwrap_err().0
+    }
+
+    #[test]
+    fn a_good_file_gives_each_camera() {
+        let c = parse(
+            "listen = \"0.0.0.0:5000\"\n[[camera]]\nname = \"front\"\nhost = \"10.0.0.5\"\n\n[[camera]]\nname = \"roof-2\"\nhost = \"theta.local\"\nport = 8080\npreview = \"1920x960@8\"\n",
+            Path::new("cams.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.listen.as_deref(), Some("0.0.0.0:5000"));
+        assert_eq!(c.cameras.len(), 2);
+        assert_eq!(
+            (c.cameras[1].name.as_str(), c.cameras[1].addr.port),
+            ("roof-2", 8080)
+        );
+        assert_eq!(c.cameras[0].addr.port, 80);
+    }
+
+    #[test]
+    fn each_mistake_names_its_line() {
+        let cases = [
+            (
+                "[[camera]]\nname = \"a\"\nhost = \"h\"\ncolour = \"red\"\n",
+                "line 4",
+                "colour",
+            ),
+            (
+                "[[camera]]\nname = \"a\"\nhost = \"h\"\n[[camera]]\nname = \"a\"\nhost = \"i\"\n",
+                "line 5",
+                "unique",
+            ),
+            (
+                "[[camera]]\nname = \"Front Door\"\nhost = \"h\"\n",
+                "line 2",
+                "a-z",
+            ),
+            (
+                "[[camera]]\nname = \"a\"\nhost = \"h\"\nid = \"X\"\n",
+                "line 4",
+                "pwd_file",
+            ),
+            (
+                "[[camera]]\nname = \"a\"\nhost = \"h\"\npreview = \"big\"\n",
+                "line 4",
+                "WIDTHxHEIGHT",
+            ),
+            (
+                "[[camera]]\nname = \"a\"\nhost = \"h\"\nport = \"eighty\"\n",
+                "line 4",
+                "",
+            ),
+            ("[[camera]]\nname = \"a\"\n", "line 1", "host"),
+            (
+                "[[camera]]\nname = \"a\"\nhost = \"h\"\nid = \"X\"\npwd_file = \"/nonexistent/x.pwd\"\n",
+                "line 5",
+                "no such file",
+            ),
+            ("listen = 5000\n", "line 1", ""),
+        ];
+        for (text, line, words) in cases {
+            let e = error(text);
+            assert!(e.contains(line) && e.contains(words), "{text:?}: {e}");
+            assert!(e.starts_with("cams.toml"), "{e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        assert!(error("").contains("no camera"));
+    }
+}
