@@ -9,6 +9,9 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const probing = params.get("probe") === "1";
 const kiosk = params.get("kiosk") === "1";
+// With several cameras each has its routes under /cameras/NAME/; ?camera=NAME picks one.
+const cameraName = params.get("camera");
+const base = cameraName ? `/cameras/${encodeURIComponent(cameraName)}` : "";
 const probe = $("probe");
 
 // Test hooks, only with ?probe=1: counts and a drawn pixel a test can read. A headless
@@ -16,7 +19,7 @@ const probe = $("probe");
 // loading (one frame a second): the browser's own timeout then decides when to look.
 if (probing) {
   const hold = new Image();
-  hold.src = "/video_feed?fps=1";
+  hold.src = `${base}/video_feed?fps=1`;
 }
 const counts = { received: 0, superseded: 0, uploads: 0, ticks: 0, errors: 0, csp: 0 };
 function report(extra) {
@@ -108,7 +111,7 @@ async function readStream() {
     stream.controller = controller;
     const query = document.hidden ? `?fps=${HIDDEN_FPS}` : "";
     try {
-      const response = await fetch(`/video_feed${query}`, { cache: "no-store", signal: controller.signal });
+      const response = await fetch(`${base}/video_feed${query}`, { cache: "no-store", signal: controller.signal });
       if (!response.ok) throw new Error(`the stream answered ${response.status}`);
       const reader = response.body.getReader();
       const parts = new PartReader();
@@ -435,7 +438,7 @@ function fillList(dl, rows) {
 // The relay's own state: no camera round-trip, so polling costs the camera nothing.
 async function refreshStatus() {
   try {
-    const s = await getJson("/status");
+    const s = await getJson(base + "/status");
     fillList($("status"), [
       ["Camera link", s.online ? "online" : "offline"],
       ["Upstream", s.upstream],
@@ -456,14 +459,14 @@ async function refreshStatus() {
 // The camera's info and state: once, and again after the stream reconnects.
 async function refreshCamera() {
   try {
-    const info = await getJson("/info");
+    const info = await getJson(base + "/info");
     $("camera-model").textContent = info.model || "unknown";
     $("camera-firmware").textContent = info.firmwareVersion || "unknown";
   } catch (e) {
     $("camera-model").textContent = e.message;
   }
   try {
-    const state = await getJson("/state");
+    const state = await getJson(base + "/state");
     const battery = typeof state.batteryLevel === "number" ? `${Math.round(state.batteryLevel * 100)} %` : "unknown";
     $("camera-battery").textContent = battery + (state._batteryState ? ` (${state._batteryState})` : "");
     $("camera-capture").textContent = state._captureStatus || "unknown";
@@ -477,7 +480,7 @@ const formatText = (f) => `${f.width}×${f.height} @ ${f.framerate} fps`;
 async function refreshFormats() {
   const select = $("format");
   try {
-    const formats = await getJson("/api/preview-formats");
+    const formats = await getJson(base + "/api/preview-formats");
     select.replaceChildren(...formats.supported.map((f) => {
       const option = document.createElement("option");
       option.value = JSON.stringify(f);
@@ -498,7 +501,7 @@ $("format-form").addEventListener("submit", async (e) => {
   const wanted = JSON.parse($("format").value);
   say(`Switching to ${formatText(wanted)}…`);
   try {
-    await getJson("/api/preview-format", {
+    await getJson(base + "/api/preview-format", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(wanted),
     });
     say(`Preview is now ${formatText(wanted)}.`);
@@ -512,7 +515,7 @@ $("shutter").addEventListener("click", async () => {
   button.disabled = true;
   say("Taking a picture…");
   try {
-    const picture = await getJson("/api/picture", { method: "POST" });
+    const picture = await getJson(base + "/api/picture", { method: "POST" });
     const text = `Picture saved: ${String(picture.fileUrl).split("/").pop()}. The live view comes back by itself.`;
     say(text);
     announce(text);
@@ -528,7 +531,7 @@ async function refreshFiles() {
   const list = $("files");
   const line = (text) => { const li = document.createElement("li"); li.textContent = text; return li; };
   try {
-    const files = await getJson("/api/files?count=5");
+    const files = await getJson(base + "/api/files?count=5");
     const entries = files.entries || [];
     if (entries.length === 0) {
       list.replaceChildren(line("none yet"));
@@ -537,7 +540,8 @@ async function refreshFiles() {
     list.replaceChildren(...entries.map((f) => {
       const li = document.createElement("li");
       // Only links the relay built: a camera's own fileUrl could be javascript:.
-      const url = typeof f.url === "string" && f.url.startsWith("/camera-files/") ? f.url : null;
+      const relayBuilt = /^\/(cameras\/[a-z0-9-]+\/)?camera-files\//;
+      const url = typeof f.url === "string" && relayBuilt.test(f.url) ? f.url : null;
       const name = document.createElement(url ? "a" : "span");
       if (url) name.href = url;
       name.textContent = String(f.name);
@@ -549,12 +553,68 @@ async function refreshFiles() {
   }
 }
 
-readStream();
-refreshStatus();
-refreshCamera();
-if (!kiosk) {
-  refreshFormats();
-  refreshFiles();
+// ---------- several cameras ----------
+
+const THUMBNAIL_EVERY_MS = 1000;
+
+// A grid of live thumbnails, each a snapshot polled about once a second (a browser opens
+// at most six connections to one host, so a grid of streams would starve itself).
+// Clicking one opens that camera's sphere view.
+function showGrid(cameras) {
+  $("main").hidden = true;
+  document.querySelector("header").hidden = false;
+  $("grid").hidden = false;
+  $("camera-line").textContent = `${cameras.length} cameras`;
+  let nonblank = 0;
+  const sample = document.createElement("canvas");
+  sample.width = sample.height = 1;
+  $("grid-list").replaceChildren(...cameras.map((camera) => {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = camera.urls.page;
+    a.id = `thumb-link-${camera.name}`;
+    const img = document.createElement("img");
+    img.alt = `Live thumbnail of ${camera.name}`;
+    const name = document.createElement("p");
+    name.className = "name";
+    name.textContent = `${camera.name} · ${camera.model || "camera"}`;
+    let counted = false;
+    const next = () => setTimeout(() => { img.src = `${camera.urls.snapshot}?t=${Date.now()}`; }, THUMBNAIL_EVERY_MS);
+    img.addEventListener("load", () => {
+      if (probing && !counted) {
+        const context = sample.getContext("2d");
+        context.drawImage(img, 0, 0, 1, 1);
+        const [r, g, b] = context.getImageData(0, 0, 1, 1).data;
+        if (r + g + b > 0) { counted = true; nonblank++; report({ thumbs: String(nonblank) }); }
+      }
+      next();
+    });
+    img.addEventListener("error", next);
+    img.src = `${camera.urls.snapshot}?t=${Date.now()}`;
+    a.append(img, name);
+    li.append(a);
+    return li;
+  }));
 }
-setInterval(refreshStatus, 2000);
-report();
+
+function showCamera() {
+  if (cameraName) $("all-cameras").hidden = false;
+  readStream();
+  refreshStatus();
+  refreshCamera();
+  if (!kiosk) {
+    refreshFormats();
+    refreshFiles();
+  }
+  setInterval(refreshStatus, 2000);
+}
+
+(async () => {
+  let cameras = [];
+  if (!cameraName) {
+    cameras = await getJson("/cameras").then((list) => list.cameras, () => []);
+  }
+  if (cameras.length > 1) showGrid(cameras);
+  else showCamera();
+  report();
+})();

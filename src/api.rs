@@ -126,19 +126,19 @@ pub fn set_preview_format(channel: &Channel, req: &Request) -> Response {
 
 /// `POST /api/picture`: shoots (a second after any format change, RICOH's rule),
 /// waits until stored, answers the file's URLs.
-pub fn take_picture(channel: &Channel) -> Response {
+pub fn take_picture(channel: &Channel, base: &str) -> Response {
     channel.control().wait_after_set_options();
     match channel.camera().take_picture() {
         Ok(file_url) => Response::json(
             Status::OK,
-            &json!({ "fileUrl": file_url, "url": relay_file_url(&file_url) }),
+            &json!({ "fileUrl": file_url, "url": relay_file_url(base, &file_url) }),
         ),
         Err(e) => camera_error(&e),
     }
 }
 
 /// `GET /api/files?count=N`: the newest pictures, each with a `url` through the relay.
-pub fn files(channel: &Channel, req: &Request) -> Response {
+pub fn files(channel: &Channel, req: &Request, base: &str) -> Response {
     let count = match req.query_param("count").map(str::parse::<u32>) {
         None => 10,
         Some(Ok(n)) if (1..=MAX_LISTED_FILES).contains(&n) => n,
@@ -153,7 +153,9 @@ pub fn files(channel: &Channel, req: &Request) -> Response {
         Ok(mut results) => {
             if let Some(entries) = results["entries"].as_array_mut() {
                 for entry in entries {
-                    let url = entry["fileUrl"].as_str().and_then(relay_file_url);
+                    let url = entry["fileUrl"]
+                        .as_str()
+                        .and_then(|u| relay_file_url(base, u));
                     entry["url"] = json!(url);
                 }
             }
@@ -164,11 +166,12 @@ pub fn files(channel: &Channel, req: &Request) -> Response {
 }
 
 /// The relay's URL for a camera file URL (`http://camera/files/...` → `/camera-files/...`).
-fn relay_file_url(file_url: &str) -> Option<String> {
+/// `base` is where this camera's routes are (`/cameras/NAME`, or empty for the first).
+fn relay_file_url(base: &str, file_url: &str) -> Option<String> {
     let path = file_url.split_once("://")?.1;
     let path = &path[path.find('/')?..];
     path.strip_prefix("/files/")
-        .map(|rest| format!("/camera-files/{rest}"))
+        .map(|rest| format!("{base}/camera-files/{rest}"))
 }
 
 /// `GET /camera-files/<path>`: the camera's `/files/<path>`, streamed through.

@@ -107,8 +107,12 @@ const ROUTES: &[Route] = &[
     exact("/api/preview-format", Post, |_, ch, req, _| {
         api::set_preview_format(ch, req)
     }),
-    exact("/api/picture", Post, |_, ch, _, _| api::take_picture(ch)),
-    exact("/api/files", Get, |_, ch, req, _| api::files(ch, req)),
+    exact("/api/picture", Post, |routes, ch, _, _| {
+        api::take_picture(ch, &routes.base_of(ch))
+    }),
+    exact("/api/files", Get, |routes, ch, req, _| {
+        api::files(ch, req, &routes.base_of(ch))
+    }),
     exact("/public", Get, |_, _, _, _| {
         Response::redirect("/public/index.html")
     }),
@@ -219,6 +223,16 @@ impl Routes {
             return self.dispatch(channel, &req, &format!("/{sub}"));
         }
         self.dispatch(&self.channels[0], &req, &req.path)
+    }
+
+    /// Where a camera's routes are: empty for the first (it answers at the top too),
+    /// `/cameras/NAME` for the others.
+    fn base_of(&self, channel: &Arc<Channel>) -> String {
+        if Arc::ptr_eq(channel, &self.channels[0]) {
+            String::new()
+        } else {
+            format!("/cameras/{}", channel.name())
+        }
     }
 
     /// `GET /cameras`: each camera's name, model, state and URLs.

@@ -270,3 +270,47 @@ fn without_webgl_the_flat_view_shows_with_a_note_and_the_panels_work() {
         "frames reached the flat view"
     );
 }
+
+#[test]
+fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
+    let Some(browser) = chromium() else { return };
+    let sims: Vec<_> = (0..3).map(|_| start_sim()).collect();
+    let mut config = relay_config(camera_at(sims[0].addr(), None), Duration::from_secs(10));
+    config.cameras = ["front", "lobby", "roof"]
+        .iter()
+        .zip(&sims)
+        .map(|(name, sim)| oscstream::channel::ChannelConfig {
+            name: name.to_string(),
+            camera: camera_at(sim.addr(), None),
+            ..config.cameras[0].clone()
+        })
+        .collect();
+    let relay = oscstream::relay::Relay::start(config).unwrap();
+    let url = format!("http://{}/public/index.html?probe=1", relay.addr());
+    let dom = wait_for(Duration::from_secs(60), "three live thumbnails", || {
+        let dom = dump_dom(&browser, &url, 5000, &[]);
+        (attribute(&dom, "probe", "data-thumbs").as_deref() == Some("3")).then_some(dom)
+    });
+    assert_eq!(
+        attribute(&dom, "main", "hidden").as_deref(),
+        Some(""),
+        "no single view"
+    );
+    // A click follows the thumbnail's link: to that camera's sphere view.
+    let link = attribute(&dom, "thumb-link-lobby", "href").expect("a link per thumbnail");
+    assert_eq!(link, "/public/index.html?camera=lobby");
+    let url = format!("http://{}{link}&probe=1", relay.addr());
+    let dom = wait_for(Duration::from_secs(60), "lobby's sphere", || {
+        let dom = dump_dom(&browser, &url, 5000, &[]);
+        (attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true")).then_some(dom)
+    });
+    assert_eq!(probe_number(&dom, "errors"), 0);
+    assert!(
+        sims[1].counters().preview_requests.load(Ordering::SeqCst) >= 1,
+        "the sphere read lobby's camera"
+    );
+    assert_eq!(
+        text_of(&dom, "camera-model").as_deref(),
+        Some("RICOH THETA Z1")
+    );
+}
