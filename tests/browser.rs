@@ -96,7 +96,7 @@ fn the_page_draws_each_new_frame_once_and_shows_the_camera() {
         Duration::from_secs(90),
         "the page to draw and fill in",
         || {
-            let dom = dump_dom(&browser, &url, 6000, &[]);
+            let dom = dump_dom(&browser, &url, 4000, &[]);
             let drawn = attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true");
             let model = text_of(&dom, "camera-model").is_some_and(|m| m.contains("THETA"));
             let formats = dom.contains("@ 8 fps</option>");
@@ -142,7 +142,7 @@ fn the_page_draws_each_new_frame_once_and_shows_the_camera() {
     let dom = dump_dom(
         &browser,
         &format!("http://{}/public/index.html", relay.addr()),
-        3000,
+        2000,
         &[],
     );
     assert_eq!(
@@ -224,7 +224,7 @@ fn kiosk_shows_only_the_view() {
     let relay = start_relay(camera_at(sim.addr(), None));
     let url = format!("http://{}/public/index.html?kiosk=1&probe=1", relay.addr());
     let dom = wait_for(Duration::from_secs(60), "the kiosk page to draw", || {
-        let dom = dump_dom(&browser, &url, 5000, &[]);
+        let dom = dump_dom(&browser, &url, 3500, &[]);
         (attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true")).then_some(dom)
     });
     assert!(dom.contains("class=\"kiosk"), "the body is in kiosk mode");
@@ -245,7 +245,7 @@ fn without_webgl_the_flat_view_shows_with_a_note_and_the_panels_work() {
         let dom = dump_dom(
             &browser,
             &url,
-            5000,
+            3500,
             &["--disable-webgl", "--disable-3d-apis"],
         );
         let model = text_of(&dom, "camera-model").is_some_and(|m| m.contains("THETA"));
@@ -288,7 +288,7 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
     let relay = oscstream::relay::Relay::start(config).unwrap();
     let url = format!("http://{}/public/index.html?probe=1", relay.addr());
     let dom = wait_for(Duration::from_secs(60), "three live thumbnails", || {
-        let dom = dump_dom(&browser, &url, 5000, &[]);
+        let dom = dump_dom(&browser, &url, 3500, &[]);
         (attribute(&dom, "probe", "data-thumbs").as_deref() == Some("3")).then_some(dom)
     });
     assert_eq!(
@@ -301,7 +301,7 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
     assert_eq!(link, "/public/index.html?camera=lobby");
     let url = format!("http://{}{link}&probe=1", relay.addr());
     let dom = wait_for(Duration::from_secs(60), "lobby's sphere", || {
-        let dom = dump_dom(&browser, &url, 5000, &[]);
+        let dom = dump_dom(&browser, &url, 3500, &[]);
         (attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true")).then_some(dom)
     });
     assert_eq!(probe_number(&dom, "errors"), 0);

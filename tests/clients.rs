@@ -74,10 +74,10 @@ fn ffprobe_identifies_the_stream_as_mjpeg_1024x512() {
 }
 
 #[test]
-fn ffmpeg_decodes_three_seconds_without_errors() {
+fn ffmpeg_decodes_two_seconds_without_errors() {
     let (_relay, base) = relay();
     let url = format!("{base}/video_feed");
-    let Some(out) = ffmpeg_decode(&["-i", &url, "-t", "3"]) else {
+    let Some(out) = ffmpeg_decode(&["-i", &url, "-t", "2"]) else {
         return;
     };
     assert!(out.status.success());
@@ -87,7 +87,7 @@ fn ffmpeg_decodes_three_seconds_without_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
     let frames = decoded_frames(&out.stdout);
-    assert!(frames >= 60, "3 s at 30 fps decoded only {frames} frames");
+    assert!(frames >= 40, "2 s at 30 fps decoded only {frames} frames");
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn a_curl_recording_is_a_file_ffmpeg_decodes() {
     let path = file.to_string_lossy().to_string();
     let url = format!("{base}/video_feed");
     // curl exits 28 when -m ends the endless stream: that is the way to stop a recording.
-    let Some(_) = tool("curl", &["-s", "-m", "3", "-o", &path, &url]) else {
+    let Some(_) = tool("curl", &["-s", "-m", "2", "-o", &path, &url]) else {
         return;
     };
     let Some(out) = ffmpeg_decode(&["-f", "mpjpeg", "-i", &path]) else {

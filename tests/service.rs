@@ -271,10 +271,10 @@ fn a_wedged_upstream_thread_stops_the_watchdog_pings() {
     let systemd = FakeSystemd::new("wedge");
     let sim = start_sim();
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
-    // Wedged is two camera calls' worth of silence: 2 × (0.25 + 0.5) + 0.1 = 1.6 s here.
-    config.timeouts.camera_connect = Duration::from_millis(250);
-    config.timeouts.camera_answer = Duration::from_millis(500);
-    config.timeouts.set_options_pause = Duration::from_millis(100);
+    // Wedged is two camera calls' worth of silence: 2 × (0.1 + 0.2) + 0.05 = 0.65 s here.
+    config.timeouts.camera_connect = Duration::from_millis(100);
+    config.timeouts.camera_answer = Duration::from_millis(200);
+    config.timeouts.set_options_pause = Duration::from_millis(50);
     let relay = Arc::new(Relay::start(config).unwrap());
     let notifier = Notifier::new(systemd.path.to_str().unwrap()).unwrap();
     let supervisor =
@@ -287,20 +287,20 @@ fn a_wedged_upstream_thread_stops_the_watchdog_pings() {
     let stalled = Instant::now();
     // Pings go on until the silence counts as wedged, then stop for good.
     let mut last_ping = stalled;
-    while let Some((t, m)) = systemd.next(Duration::from_secs(1)) {
-        assert!(t - stalled < Duration::from_secs(4), "pings never stopped");
+    while let Some((t, m)) = systemd.next(Duration::from_millis(500)) {
+        assert!(t - stalled < Duration::from_secs(3), "pings never stopped");
         if m == "WATCHDOG=1" {
             last_ping = t;
         }
     }
     assert!(
-        last_ping - stalled < Duration::from_secs(3),
+        last_ping - stalled < Duration::from_millis(1500),
         "the last ping came {:?} after the stall",
         last_ping - stalled
     );
     assert!(
         systemd
-            .next(Duration::from_millis(1500))
+            .next(Duration::from_millis(800))
             .is_none_or(|(_, m)| m != "WATCHDOG=1")
     );
     supervisor.stop();
