@@ -9,7 +9,7 @@
 use crate::control::Control;
 use crate::http::{DeadlineWriter, Response, Status};
 use crate::hub::{Hub, Upstream, unix_secs};
-use crate::mjpeg::PartWriter;
+use crate::mjpeg::{self, PartWriter};
 use crate::osc::{Camera, CameraAddr, OscError, PreviewFormat};
 use crate::picture;
 use crate::timeouts::Timeouts;
@@ -42,6 +42,9 @@ impl Mode {
     }
 }
 
+/// The size of frames the relay draws before the camera ever sent one (a THETA's usual preview).
+const DEFAULT_FRAME_SIZE: (u16, u16) = (1024, 512);
+
 /// Most frames a second a viewer may ask for with `?fps=N`.
 pub const MAX_VIEWER_FPS: u32 = 60;
 
@@ -70,8 +73,8 @@ pub struct Channel {
     control: Arc<Control>,
     max_viewers: usize,
     timeouts: Timeouts,
-    /// Shown to viewers while the camera is gone.
-    no_signal: Arc<[u8]>,
+    /// Shown to viewers while the camera is gone, drawn once per stream size.
+    no_signal: Mutex<Option<((u16, u16), Arc<[u8]>)>>,
     upstream: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -79,7 +82,6 @@ impl Channel {
     /// Starts the upstream thread; it opens the camera once someone watches.
     pub fn start(config: ChannelConfig, timeouts: Timeouts) -> io::Result<Arc<Channel>> {
         let hub = Hub::new(timeouts.linger);
-        let no_signal = Arc::from(picture::no_signal_jpeg(&config.camera.host_port()));
         let camera = Arc::new(Camera::new(config.camera, &timeouts));
         let control = Control::new(timeouts.set_options_pause);
         if let Some(format) = config.preview {
@@ -94,7 +96,7 @@ impl Channel {
             control,
             max_viewers: config.max_viewers,
             timeouts,
-            no_signal,
+            no_signal: Mutex::new(None),
             upstream: Mutex::new(Some(upstream)),
         }))
     }
@@ -258,13 +260,29 @@ impl Channel {
                     writer.write_part(&mut part, &f.jpeg, f.timestamp_secs())?;
                     f.jpeg.len()
                 }
-                _ => {
-                    let now = unix_secs(SystemTime::now());
-                    writer.write_part(&mut part, &self.no_signal, now)?;
-                    self.no_signal.len()
+                latest => {
+                    let size = latest.and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg));
+                    let frame = self.no_signal_frame(size.unwrap_or(DEFAULT_FRAME_SIZE));
+                    writer.write_part(&mut part, &frame, unix_secs(SystemTime::now()))?;
+                    frame.len()
                 }
             };
             hub.count_delivered(bytes, 0);
+        }
+    }
+
+    /// The NO SIGNAL frame at `size`, drawn the first time a viewer needs it at that size
+    /// and shared by every viewer after.
+    fn no_signal_frame(&self, size: (u16, u16)) -> Arc<[u8]> {
+        let mut cached = self.no_signal.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some((at, frame)) if *at == size => frame.clone(),
+            _ => {
+                let label = self.camera.addr().host_port();
+                let frame: Arc<[u8]> = picture::no_signal_jpeg(&label, size.0, size.1).into();
+                *cached = Some((size, frame.clone()));
+                frame
+            }
         }
     }
 

@@ -129,11 +129,20 @@ fn glyph(c: char) -> [u8; 7] {
     }
 }
 
-/// The frame viewers get while the camera is gone: "NO SIGNAL — reconnecting to <camera>".
-pub fn no_signal_jpeg(camera: &str) -> Vec<u8> {
-    let mut c = Canvas::filled(640, 320, [24, 24, 28]);
-    c.text_centred(110, "NO SIGNAL", 8, [235, 235, 235]);
-    c.text_centred(200, &format!("RECONNECTING TO {camera}"), 3, [200, 160, 60]);
+/// The frame viewers get while the camera is gone, "NO SIGNAL — reconnecting to
+/// <camera>", at the stream's own size so that players never see the size change.
+pub fn no_signal_jpeg(camera: &str, width: u16, height: u16) -> Vec<u8> {
+    let (w, h) = (usize::from(width.max(16)), usize::from(height.max(16)));
+    let mut c = Canvas::filled(w, h, [24, 24, 28]);
+    // Sized for 640×320 and scaled with the picture's width.
+    let scale = |n: usize| (n * w / 640).max(1);
+    c.text_centred(h * 110 / 320, "NO SIGNAL", scale(8), [235, 235, 235]);
+    c.text_centred(
+        h * 200 / 320,
+        &format!("RECONNECTING TO {camera}"),
+        scale(3),
+        [200, 160, 60],
+    );
     c.to_jpeg(75)
 }
 
@@ -142,10 +151,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_signal_is_a_small_whole_jpeg() {
-        let jpeg = no_signal_jpeg("192.168.1.1:80");
-        assert!(crate::mjpeg::is_whole_jpeg(&jpeg));
-        assert!(jpeg.len() < 32 << 10, "{} bytes", jpeg.len());
+    fn no_signal_is_a_small_whole_jpeg_of_the_asked_size() {
+        for (w, h) in [(640, 320), (1024, 512), (1920, 960), (256, 128)] {
+            let jpeg = no_signal_jpeg("192.168.1.1:80", w, h);
+            assert!(crate::mjpeg::is_whole_jpeg(&jpeg));
+            assert_eq!(crate::mjpeg::jpeg_dimensions(&jpeg), Some((w, h)));
+            assert!(jpeg.len() < 96 << 10, "{} bytes", jpeg.len());
+        }
     }
 
     #[test]

@@ -503,3 +503,27 @@ fn reconnects_count_failures_only_and_last_error_clears_when_frames_flow() {
         status(&relay)["last_error"].is_null().then_some(())
     });
 }
+
+#[test]
+fn no_signal_frames_come_at_the_streams_own_size() {
+    let sim = start_sim();
+    let relay = start_relay(camera_at(sim.addr(), None));
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    assert_eq!(jpeg_size(&viewer.next_part().jpeg), Some(TEST_SIZE));
+    sim.kill();
+    let relay_made = wait_for(Duration::from_secs(5), "a NO SIGNAL frame", || {
+        let part = viewer.next_part();
+        oscstream::sim::read_stamp(&part.jpeg)
+            .is_none()
+            .then_some(part)
+    });
+    assert_eq!(
+        jpeg_size(&relay_made.jpeg),
+        Some(TEST_SIZE),
+        "players never see the size change"
+    );
+    // A camera never seen: a THETA's usual 1024×512.
+    let unreachable = start_relay(camera_at(sim.addr(), None));
+    let mut viewer = Viewer::connect(unreachable.addr(), "/video_feed");
+    assert_eq!(jpeg_size(&viewer.next_part().jpeg), Some((1024, 512)));
+}
