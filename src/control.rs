@@ -89,7 +89,10 @@ impl Control {
     /// Waits out RICOH's pause, sets a pending format, and clears a stale restart request:
     /// everything due before a preview opens.
     pub fn before_preview(&self, camera: &Camera) -> Result<(), OscError> {
-        if let Some(format) = self.lock().pending_format {
+        // Read it apart: a guard in the `if let` would be held through the block, and
+        // the block locks again.
+        let pending = self.lock().pending_format;
+        if let Some(format) = pending {
             camera.set_preview_format(format)?;
             let mut s = self.lock();
             s.pending_format = None;

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 fn oscstream(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_oscstream"))
@@ -143,7 +144,17 @@ fn preview_sets_the_cameras_format_before_streaming() {
         "open http://",
     );
     let mut viewer = Viewer::connect(addr_of(&url), "/video_feed");
-    assert_eq!(jpeg_size(&viewer.next_part().jpeg), Some((640, 320)));
+    // Frames the relay draws while the format is set come at that size already.
+    for _ in 0..3 {
+        assert_eq!(jpeg_size(&viewer.next_part().jpeg), Some((640, 320)));
+    }
+    let camera_frame = wait_for(Duration::from_secs(5), "a camera frame", || {
+        let part = viewer.next_part();
+        oscstream::sim::read_stamp(&part.jpeg)
+            .is_some()
+            .then_some(part)
+    });
+    assert_eq!(jpeg_size(&camera_frame.jpeg), Some((640, 320)));
 }
 
 #[test]
