@@ -42,6 +42,9 @@ impl Mode {
     }
 }
 
+/// A frame the relay drew, with its width and height.
+type SizedFrame = ((u16, u16), Arc<[u8]>);
+
 /// The size of frames the relay draws before the camera ever sent one (a THETA's usual preview).
 const DEFAULT_FRAME_SIZE: (u16, u16) = (1024, 512);
 
@@ -74,7 +77,10 @@ pub struct Channel {
     max_viewers: usize,
     timeouts: Timeouts,
     /// Shown to viewers while the camera is gone, drawn once per stream size.
-    no_signal: Mutex<Option<((u16, u16), Arc<[u8]>)>>,
+    no_signal: Mutex<Option<SizedFrame>>,
+    /// The size of frames drawn before the camera sent any: the preview format asked
+    /// for, or a THETA's usual 1024×512.
+    first_size: (u16, u16),
     upstream: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -97,6 +103,10 @@ impl Channel {
             max_viewers: config.max_viewers,
             timeouts,
             no_signal: Mutex::new(None),
+            first_size: config
+                .preview
+                .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
+                .unwrap_or(DEFAULT_FRAME_SIZE),
             upstream: Mutex::new(Some(upstream)),
         }))
     }
@@ -262,7 +272,7 @@ impl Channel {
                 }
                 latest => {
                     let size = latest.and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg));
-                    let frame = self.no_signal_frame(size.unwrap_or(DEFAULT_FRAME_SIZE));
+                    let frame = self.no_signal_frame(size.unwrap_or(self.first_size));
                     writer.write_part(&mut part, &frame, unix_secs(SystemTime::now()))?;
                     frame.len()
                 }
