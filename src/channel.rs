@@ -9,6 +9,7 @@
 use crate::control::Control;
 use crate::http::{DeadlineWriter, Response, Status};
 use crate::hub::{Hub, Upstream, unix_secs};
+use crate::log;
 use crate::mjpeg::{self, PartWriter};
 use crate::osc::{Camera, CameraAddr, OscError, PreviewFormat};
 use crate::picture;
@@ -65,6 +66,9 @@ pub struct ChannelConfig {
     pub max_viewers: usize,
     /// A preview format to set before the first preview opens.
     pub preview: Option<PreviewFormat>,
+    /// Keep the camera's sleep and power-off timers at "never" while the relay runs
+    /// (off with `--let-camera-sleep`).
+    pub keep_awake: bool,
 }
 
 /// See the module docs.
@@ -89,7 +93,7 @@ impl Channel {
     pub fn start(config: ChannelConfig, timeouts: Timeouts) -> io::Result<Arc<Channel>> {
         let hub = Hub::new(timeouts.linger);
         let camera = Arc::new(Camera::new(config.camera, &timeouts));
-        let control = Control::new(timeouts.set_options_pause);
+        let control = Control::new(timeouts.set_options_pause, config.keep_awake);
         if let Some(format) = config.preview {
             control.set_pending_format(format);
         }
@@ -133,6 +137,16 @@ impl Channel {
         }
         if let Some(handle) = handle.filter(|h| h.is_finished()) {
             let _ = handle.join();
+        }
+        let camera = self.camera.addr().host_port();
+        match self.control.restore_timers(&self.camera) {
+            Ok(true) => log::info(format_args!(
+                "put back the sleep timers of the camera at {camera}"
+            )),
+            Ok(false) => {}
+            Err(e) => log::warning(format_args!(
+                "could not put back the sleep timers of the camera at {camera}: {e}"
+            )),
         }
     }
 

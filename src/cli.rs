@@ -47,6 +47,8 @@ OPTIONS:
       --auth USER:PASS  HTTP Basic auth on every route (viewers and control); or
       --auth-file PATH  a USER:PASS line from PATH, or the variable OSCSTREAM_AUTH
       --read-only       refuse every POST route (no pictures, no format changes) with 403
+      --let-camera-sleep  leave the camera's sleep and power-off timers alone (by default
+                        they are set to never while the relay runs, and put back on stop)
       --allow-origin O  allow web pages from origin O to use the relay (CORS) and to
                         change the camera; other sites' pages may not
       --allow-host NAME answer to this host name too (repeatable); IP addresses,
@@ -76,6 +78,8 @@ pub enum Command {
         max_viewers: usize,
         preview: Option<PreviewFormat>,
         access: Access,
+        /// Keep the cameras' sleep timers at "never" (not `--let-camera-sleep`).
+        keep_awake: bool,
     },
     Simulate(SimConfig),
     Help,
@@ -273,6 +277,7 @@ fn parse_relay(
     .map(|pair| parse_user_pass(&pair))
     .transpose()?;
     let read_only = args.contains("--read-only");
+    let keep_awake = !args.contains("--let-camera-sleep");
     let allow_origin: Option<String> = args
         .opt_value_from_str("--allow-origin")
         .map_err(from_pico)?;
@@ -314,6 +319,7 @@ fn parse_relay(
             max_viewers,
             preview: None,
             access,
+            keep_awake,
         });
     }
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -372,6 +378,7 @@ fn parse_relay(
         max_viewers,
         preview,
         access,
+        keep_awake,
     })
 }
 

@@ -5,14 +5,25 @@
 //! picture; [`Control`] carries that rule to the upstream thread, together with a format
 //! that could not be set yet because the camera was away.
 
+use crate::log;
 use crate::osc::{Camera, OscError, PreviewFormat};
+use serde_json::{Value, json};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// The camera's "never" for `sleepDelay` and `offDelay`.
+pub const TIMER_NEVER: u64 = 65535;
+/// The timers the relay keeps at "never" while it runs; `_offDelayUSB` only where the
+/// camera has it (THETA A1).
+const TIMERS: [&str; 2] = ["sleepDelay", "offDelay"];
+const USB_TIMER: &str = "_offDelayUSB";
+
 /// Requests from the routes (and start-up) to the upstream thread.
 pub struct Control {
     state: Mutex<ControlState>,
+    /// Keep the camera awake (not `--let-camera-sleep`).
+    keep_awake: bool,
     /// RICOH's pause between `camera.setOptions` and `getLivePreview` / `takePicture`.
     set_options_pause: Duration,
 }
@@ -26,16 +37,24 @@ struct ControlState {
     pending_format: Option<PreviewFormat>,
     /// Fault injection for tests: the upstream thread hangs as if deadlocked.
     stall: bool,
+    /// The camera's own timer values, found before the relay first changed them, to put
+    /// back on a clean stop.
+    saved_timers: Option<Value>,
+    /// A failure to set the timers was logged (once is enough).
+    timers_warned: bool,
 }
 
 impl Control {
-    pub fn new(set_options_pause: Duration) -> Arc<Control> {
+    pub fn new(set_options_pause: Duration, keep_awake: bool) -> Arc<Control> {
         Arc::new(Control {
+            keep_awake,
             state: Mutex::new(ControlState {
                 restart: false,
                 open_not_before: Instant::now(),
                 pending_format: None,
                 stall: false,
+                saved_timers: None,
+                timers_warned: false,
             }),
             set_options_pause,
         })
@@ -98,9 +117,77 @@ impl Control {
             s.pending_format = None;
             s.open_not_before = Instant::now() + self.set_options_pause;
         }
+        if self.keep_awake {
+            match self.keep_camera_awake(camera) {
+                Ok(()) => {
+                    self.lock().open_not_before = Instant::now() + self.set_options_pause;
+                }
+                Err(e) => {
+                    let warned = std::mem::replace(&mut self.lock().timers_warned, true);
+                    if !warned {
+                        log::warning(format_args!(
+                            "cannot keep the camera awake ({e}); it may sleep or switch itself off"
+                        ));
+                    }
+                }
+            }
+        }
         self.wait_after_set_options();
         self.lock().restart = false;
         Ok(())
+    }
+
+    /// Sets the camera's sleep and power-off timers to "never", first remembering what
+    /// they were. Done before every preview opens, since a camera that lost power or
+    /// was reset has its own values again.
+    fn keep_camera_awake(&self, camera: &Camera) -> Result<(), OscError> {
+        let saved = self.lock().saved_timers.clone();
+        let saved = match saved {
+            Some(saved) => saved,
+            None => {
+                let mut found = camera.options(&TIMERS)?;
+                // Only an A1 has the USB timer; asking others for it is an error.
+                if let Ok(usb) = camera.options(&[USB_TIMER])
+                    && let (Some(map), Some(value)) = (found.as_object_mut(), usb.get(USB_TIMER))
+                {
+                    map.insert(USB_TIMER.into(), value.clone());
+                }
+                log::info(format_args!(
+                    "keeping the camera at {} awake (its timers were {found}; they are put back on a clean stop, or start with --let-camera-sleep)",
+                    camera.addr().host_port()
+                ));
+                self.lock().saved_timers = Some(found.clone());
+                found
+            }
+        };
+        let never: serde_json::Map<String, Value> = saved
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .map(|k| (k.clone(), json!(TIMER_NEVER)))
+            .collect();
+        camera.set_options(Value::Object(never))
+    }
+
+    /// Puts back the timers the relay changed; `Ok(false)` when it changed none.
+    pub fn restore_timers(&self, camera: &Camera) -> Result<bool, OscError> {
+        let Some(saved) = self.lock().saved_timers.take() else {
+            return Ok(false);
+        };
+        // A V or later reads "never" back as 0, which setOptions does not take for sleepDelay.
+        let options: serde_json::Map<String, Value> = saved
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                let never = k == "sleepDelay" && v.as_u64() == Some(0);
+                (
+                    k.clone(),
+                    if never { json!(TIMER_NEVER) } else { v.clone() },
+                )
+            })
+            .collect();
+        camera.set_options(Value::Object(options)).map(|()| true)
     }
 }
 

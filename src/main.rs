@@ -72,6 +72,7 @@ fn run(command: Command) -> Result<(), Exit> {
             max_viewers,
             preview,
             access,
+            keep_awake,
         } => {
             // The simulators live as long as the relay runs.
             let mut simulators = Vec::new();
@@ -82,6 +83,7 @@ fn run(command: Command) -> Result<(), Exit> {
                     mode,
                     max_viewers,
                     preview,
+                    keep_awake,
                 }],
                 CameraTarget::Simulated { credentials, count } => (1..=count)
                     .map(|n| {
@@ -107,6 +109,7 @@ fn run(command: Command) -> Result<(), Exit> {
                             mode: Mode::Simulated,
                             max_viewers,
                             preview,
+                            keep_awake,
                         })
                     })
                     .collect::<Result<_, _>>()?,
@@ -122,6 +125,7 @@ fn run(command: Command) -> Result<(), Exit> {
                         camera: spec.addr,
                         max_viewers,
                         preview: spec.preview,
+                        keep_awake,
                     })
                     .collect(),
             };

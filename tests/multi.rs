@@ -61,6 +61,7 @@ fn three_cameras() -> Site {
             mode: Mode::Direct,
             max_viewers: 8,
             preview: spec.preview,
+            keep_awake: true,
         })
         .collect();
     let relay = Relay::start(RelayConfig {

@@ -91,6 +91,8 @@ pub const HOSTILE_MESSAGE: &str = "busy\n<3>error: FORGED LINE \u{1b}[31mred";
 /// What the simulator has served, for tests and benchmarks.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// `camera.setOptions` calls that set `sleepDelay` or `offDelay`.
+    pub timer_sets: AtomicU64,
     pub preview_requests: AtomicU64,
     pub previews_running: AtomicUsize,
     pub frames_sent: AtomicU64,
@@ -125,11 +127,27 @@ struct Camera {
     /// Nonces that were valid once; a request using one gets `stale=true`.
     stale_nonces: Mutex<Vec<String>>,
     faults: Faults,
+    /// `sleepDelay` and `offDelay` in seconds as a Z1 keeps them: 65535 ("never") is
+    /// stored as 0, which is what a THETA V or later reads back.
+    timers: Mutex<Timers>,
     pictures: Mutex<Vec<Picture>>,
     /// Command id → (when it finishes, the picture's file name).
     commands: Mutex<HashMap<String, (Instant, String)>>,
     next_command: AtomicU64,
 }
+
+/// The camera's sleep and power-off timers, in seconds (0: never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    pub sleep_delay: u32,
+    pub off_delay: u32,
+}
+
+/// A Z1 out of the box: asleep after 5 minutes, off after 18 hours.
+pub const FACTORY_TIMERS: Timers = Timers {
+    sleep_delay: 300,
+    off_delay: 64800,
+};
 
 /// Faults waiting to happen; each is taken by the preview that acts on it.
 #[derive(Default)]
@@ -191,6 +209,7 @@ impl Simulator {
             nonce: Mutex::new(String::new()),
             stale_nonces: Mutex::new(Vec::new()),
             faults: Faults::default(),
+            timers: Mutex::new(FACTORY_TIMERS),
             pictures: Mutex::new(Vec::new()),
             commands: Mutex::new(HashMap::new()),
             next_command: AtomicU64::new(1),
@@ -246,6 +265,11 @@ impl Simulator {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// The camera's sleep and power-off timers now.
+    pub fn timers(&self) -> Timers {
+        *lock(&self.camera.timers)
     }
 }
 
@@ -562,6 +586,10 @@ impl Camera {
                 "remainingPictures" => json!(1234),
                 "totalSpace" => json!(19_000_000_000u64),
                 "remainingSpace" => json!(18_000_000_000u64),
+                "sleepDelay" => json!(lock(&self.timers).sleep_delay),
+                "offDelay" => json!(lock(&self.timers).off_delay),
+                "sleepDelaySupport" => json!([60, 65534]),
+                "offDelaySupport" => json!([0, 65535]),
                 _ => {
                     return osc_error(
                         Status::BAD_REQUEST,
@@ -585,6 +613,7 @@ impl Camera {
                 "options is missing.",
             );
         };
+        let mut timer_set = false;
         for (option, value) in options {
             match option.as_str() {
                 "previewFormat" => {
@@ -605,6 +634,28 @@ impl Camera {
                     }
                 }
                 "captureMode" => {}
+                "sleepDelay" | "offDelay" => {
+                    // V and later: 60..=65534 seconds, or 65535 for never (read back as 0).
+                    let seconds = value
+                        .as_u64()
+                        .filter(|s| (60..=65535).contains(s) || (option == "offDelay" && *s == 0));
+                    let Some(seconds) = seconds else {
+                        return osc_error(
+                            Status::BAD_REQUEST,
+                            name,
+                            "invalidParameterValue",
+                            &format!("{option} is out of range."),
+                        );
+                    };
+                    let stored = if seconds == 65535 { 0 } else { seconds as u32 };
+                    let mut timers = lock(&self.timers);
+                    if option == "sleepDelay" {
+                        timers.sleep_delay = stored;
+                    } else {
+                        timers.off_delay = stored;
+                    }
+                    timer_set = true;
+                }
                 _ => {
                     return osc_error(
                         Status::BAD_REQUEST,
@@ -614,6 +665,9 @@ impl Camera {
                     );
                 }
             }
+        }
+        if timer_set {
+            self.counters.timer_sets.fetch_add(1, Ordering::SeqCst);
         }
         done(name, json!({}))
     }

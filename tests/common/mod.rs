@@ -63,6 +63,7 @@ pub fn test_timeouts() -> Timeouts {
         camera_answer: Duration::from_secs(3),
         frame_stall: Duration::from_millis(1500),
         retry_max: Duration::from_secs(1),
+        set_options_pause: Duration::from_millis(100),
         no_signal_after: Duration::from_millis(750),
         keepalive: Duration::from_millis(250),
         snapshot_wait: Duration::from_secs(2),
@@ -81,6 +82,7 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
             mode: Mode::Direct,
             max_viewers: oscstream::relay::MAX_VIEWERS,
             preview: None,
+            keep_awake: true,
         }],
         access: Default::default(),
         timeouts: Timeouts {
