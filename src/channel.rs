@@ -7,6 +7,7 @@
 //! calls it. Several channels run side by side without sharing anything.
 
 use crate::control::Control;
+use crate::health::{self, Health};
 use crate::http::{DeadlineWriter, Response, Status};
 use crate::hub::{Hub, Upstream, unix_secs};
 use crate::log;
@@ -43,8 +44,19 @@ impl Mode {
     }
 }
 
-/// A frame the relay drew, with its width and height.
-type SizedFrame = ((u16, u16), Arc<[u8]>);
+/// A frame the relay draws itself while the camera sends none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drawn {
+    NoSignal,
+    /// With the hottest temperature the camera reported, in whole degrees.
+    Cooling(Option<i32>),
+}
+
+/// What a drawn frame shows, and its width and height.
+type DrawnAt = (Drawn, (u16, u16));
+
+/// Relay-drawn frames kept at once (kinds × sizes seen lately).
+const MAX_STATUS_FRAMES: usize = 4;
 
 /// The size of frames the relay draws before the camera ever sent one (a THETA's usual preview).
 const DEFAULT_FRAME_SIZE: (u16, u16) = (1024, 512);
@@ -69,6 +81,8 @@ pub struct ChannelConfig {
     /// Keep the camera's sleep and power-off timers at "never" while the relay runs
     /// (off with `--let-camera-sleep`).
     pub keep_awake: bool,
+    /// How long the preview stays closed when the camera overheats (`--cool-down`).
+    pub cool_down: Duration,
 }
 
 /// See the module docs.
@@ -80,12 +94,14 @@ pub struct Channel {
     control: Arc<Control>,
     max_viewers: usize,
     timeouts: Timeouts,
-    /// Shown to viewers while the camera is gone, drawn once per stream size.
-    no_signal: Mutex<Option<SizedFrame>>,
+    /// Shown to viewers while the camera sends nothing, drawn once per kind and size.
+    status_frames: Mutex<Vec<(DrawnAt, Arc<[u8]>)>>,
     /// The size of frames drawn before the camera sent any: the preview format asked
     /// for, or a THETA's usual 1024×512.
     first_size: (u16, u16),
     upstream: Mutex<Option<JoinHandle<()>>>,
+    /// What the camera says of its battery, temperatures and errors.
+    health: Arc<Mutex<Health>>,
 }
 
 impl Channel {
@@ -98,6 +114,16 @@ impl Channel {
             control.set_pending_format(format);
         }
         let upstream = upstream::spawn(camera.clone(), hub.clone(), control.clone(), timeouts)?;
+        let health = Arc::new(Mutex::new(Health::default()));
+        // It ends by itself when the hub stops.
+        health::watch(
+            camera.clone(),
+            hub.clone(),
+            control.clone(),
+            health.clone(),
+            timeouts.health_poll,
+            config.cool_down,
+        )?;
         Ok(Arc::new(Channel {
             name: config.name,
             mode: config.mode,
@@ -106,12 +132,13 @@ impl Channel {
             control,
             max_viewers: config.max_viewers,
             timeouts,
-            no_signal: Mutex::new(None),
+            status_frames: Mutex::new(Vec::new()),
             first_size: config
                 .preview
                 .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
                 .unwrap_or(DEFAULT_FRAME_SIZE),
             upstream: Mutex::new(Some(upstream)),
+            health,
         }))
     }
 
@@ -169,6 +196,10 @@ impl Channel {
         let s = self.hub.status();
         match s.upstream {
             Upstream::Idle => "idle: nobody is watching".to_string(),
+            Upstream::Cooling => format!(
+                "cooling down: the camera reports {}",
+                self.health().errors.join(", ")
+            ),
             Upstream::Streaming if s.last_error.is_none() => format!(
                 "streaming {:.0} fps to {} viewer{}",
                 s.fps,
@@ -181,6 +212,14 @@ impl Channel {
                 None => "connecting to the camera".to_string(),
             },
         }
+    }
+
+    /// What the camera last said of its battery, temperatures and errors.
+    pub fn health(&self) -> Health {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn name(&self) -> &str {
@@ -286,7 +325,7 @@ impl Channel {
                 }
                 latest => {
                     let size = latest.and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg));
-                    let frame = self.no_signal_frame(size.unwrap_or(self.first_size));
+                    let frame = self.status_frame(size.unwrap_or(self.first_size));
                     writer.write_part(&mut part, &frame, unix_secs(SystemTime::now()))?;
                     frame.len()
                 }
@@ -295,19 +334,30 @@ impl Channel {
         }
     }
 
-    /// The NO SIGNAL frame at `size`, drawn the first time a viewer needs it at that size
-    /// and shared by every viewer after.
-    fn no_signal_frame(&self, size: (u16, u16)) -> Arc<[u8]> {
-        let mut cached = self.no_signal.lock().unwrap_or_else(|e| e.into_inner());
-        match cached.as_ref() {
-            Some((at, frame)) if *at == size => frame.clone(),
-            _ => {
-                let label = self.camera.addr().host_port();
-                let frame: Arc<[u8]> = picture::no_signal_jpeg(&label, size.0, size.1).into();
-                *cached = Some((size, frame.clone()));
-                frame
-            }
+    /// The frame viewers get while the camera sends none, at `size`: COOLING with the
+    /// temperature while an overheated camera cools down, else NO SIGNAL. Drawn the first
+    /// time a viewer needs it and shared by every viewer after.
+    fn status_frame(&self, size: (u16, u16)) -> Arc<[u8]> {
+        let kind = if self.control.cooling() {
+            Drawn::Cooling(self.health().hottest().map(|t| t.round() as i32))
+        } else {
+            Drawn::NoSignal
+        };
+        let mut cached = self.status_frames.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, frame)) = cached.iter().find(|(key, _)| *key == (kind, size)) {
+            return frame.clone();
         }
+        let label = self.camera.addr().host_port();
+        let jpeg = match kind {
+            Drawn::NoSignal => picture::no_signal_jpeg(&label, size.0, size.1),
+            Drawn::Cooling(temp) => picture::cooling_jpeg(&label, temp, size.0, size.1),
+        };
+        let frame: Arc<[u8]> = jpeg.into();
+        if cached.len() >= MAX_STATUS_FRAMES {
+            cached.remove(0);
+        }
+        cached.push(((kind, size), frame.clone()));
+        frame
     }
 
     /// The newest frame as a JPEG, or 503 with the reason when none comes in time.
@@ -338,7 +388,13 @@ impl Channel {
             .last_frame_age
             .is_some_and(|age| age < self.timeouts.no_signal_after);
         let online = s.upstream == Upstream::Streaming && fresh;
+        let health = self.health();
         let offline_reason = (!online).then(|| match (s.upstream, &s.last_error) {
+            (Upstream::Cooling, _) => format!(
+                "the camera overheated ({}); its preview is closed to let it cool down for {:.0} s more",
+                health.errors.join(", "),
+                self.control.cooling_left().unwrap_or_default().as_secs_f64()
+            ),
             (Upstream::Idle, _) => {
                 "nobody is watching, so the camera connection is closed".to_string()
             }
@@ -367,6 +423,7 @@ impl Channel {
             "reconnects": s.reconnects,
             "last_error": s.last_error.map(|e| e.to_string()),
             "viewers": s.viewers,
+            "health": health.to_json(),
         })
     }
 }

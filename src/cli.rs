@@ -11,6 +11,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+/// Default for `--cool-down`: how long an overheated camera's preview stays closed.
+pub const DEFAULT_COOL_DOWN: std::time::Duration = std::time::Duration::from_secs(300);
 /// Where a THETA is on its own Wi-Fi (Mode 1).
 pub const DIRECT_HOST: &str = "192.168.1.1";
 pub const DIRECT_PORT: u16 = 80;
@@ -47,6 +49,8 @@ OPTIONS:
       --auth USER:PASS  HTTP Basic auth on every route (viewers and control); or
       --auth-file PATH  a USER:PASS line from PATH, or the variable OSCSTREAM_AUTH
       --read-only       refuse every POST route (no pictures, no format changes) with 403
+      --cool-down SECS  when the camera reports overheating, close its preview this long
+                        (default 300); viewers see a COOLING frame meanwhile
       --let-camera-sleep  leave the camera's sleep and power-off timers alone (by default
                         they are set to never while the relay runs, and put back on stop)
       --allow-origin O  allow web pages from origin O to use the relay (CORS) and to
@@ -80,6 +84,8 @@ pub enum Command {
         access: Access,
         /// Keep the cameras' sleep timers at "never" (not `--let-camera-sleep`).
         keep_awake: bool,
+        /// How long an overheated camera's preview stays closed.
+        cool_down: std::time::Duration,
     },
     Simulate(SimConfig),
     Help,
@@ -278,6 +284,10 @@ fn parse_relay(
     .transpose()?;
     let read_only = args.contains("--read-only");
     let keep_awake = !args.contains("--let-camera-sleep");
+    let cool_down = args
+        .opt_value_from_fn("--cool-down", parse_cool_down)
+        .map_err(from_pico)?
+        .unwrap_or(DEFAULT_COOL_DOWN);
     let allow_origin: Option<String> = args
         .opt_value_from_str("--allow-origin")
         .map_err(from_pico)?;
@@ -320,6 +330,7 @@ fn parse_relay(
             preview: None,
             access,
             keep_awake,
+            cool_down,
         });
     }
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -379,6 +390,7 @@ fn parse_relay(
         preview,
         access,
         keep_awake,
+        cool_down,
     })
 }
 
@@ -480,6 +492,15 @@ fn parse_host_name(s: &str) -> Result<String, String> {
         Err(format!(
             "--allow-host takes a host name like camera.example.org, or '*' (got '{s}')"
         ))
+    }
+}
+
+fn parse_cool_down(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n) if (10..=86_400).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+        _ => Err(format!(
+            "--cool-down takes seconds from 10 to 86400 (got '{s}')"
+        )),
     }
 }
 

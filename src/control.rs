@@ -42,6 +42,8 @@ struct ControlState {
     saved_timers: Option<Value>,
     /// A failure to set the timers was logged (once is enough).
     timers_warned: bool,
+    /// The preview stays closed until then, so that an overheated camera cools down.
+    cooling_until: Option<Instant>,
 }
 
 impl Control {
@@ -55,6 +57,7 @@ impl Control {
                 stall: false,
                 saved_timers: None,
                 timers_warned: false,
+                cooling_until: None,
             }),
             set_options_pause,
         })
@@ -74,6 +77,22 @@ impl Control {
     /// Sets `format` on the camera before the next preview opens.
     pub fn set_pending_format(&self, format: PreviewFormat) {
         self.lock().pending_format = Some(format);
+    }
+
+    /// Closes the preview for `cool_down`: the upstream thread sees it at its next read.
+    pub fn start_cooling(&self, cool_down: Duration) {
+        self.lock().cooling_until = Some(Instant::now() + cool_down);
+    }
+
+    /// How long the camera still cools down; `None` when it does not.
+    pub fn cooling_left(&self) -> Option<Duration> {
+        let until = self.lock().cooling_until?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    pub fn cooling(&self) -> bool {
+        self.cooling_left().is_some()
     }
 
     /// Makes the upstream thread hang from its next step on, as a deadlock would (for

@@ -45,6 +45,8 @@ pub enum Upstream {
     Streaming,
     /// The last attempt failed or the stream ended; waiting to try again.
     Retrying,
+    /// The preview is closed while an overheated camera cools down.
+    Cooling,
 }
 
 impl Upstream {
@@ -54,6 +56,7 @@ impl Upstream {
             Upstream::Connecting => "connecting",
             Upstream::Streaming => "streaming",
             Upstream::Retrying => "retrying",
+            Upstream::Cooling => "cooling",
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`mjpeg`]: cuts the camera's multipart stream into whole JPEGs and writes our own.
 //! - [`hub`]: the newest frame and the viewers waiting for it.
 //! - [`channel`]: one camera's unit: client, hub, control, upstream thread, viewer loop, status.
+//! - [`health`]: the camera's battery, temperatures and errors; cool-down when it overheats.
 //! - [`control`]: changing the camera while it streams (preview format, RICOH's pauses).
 //! - [`api`]: camera control over HTTP (options, formats, pictures, files).
 //! - [`access`]: who may use the relay (Basic auth, read-only, allowed origins).
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod digest;
+pub mod health;
 pub mod http;
 pub mod hub;
 pub mod log;

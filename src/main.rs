@@ -73,6 +73,7 @@ fn run(command: Command) -> Result<(), Exit> {
             preview,
             access,
             keep_awake,
+            cool_down,
         } => {
             // The simulators live as long as the relay runs.
             let mut simulators = Vec::new();
@@ -84,6 +85,7 @@ fn run(command: Command) -> Result<(), Exit> {
                     max_viewers,
                     preview,
                     keep_awake,
+                    cool_down,
                 }],
                 CameraTarget::Simulated { credentials, count } => (1..=count)
                     .map(|n| {
@@ -110,6 +112,7 @@ fn run(command: Command) -> Result<(), Exit> {
                             max_viewers,
                             preview,
                             keep_awake,
+                            cool_down,
                         })
                     })
                     .collect::<Result<_, _>>()?,
@@ -126,6 +129,7 @@ fn run(command: Command) -> Result<(), Exit> {
                         max_viewers,
                         preview: spec.preview,
                         keep_awake,
+                        cool_down,
                     })
                     .collect(),
             };

@@ -123,6 +123,45 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
         "Frames per second arriving from the camera now.",
         &mut per_camera(&|s| format!("{:.2}", s.fps)).into_iter(),
     );
+    let healths: Vec<_> = channels
+        .iter()
+        .map(|c| (label_value(c.name()), c.health()))
+        .collect();
+    let battery: Vec<_> = healths
+        .iter()
+        .filter_map(|(camera, h)| {
+            Some((format!("{{camera=\"{camera}\"}}"), h.battery?.to_string()))
+        })
+        .collect();
+    if !battery.is_empty() {
+        family(
+            "oscstream_camera_battery_ratio",
+            "gauge",
+            "The camera's battery level, 0 to 1, as it last reported it.",
+            &mut battery.into_iter(),
+        );
+    }
+    let temperatures: Vec<_> = healths
+        .iter()
+        .flat_map(|(camera, h)| {
+            [("board", h.board_temp), ("battery", h.battery_temp)]
+                .into_iter()
+                .filter_map(move |(sensor, t)| {
+                    Some((
+                        format!("{{camera=\"{camera}\",sensor=\"{sensor}\"}}"),
+                        t?.to_string(),
+                    ))
+                })
+        })
+        .collect();
+    if !temperatures.is_empty() {
+        family(
+            "oscstream_camera_temperature_celsius",
+            "gauge",
+            "The camera's temperatures as it last reported them.",
+            &mut temperatures.into_iter(),
+        );
+    }
     family(
         "oscstream_camera_last_frame_age_seconds",
         "gauge",

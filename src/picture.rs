@@ -146,6 +146,20 @@ pub fn no_signal_jpeg(camera: &str, width: u16, height: u16) -> Vec<u8> {
     c.to_jpeg(75)
 }
 
+/// The frame viewers get while an overheated camera cools down, at the stream's size.
+pub fn cooling_jpeg(camera: &str, temperature: Option<i32>, width: u16, height: u16) -> Vec<u8> {
+    let (w, h) = (usize::from(width.max(16)), usize::from(height.max(16)));
+    let mut c = Canvas::filled(w, h, [20, 28, 44]);
+    let scale = |n: usize| (n * w / 640).max(1);
+    c.text_centred(h * 100 / 320, "COOLING DOWN", scale(6), [150, 200, 255]);
+    let line = match temperature {
+        Some(t) => format!("{camera} IS AT {t} C - BACK SOON"),
+        None => format!("{camera} IS TOO HOT - BACK SOON"),
+    };
+    c.text_centred(h * 200 / 320, &line, scale(3), [230, 230, 230]);
+    c.to_jpeg(75)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

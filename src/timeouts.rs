@@ -42,6 +42,9 @@ pub struct Timeouts {
     pub keepalive: Duration,
     /// After this long without a camera frame, viewers see NO SIGNAL.
     pub no_signal_after: Duration,
+    /// While the preview runs, the camera's state (battery, temperatures, errors) is
+    /// asked at most this often: the camera answers one request at a time.
+    pub health_poll: Duration,
     /// A connection must deliver a whole request head (and body) within this.
     pub request: Duration,
     /// A client that takes no bytes (or no whole part of a stream) for this long is dropped.
@@ -66,6 +69,7 @@ impl Default for Timeouts {
             join_max_age: Duration::from_secs(1),
             keepalive: Duration::from_secs(1),
             no_signal_after: Duration::from_secs(3),
+            health_poll: Duration::from_secs(10),
             request: Duration::from_secs(10),
             write: Duration::from_secs(10),
         }

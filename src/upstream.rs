@@ -43,6 +43,8 @@ enum Ended {
     NoDemand,
     /// The camera's options changed; we closed it to open a new one.
     Restart,
+    /// The camera overheated; we closed it until it has cooled down.
+    Cooling,
     /// The camera ended or broke the stream, or refused it.
     Failed { error: OscError, got_frames: bool },
 }
@@ -105,6 +107,21 @@ fn run(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) {
         hub.set_upstream(Upstream::Connecting, after_failure);
         match stream_once(camera, hub, control, timeouts) {
             Ended::NoDemand | Ended::Restart => {
+                delay = timeouts.retry_first;
+                after_failure = false;
+            }
+            Ended::Cooling => {
+                hub.set_upstream(Upstream::Cooling, false);
+                while let Some(left) = control.cooling_left() {
+                    if hub.is_stopped() {
+                        return;
+                    }
+                    hub.pause_while_demanded(left.min(Duration::from_secs(1)));
+                    hub.beat();
+                    if !hub.has_demand() {
+                        break;
+                    }
+                }
                 delay = timeouts.retry_first;
                 after_failure = false;
             }
@@ -180,6 +197,9 @@ fn stream_once(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeout
         }
         if control.take_restart() {
             return Ended::Restart;
+        }
+        if control.cooling() {
+            return Ended::Cooling;
         }
         match preview.body.read(&mut buf) {
             Ok(0) => {

@@ -62,6 +62,7 @@ fn three_cameras() -> Site {
             max_viewers: 8,
             preview: spec.preview,
             keep_awake: true,
+            cool_down: Duration::from_secs(2),
         })
         .collect();
     let relay = Relay::start(RelayConfig {

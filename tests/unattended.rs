@@ -81,3 +81,106 @@ fn sigterm_puts_the_timers_back() {
         "the camera's own values are back"
     );
 }
+
+#[test]
+fn status_shows_the_cameras_health_and_metrics_export_it() {
+    let sim = start_sim();
+    let relay = start_relay(camera_at(sim.addr(), None));
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    sim.set_state(serde_json::json!({"_batteryState": "charging", "batteryLevel": 0.55}));
+    let health = wait_for(Duration::from_secs(5), "the health to be asked", || {
+        viewer.next_part();
+        let s = status(&relay);
+        (s["health"]["battery_state"] == "charging").then(|| s["health"].clone())
+    });
+    assert_eq!(health["battery"], 0.55);
+    assert_eq!(health["board_temp"], 38.5);
+    assert_eq!(health["cooling_until"], serde_json::Value::Null);
+    let metrics = agent()
+        .get(&format!("http://{}/metrics", relay.addr()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("oscstream_camera_battery_ratio{camera=\"main\"} 0.55"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "oscstream_camera_temperature_celsius{camera=\"main\",sensor=\"board\"} 38.5"
+        )
+    );
+}
+
+#[test]
+fn an_overheated_camera_cools_down_while_viewers_stay_fed_then_streams_again() {
+    let sim = start_sim();
+    let relay = start_relay(camera_at(sim.addr(), None)); // cool-down 2 s in the tests
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    viewer.next_part();
+    let opened = sim.counters().preview_requests.load(Ordering::SeqCst);
+    // A warning is shown only.
+    sim.set_state(serde_json::json!({"_cameraError": ["HIGH_TEMPERATURE_WARNING"]}));
+    wait_for(Duration::from_secs(5), "the warning to show", || {
+        viewer.next_part();
+        (status(&relay)["health"]["errors"][0] == "HIGH_TEMPERATURE_WARNING").then_some(())
+    });
+    assert_eq!(status(&relay)["upstream"], "streaming");
+    // Too hot: the preview closes, viewers get COOLING frames of the stream's size.
+    sim.set_state(serde_json::json!({"_cameraError": ["HIGH_TEMPERATURE"], "_boardTemp": 71.0}));
+    let s = wait_for(Duration::from_secs(5), "the cool-down", || {
+        viewer.next_part();
+        let s = status(&relay);
+        (s["upstream"] == "cooling").then_some(s)
+    });
+    assert!(
+        s["offline_reason"]
+            .as_str()
+            .unwrap()
+            .contains("HIGH_TEMPERATURE"),
+        "{s}"
+    );
+    wait_for(Duration::from_secs(2), "the preview to close", || {
+        viewer.next_part();
+        (sim.counters().previews_running.load(Ordering::SeqCst) == 0).then_some(())
+    });
+    sim.set_state(serde_json::json!({"_cameraError": [], "_boardTemp": 45.0}));
+    let cooling_started = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    let mut relay_made = 0;
+    let back = loop {
+        let part = viewer.next_part();
+        assert!(
+            part.arrived - last <= Duration::from_millis(1500),
+            "a frame at least once a second"
+        );
+        last = part.arrived;
+        assert_eq!(
+            jpeg_size(&part.jpeg),
+            Some(TEST_SIZE),
+            "at the stream's size"
+        );
+        if oscstream::sim::read_stamp(&part.jpeg).is_some() {
+            if relay_made > 0 {
+                break part.arrived;
+            }
+        } else {
+            relay_made += 1;
+        }
+        assert!(
+            cooling_started.elapsed() < Duration::from_secs(8),
+            "the preview never came back"
+        );
+    };
+    println!(
+        "{relay_made} COOLING frames, then the camera again after {:?}",
+        back - cooling_started
+    );
+    assert!(relay_made >= 1);
+    assert!(
+        sim.counters().preview_requests.load(Ordering::SeqCst) > opened,
+        "the preview was reopened"
+    );
+}

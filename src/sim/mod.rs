@@ -8,7 +8,8 @@
 //! Each preview JPEG carries a COM segment `oscstream-sim seq=N t_us=T` stamped when the
 //! camera writes it, so a benchmark can measure latency from the camera's side. Taking
 //! a picture ends every running preview, as the real camera does. `GET /_sim/stats`
-//! is the simulator's own addition: what it served, for tests and benchmarks.
+//! (what it served) and `POST /_sim/state` (fields merged into `/osc/state`, such as
+//! temperatures and camera errors) are the simulator's own additions, for tests.
 
 mod pattern;
 
@@ -130,6 +131,8 @@ struct Camera {
     /// `sleepDelay` and `offDelay` in seconds as a Z1 keeps them: 65535 ("never") is
     /// stored as 0, which is what a THETA V or later reads back.
     timers: Mutex<Timers>,
+    /// Fields merged into `/osc/state`'s `state` (`POST /_sim/state`).
+    state_overrides: Mutex<serde_json::Map<String, Value>>,
     pictures: Mutex<Vec<Picture>>,
     /// Command id → (when it finishes, the picture's file name).
     commands: Mutex<HashMap<String, (Instant, String)>>,
@@ -210,6 +213,7 @@ impl Simulator {
             stale_nonces: Mutex::new(Vec::new()),
             faults: Faults::default(),
             timers: Mutex::new(FACTORY_TIMERS),
+            state_overrides: Mutex::new(serde_json::Map::new()),
             pictures: Mutex::new(Vec::new()),
             commands: Mutex::new(HashMap::new()),
             next_command: AtomicU64::new(1),
@@ -265,6 +269,13 @@ impl Simulator {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// Merges `fields` into the camera's `/osc/state` (as `POST /_sim/state` does).
+    pub fn set_state(&self, fields: Value) {
+        if let Value::Object(fields) = fields {
+            lock(&self.camera.state_overrides).extend(fields);
+        }
     }
 
     /// The camera's sleep and power-off timers now.
@@ -330,6 +341,7 @@ impl Camera {
             ("POST", "/osc/commands/execute") => self.execute(&req),
             ("POST", "/osc/commands/status") => self.command_status(&req),
             ("GET", "/_sim/stats") => Response::json(Status::OK, &self.stats()),
+            ("POST", "/_sim/state") => self.merge_state(&req),
             ("GET", path) if path.starts_with("/files/") => self.file(path),
             _ => Response::bytes(
                 Status::NOT_FOUND,
@@ -408,20 +420,38 @@ impl Camera {
         let latest = lock(&self.pictures)
             .last()
             .map(|p| format!("/files/100RICOH/{}", p.name));
-        json!({
-            "fingerprint": self.fingerprint(),
-            "state": {
-                "batteryLevel": 0.8,
-                "storageUri": "http://192.168.1.1/files/100RICOH/",
-                "_batteryState": "disconnect",
-                "_captureStatus": if capturing { "shooting" } else { "idle" },
-                "_recordedTime": 0,
-                "_recordableTime": 0,
-                "_latestFileUrl": latest.unwrap_or_default(),
-                "_cameraError": [],
-                "_function": "normal",
+        let mut state = json!({
+            "batteryLevel": 0.8,
+            "storageUri": "http://192.168.1.1/files/100RICOH/",
+            "_batteryState": "disconnect",
+            "_captureStatus": if capturing { "shooting" } else { "idle" },
+            "_recordedTime": 0,
+            "_recordableTime": 0,
+            "_latestFileUrl": latest.unwrap_or_default(),
+            "_cameraError": [],
+            "_function": "normal",
+            "_boardTemp": 38.5,
+            "_batteryTemp": 31.0,
+        });
+        if let Some(map) = state.as_object_mut() {
+            for (k, v) in lock(&self.state_overrides).iter() {
+                map.insert(k.clone(), v.clone());
             }
-        })
+        }
+        json!({ "fingerprint": self.fingerprint(), "state": state })
+    }
+
+    /// `POST /_sim/state {...}`: merges into the state object, e.g. temperatures and
+    /// `_cameraError` entries, so tests can heat the camera up.
+    fn merge_state(&self, req: &Request) -> Response {
+        let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&req.body) else {
+            return Response::error(
+                Status::BAD_REQUEST,
+                "Send a JSON object to merge into the state.",
+            );
+        };
+        lock(&self.state_overrides).extend(fields);
+        Response::json(Status::OK, &self.state())
     }
 
     fn stats(&self) -> Value {

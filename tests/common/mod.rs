@@ -64,6 +64,7 @@ pub fn test_timeouts() -> Timeouts {
         frame_stall: Duration::from_millis(1500),
         retry_max: Duration::from_secs(1),
         set_options_pause: Duration::from_millis(100),
+        health_poll: Duration::from_millis(200),
         no_signal_after: Duration::from_millis(750),
         keepalive: Duration::from_millis(250),
         snapshot_wait: Duration::from_secs(2),
@@ -83,6 +84,7 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
             max_viewers: oscstream::relay::MAX_VIEWERS,
             preview: None,
             keep_awake: true,
+            cool_down: Duration::from_secs(2),
         }],
         access: Default::default(),
         timeouts: Timeouts {

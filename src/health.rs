@@ -1,0 +1,151 @@
+//! The camera's own health while it streams: battery and temperatures and the errors it
+//! reports in `/osc/state`, asked at most every `health_poll` (the camera answers one
+//! request at a time, so never more often), and only while the preview runs.
+//!
+//! A camera that reports `HIGH_TEMPERATURE` or `BATTERY_HIGH_TEMPERATURE` shuts itself
+//! down soon after; the watcher asks the upstream thread to close the preview for the
+//! cool-down time instead. `HIGH_TEMPERATURE_WARNING` is shown and logged only.
+
+use crate::control::Control;
+use crate::hub::{Hub, Upstream};
+use crate::log;
+use crate::osc::Camera;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Errors after which the camera is let cool down.
+const OVERHEATED: [&str; 2] = ["HIGH_TEMPERATURE", "BATTERY_HIGH_TEMPERATURE"];
+
+/// What the camera last said of itself; unknown values are `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    pub battery: Option<f64>,
+    pub battery_state: Option<String>,
+    pub board_temp: Option<f64>,
+    pub battery_temp: Option<f64>,
+    pub errors: Vec<String>,
+    /// While the preview is closed to let the camera cool down: until when.
+    pub cooling_until: Option<SystemTime>,
+}
+
+impl Health {
+    /// From `/osc/state`'s `state` object. Camera text is kept as sent; it is escaped
+    /// where it is logged.
+    pub fn from_state(state: &Value) -> Health {
+        let number = |name: &str| state.get(name).and_then(Value::as_f64);
+        Health {
+            battery: number("batteryLevel"),
+            battery_state: state
+                .get("_batteryState")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            board_temp: number("_boardTemp"),
+            battery_temp: number("_batteryTemp"),
+            errors: state
+                .get("_cameraError")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .take(16)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            cooling_until: None,
+        }
+    }
+
+    pub fn overheated(&self) -> bool {
+        self.errors.iter().any(|e| OVERHEATED.contains(&e.as_str()))
+    }
+
+    /// The hottest temperature the camera reported, for the COOLING frame.
+    pub fn hottest(&self) -> Option<f64> {
+        match (self.board_temp, self.battery_temp) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "battery": self.battery,
+            "battery_state": self.battery_state,
+            "board_temp": self.board_temp,
+            "battery_temp": self.battery_temp,
+            "errors": self.errors,
+            "cooling_until": self.cooling_until.map(crate::hub::unix_secs),
+        })
+    }
+
+    /// What changed since `before`, one sentence each (for one log line per change).
+    fn changes_since(&self, before: &Health) -> Vec<String> {
+        let mut out = Vec::new();
+        for error in self.errors.iter().filter(|e| !before.errors.contains(e)) {
+            out.push(format!("the camera reports {error}{}", self.temperatures()));
+        }
+        for error in before.errors.iter().filter(|e| !self.errors.contains(e)) {
+            out.push(format!("the camera no longer reports {error}"));
+        }
+        if self.battery_state != before.battery_state
+            && let Some(state) = &self.battery_state
+        {
+            out.push(format!("the camera's battery is {state}"));
+        }
+        out
+    }
+
+    fn temperatures(&self) -> String {
+        match (self.board_temp, self.battery_temp) {
+            (None, None) => String::new(),
+            (board, battery) => {
+                let show = |t: Option<f64>| t.map_or("?".into(), |t| format!("{t:.1} °C"));
+                format!(" (board {}, battery {})", show(board), show(battery))
+            }
+        }
+    }
+}
+
+/// Starts the thread that asks the camera for its state while the preview runs, keeps
+/// `health` up to date, and starts a cool-down of `cool_down` when the camera overheats.
+pub fn watch(
+    camera: Arc<Camera>,
+    hub: Arc<Hub>,
+    control: Arc<Control>,
+    health: Arc<Mutex<Health>>,
+    every: Duration,
+    cool_down: Duration,
+) -> std::io::Result<JoinHandle<()>> {
+    thread::Builder::new().name("health".into()).spawn(move || {
+        let mut last_asked: Option<Instant> = None;
+        while !hub.is_stopped() {
+            thread::sleep(Duration::from_millis(50).min(every));
+            let streaming = hub.status().upstream == Upstream::Streaming;
+            let due = last_asked.is_none_or(|t| t.elapsed() >= every);
+            if !streaming || !due || control.cooling() {
+                continue;
+            }
+            last_asked = Some(Instant::now());
+            let Ok(mut state) = camera.state() else {
+                continue; // the upstream thread reports an unreachable camera
+            };
+            let mut now = Health::from_state(&state["state"].take());
+            let mut current = health.lock().unwrap_or_else(|e| e.into_inner());
+            for change in now.changes_since(&current) {
+                log::warning(format_args!("{change}"));
+            }
+            if now.overheated() {
+                log::warning(format_args!(
+                    "letting the camera at {} cool down for {cool_down:?} with the preview closed",
+                    camera.addr().host_port()
+                ));
+                control.start_cooling(cool_down);
+                now.cooling_until = Some(SystemTime::now() + cool_down);
+            }
+            *current = now;
+        }
+    })
+}
