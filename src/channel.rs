@@ -11,6 +11,7 @@ use crate::health::{self, Health};
 use crate::http::{DeadlineWriter, Response, Status};
 use crate::hub::{Hub, Upstream, unix_secs};
 use crate::log;
+use crate::lost::{LostHook, LostWatch};
 use crate::mjpeg::{self, PartWriter};
 use crate::osc::{Camera, CameraAddr, OscError, PreviewFormat};
 use crate::picture;
@@ -83,6 +84,8 @@ pub struct ChannelConfig {
     pub keep_awake: bool,
     /// How long the preview stays closed when the camera overheats (`--cool-down`).
     pub cool_down: Duration,
+    /// `--on-camera-lost`: what to run when the camera has been failing for a while.
+    pub on_lost: Option<LostHook>,
 }
 
 /// See the module docs.
@@ -108,6 +111,7 @@ impl Channel {
     /// Starts the upstream thread; it opens the camera once someone watches.
     pub fn start(config: ChannelConfig, timeouts: Timeouts) -> io::Result<Arc<Channel>> {
         let hub = Hub::new(timeouts.linger);
+        let camera_label = config.camera.host_port();
         let camera = Arc::new(Camera::new(config.camera, &timeouts));
         let control = Control::new(timeouts.set_options_pause, config.keep_awake);
         if let Some(format) = config.preview {
@@ -123,6 +127,10 @@ impl Channel {
             health.clone(),
             timeouts.health_poll,
             config.cool_down,
+            config
+                .on_lost
+                .clone()
+                .map(|hook| LostWatch::new(hook, camera_label)),
         )?;
         Ok(Arc::new(Channel {
             name: config.name,

@@ -11,6 +11,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+/// Default for `--lost-after`.
+pub const DEFAULT_LOST_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
 /// Default for `--cool-down`: how long an overheated camera's preview stays closed.
 pub const DEFAULT_COOL_DOWN: std::time::Duration = std::time::Duration::from_secs(300);
 /// Where a THETA is on its own Wi-Fi (Mode 1).
@@ -51,6 +53,9 @@ OPTIONS:
       --read-only       refuse every POST route (no pictures, no format changes) with 403
       --cool-down SECS  when the camera reports overheating, close its preview this long
                         (default 300); viewers see a COOLING frame meanwhile
+      --on-camera-lost CMD  run CMD (sh -c, with OSCSTREAM_CAMERA=host:port) when a camera
+                        has failed for --lost-after SECS (default 120), then at most once
+                        per that while it stays lost; e.g. 'uhubctl -a cycle -l 1-1 -p 2'
       --let-camera-sleep  leave the camera's sleep and power-off timers alone (by default
                         they are set to never while the relay runs, and put back on stop)
       --allow-origin O  allow web pages from origin O to use the relay (CORS) and to
@@ -86,6 +91,8 @@ pub enum Command {
         keep_awake: bool,
         /// How long an overheated camera's preview stays closed.
         cool_down: std::time::Duration,
+        /// `--on-camera-lost CMD` with `--lost-after`.
+        on_lost: Option<crate::lost::LostHook>,
     },
     Simulate(SimConfig),
     Help,
@@ -288,6 +295,24 @@ fn parse_relay(
         .opt_value_from_fn("--cool-down", parse_cool_down)
         .map_err(from_pico)?
         .unwrap_or(DEFAULT_COOL_DOWN);
+    let lost_command: Option<String> = args
+        .opt_value_from_str("--on-camera-lost")
+        .map_err(from_pico)?;
+    let lost_after = args
+        .opt_value_from_fn("--lost-after", parse_lost_after)
+        .map_err(from_pico)?;
+    let on_lost = match (lost_command, lost_after) {
+        (Some(command), after) => Some(crate::lost::LostHook {
+            command,
+            after: after.unwrap_or(DEFAULT_LOST_AFTER),
+        }),
+        (None, Some(_)) => {
+            return Err(CliError(
+                "--lost-after goes with --on-camera-lost 'COMMAND'".into(),
+            ));
+        }
+        (None, None) => None,
+    };
     let allow_origin: Option<String> = args
         .opt_value_from_str("--allow-origin")
         .map_err(from_pico)?;
@@ -331,6 +356,7 @@ fn parse_relay(
             access,
             keep_awake,
             cool_down,
+            on_lost,
         });
     }
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -391,6 +417,7 @@ fn parse_relay(
         access,
         keep_awake,
         cool_down,
+        on_lost,
     })
 }
 
@@ -492,6 +519,15 @@ fn parse_host_name(s: &str) -> Result<String, String> {
         Err(format!(
             "--allow-host takes a host name like camera.example.org, or '*' (got '{s}')"
         ))
+    }
+}
+
+fn parse_lost_after(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n) if (1..=86_400).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+        _ => Err(format!(
+            "--lost-after takes seconds from 1 to 86400 (got '{s}')"
+        )),
     }
 }
 

@@ -4,11 +4,13 @@
 //!
 //! A camera that reports `HIGH_TEMPERATURE` or `BATTERY_HIGH_TEMPERATURE` shuts itself
 //! down soon after; the watcher asks the upstream thread to close the preview for the
-//! cool-down time instead. `HIGH_TEMPERATURE_WARNING` is shown and logged only.
+//! cool-down time instead. `HIGH_TEMPERATURE_WARNING` is shown and logged only. The
+//! same thread runs the `--on-camera-lost` hook ([`crate::lost`]).
 
 use crate::control::Control;
 use crate::hub::{Hub, Upstream};
 use crate::log;
+use crate::lost::LostWatch;
 use crate::osc::Camera;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -111,6 +113,8 @@ impl Health {
 
 /// Starts the thread that asks the camera for its state while the preview runs, keeps
 /// `health` up to date, and starts a cool-down of `cool_down` when the camera overheats.
+///
+/// It also runs the `--on-camera-lost` hook, when there is one, for this camera.
 pub fn watch(
     camera: Arc<Camera>,
     hub: Arc<Hub>,
@@ -118,11 +122,15 @@ pub fn watch(
     health: Arc<Mutex<Health>>,
     every: Duration,
     cool_down: Duration,
+    mut lost: Option<LostWatch>,
 ) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new().name("health".into()).spawn(move || {
         let mut last_asked: Option<Instant> = None;
         while !hub.is_stopped() {
             thread::sleep(Duration::from_millis(50).min(every));
+            if let Some(lost) = lost.as_mut() {
+                lost.check(hub.status().failing_since);
+            }
             let streaming = hub.status().upstream == Upstream::Streaming;
             let due = last_asked.is_none_or(|t| t.elapsed() >= every);
             if !streaming || !due || control.cooling() {

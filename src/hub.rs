@@ -73,6 +73,8 @@ pub struct Status {
     pub preview_connections: u64,
     /// Why the last preview failed; cleared once frames flow again.
     pub last_error: Option<OscError>,
+    /// Since when the camera has failed without a frame in between.
+    pub failing_since: Option<Instant>,
     pub viewers: usize,
     /// Camera failures since start (each failed or ended preview, each refused open).
     pub camera_errors: u64,
@@ -139,6 +141,7 @@ impl Hub {
                     reconnects: 0,
                     preview_connections: 0,
                     last_error: None,
+                    failing_since: None,
                     viewers: 0,
                     camera_errors: 0,
                     frames_delivered: 0,
@@ -178,6 +181,7 @@ impl Hub {
         }));
         inner.status.frames_received += 1;
         inner.status.last_error = None;
+        inner.status.failing_since = None;
         if inner.recent_arrivals.len() == FPS_WINDOW_FRAMES {
             inner.recent_arrivals.pop_front();
         }
@@ -349,6 +353,7 @@ impl Hub {
         let mut inner = self.lock();
         inner.status.last_error = Some(error);
         inner.status.camera_errors += 1;
+        inner.status.failing_since.get_or_insert_with(Instant::now);
     }
 
     /// A viewer was sent a part of `bytes`, having skipped `skipped` newer frames before it.

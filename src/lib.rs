@@ -10,6 +10,7 @@
 //! - [`hub`]: the newest frame and the viewers waiting for it.
 //! - [`channel`]: one camera's unit: client, hub, control, upstream thread, viewer loop, status.
 //! - [`health`]: the camera's battery, temperatures and errors; cool-down when it overheats.
+//! - [`lost`]: the `--on-camera-lost` hook.
 //! - [`control`]: changing the camera while it streams (preview format, RICOH's pauses).
 //! - [`api`]: camera control over HTTP (options, formats, pictures, files).
 //! - [`access`]: who may use the relay (Basic auth, read-only, allowed origins).
@@ -35,6 +36,7 @@ pub mod health;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod lost;
 pub mod metrics;
 pub mod mjpeg;
 pub mod osc;

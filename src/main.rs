@@ -74,6 +74,7 @@ fn run(command: Command) -> Result<(), Exit> {
             access,
             keep_awake,
             cool_down,
+            on_lost,
         } => {
             // The simulators live as long as the relay runs.
             let mut simulators = Vec::new();
@@ -86,6 +87,7 @@ fn run(command: Command) -> Result<(), Exit> {
                     preview,
                     keep_awake,
                     cool_down,
+                    on_lost: on_lost.clone(),
                 }],
                 CameraTarget::Simulated { credentials, count } => (1..=count)
                     .map(|n| {
@@ -113,6 +115,7 @@ fn run(command: Command) -> Result<(), Exit> {
                             preview,
                             keep_awake,
                             cool_down,
+                            on_lost: on_lost.clone(),
                         })
                     })
                     .collect::<Result<_, _>>()?,
@@ -130,6 +133,7 @@ fn run(command: Command) -> Result<(), Exit> {
                         preview: spec.preview,
                         keep_awake,
                         cool_down,
+                        on_lost: on_lost.clone(),
                     })
                     .collect(),
             };

@@ -63,6 +63,7 @@ fn three_cameras() -> Site {
             preview: spec.preview,
             keep_awake: true,
             cool_down: Duration::from_secs(2),
+            on_lost: None,
         })
         .collect();
     let relay = Relay::start(RelayConfig {

@@ -184,3 +184,58 @@ fn an_overheated_camera_cools_down_while_viewers_stay_fed_then_streams_again() {
         "the preview was reopened"
     );
 }
+
+#[test]
+fn the_lost_hook_runs_once_lost_and_no_more_often_than_allowed() {
+    let sim = start_sim();
+    let camera = sim.addr();
+    let dir = std::env::temp_dir().join(format!("oscstream-lost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let runs = dir.join("runs");
+    let _ = std::fs::remove_file(&runs);
+    let mut config = relay_config(camera_at(camera, None), Duration::from_secs(10));
+    config.cameras[0].on_lost = Some(oscstream::lost::LostHook {
+        command: format!(
+            "echo \"$OSCSTREAM_CAMERA\" >> '{}'; echo cycled",
+            runs.display()
+        ),
+        after: Duration::from_secs(1),
+    });
+    let relay = oscstream::relay::Relay::start(config).unwrap();
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    viewer.next_part();
+    let lines = || {
+        std::fs::read_to_string(&runs)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    std::thread::sleep(Duration::from_millis(1500)); // streaming: never lost
+    assert!(lines().is_empty(), "the hook ran for a camera that streams");
+    sim.kill();
+    let lost = std::time::Instant::now();
+    let first = wait_for(Duration::from_secs(5), "the hook to run", || {
+        viewer.next_part();
+        (!lines().is_empty()).then(std::time::Instant::now)
+    });
+    assert!(
+        first - lost >= Duration::from_millis(900),
+        "ran after {:?}",
+        first - lost
+    );
+    assert_eq!(
+        lines()[0],
+        camera.to_string(),
+        "OSCSTREAM_CAMERA is the camera"
+    );
+    let window = std::time::Instant::now();
+    while window.elapsed() < Duration::from_millis(2500) {
+        viewer.next_part();
+    }
+    let count = lines().len();
+    assert!(
+        (2..=4).contains(&count),
+        "{count} runs in about 3.5 s with --lost-after 1"
+    );
+}

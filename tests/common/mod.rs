@@ -85,6 +85,7 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
             preview: None,
             keep_awake: true,
             cool_down: Duration::from_secs(2),
+            on_lost: None,
         }],
         access: Default::default(),
         timeouts: Timeouts {
