@@ -78,8 +78,10 @@ SIMULATE OPTIONS (oscstream simulate):
 Then open http://127.0.0.1:5000/public/index.html, or record: curl http://127.0.0.1:5000/video_feed > out.mjpeg
 ";
 
-/// What the command line asks for.
+/// What the command line asks for. (Built once at start, so the size of the `Relay`
+/// variant does not matter.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     Relay {
         listen: String,

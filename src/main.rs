@@ -34,6 +34,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints a line for the person who started the relay. Nobody may be reading (stdout
+/// closed, or a pipe whose reader left): that is no reason to fail, unlike `println!`.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// A failure: the exit code (2 for what the user asked wrongly, 1 otherwise) and the sentence.
 struct Exit(u8, String);
 
@@ -50,14 +59,14 @@ fn run(command: Command) -> Result<(), Exit> {
             Ok(())
         }
         Command::Version => {
-            println!("oscstream {}", env!("CARGO_PKG_VERSION"));
+            say!("oscstream {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Command::Simulate(config) => {
             let listen = config.listen.clone();
             let sim = Simulator::start(config)
                 .map_err(|e| format!("cannot start the simulated camera on {listen}: {e}"))?;
-            println!(
+            say!(
                 "simulated camera ({}) at http://{}/osc/info",
                 oscstream::sim::MODEL,
                 sim.addr()
@@ -96,7 +105,7 @@ fn run(command: Command) -> Result<(), Exit> {
                             ..SimConfig::default()
                         })
                         .map_err(|e| format!("cannot start the simulated camera: {e}"))?;
-                        println!("simulated camera at http://{}", sim.addr());
+                        say!("simulated camera at http://{}", sim.addr());
                         let camera = CameraAddr {
                             host: "127.0.0.1".into(),
                             port: sim.addr().port(),
@@ -159,14 +168,14 @@ fn run(command: Command) -> Result<(), Exit> {
             } else {
                 local.to_string()
             };
-            println!("open http://{shown}/public/index.html  (stream: http://{shown}/video_feed)");
+            say!("open http://{shown}/public/index.html  (stream: http://{shown}/video_feed)");
             if !local.ip().is_loopback() && access.basic_auth.is_none() {
                 log::warning(format_args!(
                     "listening on {local} without --auth: anyone on your network can watch and control the camera"
                 ));
             }
             if cameras.len() > 1 {
-                println!("cameras: http://{shown}/cameras");
+                say!("cameras: http://{shown}/cameras");
             }
             // The relay already serves; the cameras are checked beside it, so a slow or
             // absent camera delays nothing. A wrong login or format ends the process.
@@ -176,7 +185,7 @@ fn run(command: Command) -> Result<(), Exit> {
                     .spawn(move || {
                         let label = camera.camera.host_port();
                         match check_camera(&camera.camera, camera.preview, &timeouts) {
-                            Ok(model) => println!(
+                            Ok(model) => say!(
                                 "relaying {} at {label} as {}",
                                 model.as_deref().unwrap_or("the camera"),
                                 camera.name
