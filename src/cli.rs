@@ -74,6 +74,8 @@ SIMULATE OPTIONS (oscstream simulate):
   -i, --id ID --pwd PASSWORD   demand Digest auth with these credentials
       --size WxH        preview size (default 1024x512)
       --fps N           preview framerate (default 30)
+      --model NAME      'RICOH THETA Z1' (default) or 'RICOH THETA S' (API level 1 until
+                        a client sets clientVersion 2; 640x320@10 only)
 
 Then open http://127.0.0.1:5000/public/index.html, or record: curl http://127.0.0.1:5000/video_feed > out.mjpeg
 ";
@@ -437,6 +439,16 @@ fn parse_simulate(
     let fps = args
         .opt_value_from_fn("--fps", parse_fps)
         .map_err(from_pico)?;
+    let model: Option<String> = args
+        .opt_value_from_fn("--model", |m: &str| match m {
+            crate::sim::MODEL | crate::sim::MODEL_S => Ok(m.to_string()),
+            _ => Err(format!(
+                "--model is \"{}\" or \"{}\" (got '{m}')",
+                crate::sim::MODEL,
+                crate::sim::MODEL_S
+            )),
+        })
+        .map_err(from_pico)?;
     reject_leftovers(args)?;
     let credentials = match (id, pwd) {
         (Some(id), Some(pwd)) => Some(Credentials::new(id, pwd)),
@@ -452,6 +464,8 @@ fn parse_simulate(
         width,
         height,
         fps: fps.unwrap_or(defaults.fps),
+        model: model.unwrap_or(defaults.model),
+        firmware: None,
     }))
 }
 

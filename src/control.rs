@@ -127,6 +127,9 @@ impl Control {
     /// Waits out RICOH's pause, sets a pending format, and clears a stale restart request:
     /// everything due before a preview opens.
     pub fn before_preview(&self, camera: &Camera) -> Result<(), OscError> {
+        if speak_api_level_2(camera)? {
+            self.lock().open_not_before = Instant::now() + self.set_options_pause;
+        }
         // Read it apart: a guard in the `if let` would be held through the block, and
         // the block locks again.
         let pending = self.lock().pending_format;
@@ -208,6 +211,48 @@ impl Control {
             .collect();
         camera.set_options(Value::Object(options)).map(|()| true)
     }
+}
+
+/// The THETA S firmware from which it can stream to other apps (API level 2).
+const S_FIRMWARE_FOR_LEVEL_2: [u32; 2] = [1, 62];
+
+/// THETA S and SC speak OSC API level 1 until a client sets `clientVersion` 2 in a
+/// session, and fall back to it whenever their Wi-Fi link drops: so this runs before
+/// every preview. `Ok(true)` when it switched the camera (options changed); cameras that
+/// speak only level 2 cost one cached `/osc/info`.
+fn speak_api_level_2(camera: &Camera) -> Result<bool, OscError> {
+    // A camera that does not say (or says it badly) is taken to speak level 2; opening
+    // the preview tells the rest.
+    let Ok(info) = camera.info_cached() else {
+        return Ok(false);
+    };
+    let speaks_level_1 = info["apiLevel"]
+        .as_array()
+        .is_some_and(|levels| levels.iter().any(|l| l.as_u64() == Some(1)));
+    if !speaks_level_1 {
+        return Ok(false);
+    }
+    let model = info["model"].as_str().unwrap_or_default();
+    let firmware = info["firmwareVersion"].as_str().unwrap_or_default();
+    let version: Vec<u32> = firmware
+        .split('.')
+        .map(|part| part.trim().parse().unwrap_or(0))
+        .collect();
+    if model == "RICOH THETA S" && version.as_slice() < &S_FIRMWARE_FOR_LEVEL_2[..] {
+        return Err(OscError::FirmwareTooOld {
+            camera: camera.addr().host_port(),
+            firmware: firmware.to_string(),
+        });
+    }
+    let Ok(state) = camera.state() else {
+        return Ok(false);
+    };
+    if state["state"]["_apiVersion"].as_u64() != Some(1) {
+        return Ok(false);
+    }
+    let session = camera.start_session()?;
+    camera.set_client_version_2(&session)?;
+    Ok(true)
 }
 
 /// Why a preview format was not switched.

@@ -83,21 +83,25 @@ impl Health {
         })
     }
 
-    /// What changed since `before`, one sentence each (for one log line per change).
-    fn changes_since(&self, before: &Health) -> Vec<String> {
-        let mut out = Vec::new();
+    /// What changed since `before`, one line each: camera errors as warnings, the
+    /// battery's charging state (once it was known) as information.
+    fn log_changes_since(&self, before: &Health) {
         for error in self.errors.iter().filter(|e| !before.errors.contains(e)) {
-            out.push(format!("the camera reports {error}{}", self.temperatures()));
+            log::warning(format_args!(
+                "the camera reports {error}{}",
+                self.temperatures()
+            ));
         }
         for error in before.errors.iter().filter(|e| !self.errors.contains(e)) {
-            out.push(format!("the camera no longer reports {error}"));
+            log::notice(format_args!("the camera no longer reports {error}"));
         }
-        if self.battery_state != before.battery_state
-            && let Some(state) = &self.battery_state
+        if let (Some(was), Some(now)) = (&before.battery_state, &self.battery_state)
+            && was != now
         {
-            out.push(format!("the camera's battery is {state}"));
+            log::info(format_args!(
+                "the camera's battery went from {was} to {now}"
+            ));
         }
-        out
     }
 
     fn temperatures(&self) -> String {
@@ -142,9 +146,7 @@ pub fn watch(
             };
             let mut now = Health::from_state(&state["state"].take());
             let mut current = health.lock().unwrap_or_else(|e| e.into_inner());
-            for change in now.changes_since(&current) {
-                log::warning(format_args!("{change}"));
-            }
+            now.log_changes_since(&current);
             if now.overheated() {
                 log::warning(format_args!(
                     "letting the camera at {} cool down for {cool_down:?} with the preview closed",

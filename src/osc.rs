@@ -123,6 +123,15 @@ pub enum OscError {
     Busy {
         camera: String,
     },
+    /// Another client holds the camera (OSC API level 1: `cameraInExclusiveUse`).
+    InExclusiveUse {
+        camera: String,
+    },
+    /// A THETA S whose firmware predates API level 2 support.
+    FirmwareTooOld {
+        camera: String,
+        firmware: String,
+    },
 }
 
 impl OscError {
@@ -189,6 +198,15 @@ impl fmt::Display for OscError {
             OscError::NoSuchFile { camera, path } => {
                 write!(f, "the camera at {camera} has no file {path}")
             }
+            OscError::InExclusiveUse { camera } => write!(
+                f,
+                "another app is using the camera at {camera} (close the THETA app on your phone)"
+            ),
+            OscError::FirmwareTooOld { camera, firmware } => write!(
+                f,
+                "the THETA S at {camera} has firmware {firmware}, which cannot stream to other apps: \
+                 update it to 01.62 or later with RICOH's app"
+            ),
             OscError::Busy { camera } => write!(
                 f,
                 "the camera at {camera} is busy answering other requests; try again shortly"
@@ -361,6 +379,28 @@ impl Camera {
     /// `camera.setOptions` with `previewFormat`. Leave a second before the next preview or picture.
     pub fn set_preview_format(&self, format: PreviewFormat) -> Result<(), OscError> {
         self.set_options(json!({ "previewFormat": format.to_json() }))
+    }
+
+    /// `camera.startSession` (OSC API level 1): the new session's id.
+    pub fn start_session(&self) -> Result<String, OscError> {
+        let answer = match self.execute("camera.startSession", json!({})) {
+            Err(OscError::Refused { code, .. }) if code == "cameraInExclusiveUse" => {
+                return Err(OscError::InExclusiveUse {
+                    camera: self.addr.host_port(),
+                });
+            }
+            other => other?,
+        };
+        answer["results"]["sessionId"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.unreadable("camera.startSession gave no sessionId".into()))
+    }
+
+    /// Switches a level-1 camera to OSC API level 2 in `session`.
+    pub fn set_client_version_2(&self, session: &str) -> Result<(), OscError> {
+        let params = json!({"sessionId": session, "options": {"clientVersion": 2}});
+        self.execute("camera.setOptions", params).map(drop)
     }
 
     /// `camera.setOptions` with these options. Leave a second before the next preview or picture.

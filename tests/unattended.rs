@@ -239,3 +239,77 @@ fn the_lost_hook_runs_once_lost_and_no_more_often_than_allowed() {
         "{count} runs in about 3.5 s with --lost-after 1"
     );
 }
+
+fn theta_s(firmware: Option<&str>) -> oscstream::sim::Simulator {
+    start_sim_with(oscstream::sim::SimConfig {
+        model: oscstream::sim::MODEL_S.into(),
+        firmware: firmware.map(str::to_string),
+        ..sim_config()
+    })
+}
+
+#[test]
+fn a_theta_s_is_switched_to_api_level_2_and_streams_across_three_link_drops() {
+    let sim = theta_s(None);
+    let relay = start_relay(camera_at(sim.addr(), None));
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    let first = wait_for(Duration::from_secs(5), "a frame from the S", || {
+        let part = viewer.next_part();
+        oscstream::sim::read_stamp(&part.jpeg)
+            .is_some()
+            .then_some(part)
+    });
+    assert_eq!(
+        jpeg_size(&first.jpeg),
+        Some((640, 320)),
+        "an S previews at 640x320"
+    );
+    assert_eq!(sim.counters().handshakes.load(Ordering::SeqCst), 1);
+    for drop in 1..=3 {
+        sim.inject(Fault::DieMidFrame); // the link drops: the S is back at level 1
+        wait_for(Duration::from_secs(5), "the S to stream again", || {
+            viewer.next_part();
+            (sim.counters().handshakes.load(Ordering::SeqCst) == 1 + drop
+                && status(&relay)["online"] == true)
+                .then_some(())
+        });
+    }
+}
+
+#[test]
+fn another_app_holding_the_camera_is_said_in_a_sentence_and_retried() {
+    let sim = theta_s(None);
+    sim.set_exclusive_use(true);
+    let relay = start_relay(camera_at(sim.addr(), None));
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    let reason = wait_for(Duration::from_secs(5), "the sentence", || {
+        viewer.next_part();
+        let s = status(&relay);
+        s["offline_reason"]
+            .as_str()
+            .filter(|r| r.contains("close the THETA app on your phone"))
+            .map(str::to_string)
+    });
+    println!("{reason}");
+    sim.set_exclusive_use(false);
+    wait_for(Duration::from_secs(5), "the retry to stream", || {
+        viewer.next_part();
+        (status(&relay)["online"] == true).then_some(())
+    });
+}
+
+#[test]
+fn a_theta_s_with_old_firmware_is_said_once_and_clearly() {
+    let sim = theta_s(Some("01.42"));
+    let relay = start_relay(camera_at(sim.addr(), None));
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    let reason = wait_for(Duration::from_secs(5), "the sentence", || {
+        viewer.next_part();
+        status(&relay)["offline_reason"]
+            .as_str()
+            .filter(|r| r.contains("01.42") && r.contains("01.62"))
+            .map(str::to_string)
+    });
+    println!("{reason}");
+    assert_eq!(sim.counters().preview_requests.load(Ordering::SeqCst), 0);
+}

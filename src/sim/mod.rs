@@ -44,6 +44,12 @@ const Z1_PREVIEW_FORMATS: [(u16, u16, u32); 5] = [
     (640, 320, 8),
 ];
 pub const MODEL: &str = "RICOH THETA Z1";
+/// A THETA S previews at this format only.
+const S_PREVIEW_FORMAT: PreviewFormat = PreviewFormat {
+    width: 640,
+    height: 320,
+    framerate: 10,
+};
 
 /// How the simulated camera is set up.
 #[derive(Debug, Clone)]
@@ -54,11 +60,22 @@ pub struct SimConfig {
     pub width: u16,
     pub height: u16,
     pub fps: u32,
+    /// `RICOH THETA Z1` (default) or `RICOH THETA S`, which speaks OSC API level 1 until
+    /// a client sets `clientVersion` 2 and falls back to it whenever a preview link drops,
+    /// and previews only at 640×320@10.
+    pub model: String,
+    /// The firmware `/osc/info` reports (the model's usual one when `None`).
+    pub firmware: Option<String>,
 }
+
+/// The THETA S: API level 1 until told otherwise.
+pub const MODEL_S: &str = "RICOH THETA S";
 
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
+            model: MODEL.into(),
+            firmware: None,
             listen: "127.0.0.1:0".into(),
             credentials: None,
             width: 1024,
@@ -92,6 +109,8 @@ pub const HOSTILE_MESSAGE: &str = "busy\n<3>error: FORGED LINE \u{1b}[31mred";
 /// What the simulator has served, for tests and benchmarks.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Times a client switched the camera to API level 2 (`clientVersion` 2).
+    pub handshakes: AtomicU64,
     /// `camera.setOptions` calls that set `sleepDelay` or `offDelay`.
     pub timer_sets: AtomicU64,
     pub preview_requests: AtomicU64,
@@ -115,6 +134,9 @@ struct Frames {
 }
 
 struct Camera {
+    model: String,
+    firmware: String,
+    api: Mutex<ApiState>,
     credentials: Option<Credentials>,
     started: Instant,
     counters: Arc<Counters>,
@@ -137,6 +159,17 @@ struct Camera {
     /// Command id → (when it finishes, the picture's file name).
     commands: Mutex<HashMap<String, (Instant, String)>>,
     next_command: AtomicU64,
+}
+
+/// OSC API level 1 (THETA S, SC): sessions and `clientVersion`.
+struct ApiState {
+    /// 1 until a client sets `clientVersion` 2; 2 for cameras that speak only level 2.
+    level: u8,
+    /// Falls back to level 1 whenever a preview link drops.
+    speaks_level_1: bool,
+    session: Option<String>,
+    /// Another client holds the camera: `camera.startSession` is refused.
+    exclusive_use: bool,
 }
 
 /// The camera's sleep and power-off timers, in seconds (0: never).
@@ -180,10 +213,15 @@ impl Simulator {
                 "the simulated camera needs a non-zero size and framerate",
             ));
         }
-        let format = PreviewFormat {
-            width: config.width.into(),
-            height: config.height.into(),
-            framerate: config.fps,
+        let level_1 = config.model == MODEL_S;
+        let format = if level_1 {
+            S_PREVIEW_FORMAT
+        } else {
+            PreviewFormat {
+                width: config.width.into(),
+                height: config.height.into(),
+                framerate: config.fps,
+            }
         };
         let mut supported: Vec<PreviewFormat> = Z1_PREVIEW_FORMATS
             .iter()
@@ -193,11 +231,25 @@ impl Simulator {
                 framerate,
             })
             .collect();
-        if !supported.contains(&format) {
+        if level_1 {
+            supported = vec![S_PREVIEW_FORMAT];
+        } else if !supported.contains(&format) {
             supported.insert(0, format);
         }
         let counters = Arc::new(Counters::default());
+        let firmware = config
+            .firmware
+            .clone()
+            .unwrap_or_else(|| if level_1 { "01.82" } else { "2.20.3" }.to_string());
         let camera = Arc::new(Camera {
+            model: config.model.clone(),
+            firmware,
+            api: Mutex::new(ApiState {
+                level: if level_1 { 1 } else { 2 },
+                speaks_level_1: level_1,
+                session: None,
+                exclusive_use: false,
+            }),
             credentials: config.credentials,
             started: Instant::now(),
             counters: counters.clone(),
@@ -271,6 +323,12 @@ impl Simulator {
         &self.counters
     }
 
+    /// Another client holds the camera (`true`): `camera.startSession` answers
+    /// `cameraInExclusiveUse` until released.
+    pub fn set_exclusive_use(&self, held: bool) {
+        lock(&self.camera.api).exclusive_use = held;
+    }
+
     /// Merges `fields` into the camera's `/osc/state` (as `POST /_sim/state` does).
     pub fn set_state(&self, fields: Value) {
         if let Value::Object(fields) = fields {
@@ -289,6 +347,13 @@ impl Drop for Simulator {
         self.kill();
     }
 }
+
+/// Commands a level-1 camera takes (of those the simulator knows).
+const LEVEL_1_COMMANDS: [&str; 3] = [
+    "camera.startSession",
+    "camera.setOptions",
+    "camera.getOptions",
+];
 
 /// One loop second of frames (at most 30 distinct pictures). Formats come only from the
 /// supported list, whose sizes fit a JPEG's 16-bit dimensions.
@@ -390,9 +455,9 @@ impl Camera {
     fn info(&self) -> Value {
         json!({
             "manufacturer": "RICOH",
-            "model": MODEL,
+            "model": self.model,
             "serialNumber": "10010001",
-            "firmwareVersion": "2.20.3",
+            "firmwareVersion": self.firmware,
             "supportUrl": "https://theta360.com/en/support/",
             "gps": false,
             "gyro": true,
@@ -400,7 +465,7 @@ impl Camera {
             "api": ["/osc/info", "/osc/state", "/osc/checkForUpdates",
                     "/osc/commands/execute", "/osc/commands/status"],
             "endpoints": {"httpPort": 80, "httpUpdatesPort": 80},
-            "apiLevel": [2],
+            "apiLevel": if lock(&self.api).speaks_level_1 { json!([1, 2]) } else { json!([2]) },
             "_wlanMacAddress": "58:38:79:00:00:01",
         })
     }
@@ -432,6 +497,7 @@ impl Camera {
             "_function": "normal",
             "_boardTemp": 38.5,
             "_batteryTemp": 31.0,
+            "_apiVersion": lock(&self.api).level,
         });
         if let Some(map) = state.as_object_mut() {
             for (k, v) in lock(&self.state_overrides).iter() {
@@ -483,7 +549,16 @@ impl Camera {
             );
         };
         let params = body.get("parameters").cloned().unwrap_or(json!({}));
+        if lock(&self.api).level == 1 && !LEVEL_1_COMMANDS.contains(&name) {
+            return osc_error(
+                Status::BAD_REQUEST,
+                name,
+                "unknownCommand",
+                "This camera speaks OSC API level 1: set clientVersion 2 in a session first.",
+            );
+        }
         match name {
+            "camera.startSession" => self.start_session(name),
             "camera.getLivePreview" => self.live_preview(),
             "camera.takePicture" => self.take_picture(),
             "camera.getOptions" => self.get_options(name, &params),
@@ -496,6 +571,22 @@ impl Camera {
                 &format!("Command {name} is not supported."),
             ),
         }
+    }
+
+    fn start_session(&self, name: &str) -> Response {
+        let mut api = lock(&self.api);
+        if api.exclusive_use {
+            return osc_error(
+                Status::BAD_REQUEST,
+                name,
+                "cameraInExclusiveUse",
+                "Another client is using the camera.",
+            );
+        }
+        let n = self.next_command.fetch_add(1, Ordering::Relaxed);
+        let id = format!("SID_{n:04}");
+        api.session = Some(id.clone());
+        done(name, json!({"sessionId": id, "timeout": 180}))
     }
 
     fn live_preview(self: &Arc<Self>) -> Response {
@@ -646,6 +737,22 @@ impl Camera {
         let mut timer_set = false;
         for (option, value) in options {
             match option.as_str() {
+                "clientVersion" => {
+                    let mut api = lock(&self.api);
+                    let session = params.get("sessionId").and_then(Value::as_str);
+                    if api.level == 1 && (session.is_none() || session != api.session.as_deref()) {
+                        return osc_error(
+                            Status::BAD_REQUEST,
+                            name,
+                            "invalidSessionId",
+                            "The session id is missing or not the newest session's.",
+                        );
+                    }
+                    if value.as_u64() == Some(2) {
+                        api.level = 2;
+                        self.counters.handshakes.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
                 "previewFormat" => {
                     let wanted = PreviewFormat::from_json(value);
                     let Some(wanted) = wanted.filter(|f| self.supported.contains(f)) else {
@@ -764,6 +871,14 @@ impl PreviewRun {
         counters.previews_running.fetch_add(1, Ordering::SeqCst);
         let result = self.play(camera, out);
         counters.previews_running.fetch_sub(1, Ordering::SeqCst);
+        if result.is_err() {
+            // The link dropped: a level-1 camera forgets clientVersion, as a THETA S does.
+            let mut api = lock(&camera.api);
+            if api.speaks_level_1 {
+                api.level = 1;
+                api.session = None;
+            }
+        }
         result
     }
 

@@ -27,6 +27,7 @@ pub fn sim_config() -> SimConfig {
         width: TEST_SIZE.0,
         height: TEST_SIZE.1,
         fps: TEST_FPS,
+        ..SimConfig::default()
     }
 }
 
