@@ -4,7 +4,7 @@
 
 use crate::access::Access;
 use crate::channel::Mode;
-use crate::osc::{CameraAddr, Credentials, PreviewFormat};
+use crate::osc::{CameraAddr, Credentials, MdnsName, PreviewFormat};
 use crate::sim::SimConfig;
 use std::ffi::OsString;
 use std::fmt;
@@ -26,6 +26,8 @@ browsers, curl, VLC, ffmpeg and home automation, over one camera connection.
 USAGE:
   oscstream [OPTIONS]            relay a camera
   oscstream simulate [OPTIONS]   run only the simulated camera
+  oscstream discover [--timeout SECS] [--mdns ADDR:PORT]
+                                 find cameras on your network by name (DNS-SD)
 
 MODE 1 — this computer joined the camera's own Wi-Fi (camera at 192.168.1.1:80, no login):
   oscstream
@@ -38,7 +40,9 @@ TRY IT WITHOUT A CAMERA:
 
 OPTIONS:
   -r, --router          the camera is on your router (Mode 2): needs -o, -p, --id and --pwd
-  -o, --host HOST       the camera's address (default 192.168.1.1)
+  -o, --host HOST       the camera's address (default 192.168.1.1), or its name:
+                        THETAYN10010104.local (found by mDNS again whenever it moves)
+      --mdns ADDR:PORT  send mDNS queries to this responder instead of the group
   -p, --port PORT       the camera's port (default 80)
   -i, --id ID           the camera's id, e.g. THETAYL00103139 (Mode 2)
       --pwd PASSWORD    the camera's password, e.g. 00103139 (Mode 2); never printed.
@@ -71,6 +75,7 @@ OPTIONS:
 
 SIMULATE OPTIONS (oscstream simulate):
       --listen ADDR     where the simulated camera listens (default 127.0.0.1:8080)
+      --mdns ADDR:PORT  answer DNS-SD queries there (UDP), as THETAYN10010001.local
   -i, --id ID --pwd PASSWORD   demand Digest auth with these credentials
       --size WxH        preview size (default 1024x512)
       --fps N           preview framerate (default 30)
@@ -99,6 +104,11 @@ pub enum Command {
         on_lost: Option<crate::lost::LostHook>,
     },
     Simulate(SimConfig),
+    /// Find cameras by DNS-SD and say how to relay each.
+    Discover {
+        timeout: std::time::Duration,
+        target: std::net::SocketAddr,
+    },
     Help,
     Version,
 }
@@ -154,6 +164,7 @@ pub fn parse_with_env(
         return Ok(Command::Version);
     }
     let simulate_command = match args.subcommand() {
+        Ok(Some(s)) if s == "discover" => return parse_discover(args),
         Ok(Some(s)) if s == "simulate" => true,
         Ok(Some(other)) => {
             return Err(CliError(format!(
@@ -273,8 +284,10 @@ fn parse_relay(
     let port: Option<u16> = args
         .opt_value_from_fn(["-p", "--port"], parse_port)
         .map_err(from_pico)?;
+    let port_given = port.is_some();
     let id: Option<String> = args.opt_value_from_str(["-i", "--id"]).map_err(from_pico)?;
     let pwd = camera_password(&mut args, env)?;
+    let mdns_target = parse_mdns(args.opt_value_from_str("--mdns").map_err(from_pico)?)?;
     let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?;
     let max_viewers = args
         .opt_value_from_fn("--max-viewers", parse_max_viewers)
@@ -389,11 +402,21 @@ fn parse_relay(
     } else if router {
         let host =
             host.ok_or_else(|| missing("-o/--host", "the camera's address on your router"))?;
-        let port = port.ok_or_else(|| missing("-p/--port", "the camera's port, usually 80"))?;
+        // A name found by mDNS announces its port; an address needs one.
+        let by_name = crate::mdns::is_mdns_name(&host);
+        let port = match port {
+            Some(port) => port,
+            None if by_name => DIRECT_PORT,
+            None => return Err(missing("-p/--port", "the camera's port, usually 80")),
+        };
         let id = id.ok_or_else(|| missing("-i/--id", "the camera id, e.g. THETAYL00103139"))?;
         let pwd = pwd.ok_or_else(|| missing("--pwd", "the camera password, e.g. 00103139"))?;
         CameraTarget::Real {
             addr: CameraAddr {
+                mdns: by_name.then_some(MdnsName {
+                    target: mdns_target,
+                    port_given,
+                }),
                 host,
                 port,
                 credentials: Some(Credentials::new(id, pwd)),
@@ -404,9 +427,14 @@ fn parse_relay(
         if id.is_some() || pwd.is_some() {
             return Err(id_without_router());
         }
+        let host = host.unwrap_or_else(|| DIRECT_HOST.to_string());
         CameraTarget::Real {
             addr: CameraAddr {
-                host: host.unwrap_or_else(|| DIRECT_HOST.to_string()),
+                mdns: crate::mdns::is_mdns_name(&host).then_some(MdnsName {
+                    target: mdns_target,
+                    port_given,
+                }),
+                host,
                 port: port.unwrap_or(DIRECT_PORT),
                 credentials: None,
             },
@@ -439,6 +467,7 @@ fn parse_simulate(
     let fps = args
         .opt_value_from_fn("--fps", parse_fps)
         .map_err(from_pico)?;
+    let mdns: Option<String> = args.opt_value_from_str("--mdns").map_err(from_pico)?;
     let model: Option<String> = args
         .opt_value_from_fn("--model", |m: &str| match m {
             crate::sim::MODEL | crate::sim::MODEL_S => Ok(m.to_string()),
@@ -466,7 +495,21 @@ fn parse_simulate(
         fps: fps.unwrap_or(defaults.fps),
         model: model.unwrap_or(defaults.model),
         firmware: None,
+        mdns,
     }))
+}
+
+fn parse_discover(mut args: pico_args::Arguments) -> Result<Command, CliError> {
+    let timeout = args
+        .opt_value_from_fn("--timeout", |t: &str| match t.parse::<u64>() {
+            Ok(n) if (1..=60).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+            _ => Err(format!("--timeout takes seconds from 1 to 60 (got '{t}')")),
+        })
+        .map_err(from_pico)?
+        .unwrap_or(std::time::Duration::from_secs(3));
+    let target = parse_mdns(args.opt_value_from_str("--mdns").map_err(from_pico)?)?;
+    reject_leftovers(args)?;
+    Ok(Command::Discover { timeout, target })
 }
 
 fn missing(flag: &str, what: &str) -> CliError {
@@ -489,6 +532,16 @@ fn reject_leftovers(args: pico_args::Arguments) -> Result<(), CliError> {
             "an extra word on the command line that no flag takes (a value with spaces needs quotes); run oscstream --help".into(),
         )),
     }
+}
+
+/// `--mdns ADDR:PORT`: where mDNS queries go (one responder), else the mDNS group.
+fn parse_mdns(value: Option<String>) -> Result<std::net::SocketAddr, CliError> {
+    let text = value.unwrap_or_else(|| crate::mdns::MDNS_GROUP.to_string());
+    text.parse().map_err(|_| {
+        CliError(format!(
+            "--mdns takes IP:PORT, e.g. 224.0.0.251:5353 (got '{text}')"
+        ))
+    })
 }
 
 fn parse_listen(value: Option<String>) -> Result<Option<String>, CliError> {
@@ -672,6 +725,37 @@ mod tests {
             let err = parse_str(&args).unwrap_err();
             assert!(err.0.contains(name), "{err} should name {name}");
         }
+    }
+
+    #[test]
+    fn a_camera_name_is_found_by_mdns_and_needs_no_port() {
+        let cmd = parse_str(&[
+            "-r",
+            "-o",
+            "THETAYN10010104.local",
+            "--id",
+            "THETAYN10010104",
+            "--pwd",
+            "p",
+            "--mdns",
+            "127.0.0.1:5353",
+        ])
+        .unwrap();
+        match cmd {
+            Command::Relay {
+                camera: CameraTarget::Real { addr, .. },
+                ..
+            } => {
+                let mdns = addr.mdns.expect("resolved by mDNS");
+                assert_eq!(mdns.target.to_string(), "127.0.0.1:5353");
+                assert!(!mdns.port_given);
+            }
+            other => panic!("{other:?}"),
+        }
+        let direct = parse_str(&["-o", "10.0.0.5"]).unwrap();
+        assert!(
+            matches!(direct, Command::Relay { camera: CameraTarget::Real { addr, .. }, .. } if addr.mdns.is_none())
+        );
     }
 
     #[test]

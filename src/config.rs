@@ -150,6 +150,10 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         cameras.push(CameraSpec {
             name: name.clone(),
             addr: CameraAddr {
+                mdns: crate::mdns::is_mdns_name(c.host.get_ref()).then(|| crate::osc::MdnsName {
+                    target: crate::mdns::mdns_group(),
+                    port_given: c.port.is_some(),
+                }),
                 host: c.host.into_inner(),
                 port: c.port.map_or(80, Spanned::into_inner),
                 credentials,

@@ -10,6 +10,7 @@
 //! - [`hub`]: the newest frame and the viewers waiting for it.
 //! - [`channel`]: one camera's unit: client, hub, control, upstream thread, viewer loop, status.
 //! - [`health`]: the camera's battery, temperatures and errors; cool-down when it overheats.
+//! - [`mdns`]: finding cameras by name (DNS-SD, one-shot queries).
 //! - [`lost`]: the `--on-camera-lost` hook.
 //! - [`control`]: changing the camera while it streams (preview format, RICOH's pauses).
 //! - [`api`]: camera control over HTTP (options, formats, pictures, files).
@@ -37,6 +38,7 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod lost;
+pub mod mdns;
 pub mod metrics;
 pub mod mjpeg;
 pub mod osc;

@@ -62,6 +62,7 @@ fn run(command: Command) -> Result<(), Exit> {
             say!("oscstream {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Discover { timeout, target } => discover(timeout, target),
         Command::Simulate(config) => {
             let listen = config.listen.clone();
             let sim = Simulator::start(config)
@@ -107,6 +108,7 @@ fn run(command: Command) -> Result<(), Exit> {
                         .map_err(|e| format!("cannot start the simulated camera: {e}"))?;
                         say!("simulated camera at http://{}", sim.addr());
                         let camera = CameraAddr {
+                            mdns: None,
                             host: "127.0.0.1".into(),
                             port: sim.addr().port(),
                             credentials: credentials.clone(),
@@ -207,6 +209,62 @@ fn run(command: Command) -> Result<(), Exit> {
             Ok(())
         }
     }
+}
+
+/// `oscstream discover`: every OSC camera that answers a DNS-SD query, with what it is
+/// and the command line that relays it.
+fn discover(timeout: std::time::Duration, target: std::net::SocketAddr) -> Result<(), Exit> {
+    let found = oscstream::mdns::discover(target, timeout);
+    if found.is_empty() {
+        return Err(Exit(
+            1,
+            format!(
+                "no camera answered a DNS-SD query for _osc._tcp.local within {timeout:?}; \
+                 look for a client named THETA... in your router's list, or in the THETA app, \
+                 and use -o ADDRESS"
+            ),
+        ));
+    }
+    let timeouts = Timeouts::default();
+    for camera in found {
+        let port = camera.port.unwrap_or(80);
+        let address = camera
+            .addr
+            .map_or_else(|| "no address".to_string(), |a| format!("{a}:{port}"));
+        let what = match camera.addr {
+            None => "did not say its address".to_string(),
+            Some(ip) => {
+                let client = Camera::new(
+                    CameraAddr {
+                        host: ip.to_string(),
+                        port,
+                        credentials: None,
+                        mdns: None,
+                    },
+                    &timeouts,
+                );
+                match client.info() {
+                    Ok(info) => format!(
+                        "{}, firmware {}",
+                        log::escape(info["model"].as_str().unwrap_or("an OSC camera")),
+                        log::escape(info["firmwareVersion"].as_str().unwrap_or("unknown"))
+                    ),
+                    Err(e) if e.is_login_refused() => "needs --id/--pwd".to_string(),
+                    Err(e) => format!("does not answer: {e}"),
+                }
+            }
+        };
+        let name = log::escape(&camera.instance);
+        say!(
+            "{name} at {address} ({}): {what}",
+            log::escape(&camera.host)
+        );
+        say!(
+            "  oscstream -r -o {} -p {port} --id {name} --pwd-file ~/.theta-pwd",
+            log::escape(&camera.host)
+        );
+    }
+    Ok(())
 }
 
 /// Asks the camera who it is, and whether it offers the wanted preview format. A wrong

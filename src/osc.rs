@@ -12,6 +12,7 @@ use crate::timeouts::Timeouts;
 use serde_json::{Value, json};
 use std::fmt;
 use std::io::Read;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -56,6 +57,19 @@ pub struct CameraAddr {
     pub port: u16,
     /// Digest auth login (Mode 2).
     pub credentials: Option<Credentials>,
+    /// Where mDNS queries go when `host` is a name to resolve that way
+    /// (`THETAYN10010104.local`); `port` is then the SRV port unless `-p` set it.
+    pub mdns: Option<MdnsName>,
+}
+
+/// A camera found by its mDNS name, resolved again whenever it stops answering (a new
+/// DHCP address is a normal event, not an outage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MdnsName {
+    /// The mDNS group, or one responder (`--mdns ADDR:PORT`).
+    pub target: SocketAddr,
+    /// `-p` was given: keep it, whatever port the camera announces.
+    pub port_given: bool,
 }
 
 impl CameraAddr {
@@ -273,7 +287,8 @@ pub struct Preview {
 /// A client for one camera. Cheap to share between threads.
 pub struct Camera {
     addr: CameraAddr,
-    base: String,
+    /// The address requests go to; for an mDNS name, resolved on demand.
+    resolved: Mutex<Option<SocketAddr>>,
     agent: ureq::Agent,
     timeouts: Timeouts,
     /// The camera answers one request at a time: JSON commands take turns here.
@@ -302,7 +317,7 @@ impl Camera {
             .build()
             .into();
         Camera {
-            base: format!("http://{}", addr.host_port()),
+            resolved: Mutex::new(None),
             addr,
             agent,
             timeouts: *timeouts,
@@ -525,7 +540,7 @@ impl Camera {
         body: Option<&str>,
         answer: Answer,
     ) -> Result<ureq::http::Response<ureq::Body>, OscError> {
-        let url = format!("{}{}", self.base, path);
+        let url = format!("http://{}{}", self.destination()?, path);
         // A JSON answer must arrive whole in time, however slowly it drips; a stream
         // (the preview, a file) is bounded per read instead.
         let global = match answer {
@@ -602,7 +617,36 @@ impl Camera {
         Some(challenge.authorization(id, password, method, uri, nc as u32, &cnonce))
     }
 
+    /// Where requests go: `host:port`, or for an mDNS name the address it resolves to
+    /// now (asked again after a failure).
+    fn destination(&self) -> Result<String, OscError> {
+        let Some(mdns) = self.addr.mdns else {
+            return Ok(self.addr.host_port());
+        };
+        let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(addr) = *resolved {
+            return Ok(addr.to_string());
+        }
+        let wait = self.timeouts.camera_connect;
+        let Some((ip, port)) = crate::mdns::resolve(mdns.target, &self.addr.host, wait) else {
+            return Err(OscError::Unreachable {
+                camera: self.addr.host_port(),
+                detail: format!("no answer to an mDNS query for {}", self.addr.host),
+            });
+        };
+        let port = if mdns.port_given {
+            self.addr.port
+        } else {
+            port.unwrap_or(self.addr.port)
+        };
+        let addr = SocketAddr::from((ip, port));
+        *resolved = Some(addr);
+        Ok(addr.to_string())
+    }
+
     fn transport_error(&self, e: ureq::Error) -> OscError {
+        // The camera may have a new address: resolve its name again next time.
+        *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let detail = match &e {
             ureq::Error::Timeout(_) => "no answer in time".to_string(),
             ureq::Error::ConnectionFailed => "connection failed".to_string(),

@@ -313,3 +313,78 @@ fn a_theta_s_with_old_firmware_is_said_once_and_clearly() {
     println!("{reason}");
     assert_eq!(sim.counters().preview_requests.load(Ordering::SeqCst), 0);
 }
+
+fn named_sim(mdns: &str) -> oscstream::sim::Simulator {
+    start_sim_with(oscstream::sim::SimConfig {
+        mdns: Some(mdns.into()),
+        ..sim_config()
+    })
+}
+
+#[test]
+fn discover_finds_the_camera_by_name() {
+    let sim = named_sim("127.0.0.1:0");
+    let mdns = sim.mdns_addr().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oscstream"))
+        .args(["discover", "--timeout", "1", "--mdns", &mdns])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = sim.addr().port();
+    assert!(
+        text.contains(&format!("THETAYN10010001 at 127.0.0.1:{port} (THETAYN10010001.local): RICOH THETA Z1, firmware 2.20.3")),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "oscstream -r -o THETAYN10010001.local -p {port} --id THETAYN10010001"
+    )));
+    // Nobody there: a sentence on how else to look.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oscstream"))
+        .args(["discover", "--timeout", "1", "--mdns", "127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("router"));
+}
+
+#[test]
+fn a_relay_by_name_follows_the_camera_to_a_new_port() {
+    let first = named_sim("127.0.0.1:0");
+    let mdns = first.mdns_addr().unwrap();
+    // As `-o THETAYN10010001.local --mdns ADDR` builds it: no port, the name resolved by mDNS.
+    let camera = oscstream::osc::CameraAddr {
+        host: "THETAYN10010001.local".into(),
+        port: 80,
+        credentials: None,
+        mdns: Some(oscstream::osc::MdnsName {
+            target: mdns,
+            port_given: false,
+        }),
+    };
+    let relay = start_relay(camera);
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    wait_for(
+        Duration::from_secs(5),
+        "frames from the first address",
+        || {
+            let part = viewer.next_part();
+            oscstream::sim::read_stamp(&part.jpeg)
+                .is_some()
+                .then_some(())
+        },
+    );
+    first.kill();
+    // The camera comes back with a new HTTP port, announced under the same name.
+    let second = named_sim(&mdns.to_string());
+    wait_for(Duration::from_secs(10), "frames from the new port", || {
+        viewer.next_part();
+        (second.counters().frames_sent.load(Ordering::SeqCst) > 0).then_some(())
+    });
+    drop(relay);
+}

@@ -66,7 +66,13 @@ pub struct SimConfig {
     pub model: String,
     /// The firmware `/osc/info` reports (the model's usual one when `None`).
     pub firmware: Option<String>,
+    /// Answer DNS-SD queries (for `_osc._tcp.local` and its own names) on this UDP
+    /// address, as a THETA in client mode does by multicast.
+    pub mdns: Option<String>,
 }
+
+/// The simulated camera's DNS-SD instance name (`THETA` + model letters + serial).
+pub const INSTANCE: &str = "THETAYN10010001";
 
 /// The THETA S: API level 1 until told otherwise.
 pub const MODEL_S: &str = "RICOH THETA S";
@@ -76,6 +82,7 @@ impl Default for SimConfig {
         SimConfig {
             model: MODEL.into(),
             firmware: None,
+            mdns: None,
             listen: "127.0.0.1:0".into(),
             credentials: None,
             width: 1024,
@@ -200,6 +207,9 @@ struct Faults {
 /// A running simulated camera; switched off when dropped.
 pub struct Simulator {
     server: Server,
+    /// The DNS-SD responder's thread, if any; it ends once the camera is switched off.
+    responder: Mutex<Option<thread::JoinHandle<()>>>,
+    mdns_addr: Option<SocketAddr>,
     counters: Arc<Counters>,
     camera: Arc<Camera>,
 }
@@ -281,7 +291,16 @@ impl Simulator {
             },
             Arc::new(move |req: Request| handler.handle(req)),
         )?;
+        let (responder, mdns_addr) = match &config.mdns {
+            Some(listen) => {
+                let (thread, addr) = start_responder(listen, server.addr().port(), camera.clone())?;
+                (Some(thread), Some(addr))
+            }
+            None => (None, None),
+        };
         Ok(Simulator {
+            responder: Mutex::new(responder),
+            mdns_addr,
             server,
             counters,
             camera,
@@ -313,10 +332,18 @@ impl Simulator {
     pub fn kill(&self) {
         self.camera.faults.killed.store(true, Ordering::SeqCst);
         self.server.stop();
+        if let Some(responder) = lock(&self.responder).take() {
+            let _ = responder.join();
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
+    }
+
+    /// Where its DNS-SD responder listens, if it has one.
+    pub fn mdns_addr(&self) -> Option<SocketAddr> {
+        self.mdns_addr
     }
 
     pub fn counters(&self) -> &Counters {
@@ -354,6 +381,68 @@ const LEVEL_1_COMMANDS: [&str; 3] = [
     "camera.setOptions",
     "camera.getOptions",
 ];
+
+/// Answers DNS-SD queries on `listen` for this camera: the `_osc._tcp.local` PTR, its
+/// instance's SRV (the HTTP port) and its host's A record (127.0.0.1), by unicast.
+fn start_responder(
+    listen: &str,
+    http_port: u16,
+    camera: Arc<Camera>,
+) -> io::Result<(thread::JoinHandle<()>, SocketAddr)> {
+    use crate::mdns::{self, Record};
+    let socket = std::net::UdpSocket::bind(listen)?;
+    let addr = socket.local_addr()?;
+    socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let service = mdns::OSC_SERVICE;
+    let full = format!("{INSTANCE}.{service}");
+    let host = format!("{INSTANCE}.local");
+    let thread = thread::Builder::new()
+        .name("sim-mdns".into())
+        .spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !camera.faults.killed.load(Ordering::SeqCst) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Some(query) = mdns::parse(&buf[..n]).filter(|m| !m.response) else {
+                    continue;
+                };
+                let ptr = Record::Ptr {
+                    name: service.into(),
+                    target: full.clone(),
+                };
+                let srv = Record::Srv {
+                    name: full.clone(),
+                    port: http_port,
+                    target: host.clone(),
+                };
+                let a = Record::A {
+                    name: host.clone(),
+                    addr: std::net::Ipv4Addr::LOCALHOST,
+                };
+                let mut answers = Vec::new();
+                for (name, qtype) in &query.questions {
+                    let name = name.to_ascii_lowercase();
+                    match *qtype {
+                        mdns::TYPE_PTR if name == service => {
+                            answers.extend([ptr.clone(), srv.clone(), a.clone()])
+                        }
+                        mdns::TYPE_SRV if name == full.to_ascii_lowercase() => {
+                            answers.extend([srv.clone(), a.clone()])
+                        }
+                        mdns::TYPE_A if name == host.to_ascii_lowercase() => {
+                            answers.push(a.clone())
+                        }
+                        _ => {}
+                    }
+                }
+                if !answers.is_empty() {
+                    let _ = socket.send_to(&mdns::build_response(query.id, &answers), from);
+                }
+            }
+        })?;
+    Ok((thread, addr))
+}
 
 /// One loop second of frames (at most 30 distinct pictures). Formats come only from the
 /// supported list, whose sizes fit a JPEG's 16-bit dimensions.

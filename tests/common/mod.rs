@@ -41,6 +41,7 @@ pub fn start_sim_with(config: SimConfig) -> Simulator {
 
 pub fn camera_at(addr: SocketAddr, credentials: Option<(&str, &str)>) -> CameraAddr {
     CameraAddr {
+        mdns: None,
         host: addr.ip().to_string(),
         port: addr.port(),
         credentials: credentials.map(|(i, p)| Credentials::new(i, p)),

@@ -1,0 +1,443 @@
+//! Finding cameras by name: one-shot DNS-SD queries (RFC 6762 §5.1, 6763) over a plain
+//! UDP socket. THETAs in client mode announce `THETAYN10010104._osc._tcp.local` on host
+//! `THETAYN10010104.local`, with no TXT records.
+//!
+//! Queries go to the mDNS group 224.0.0.251:5353 from an ordinary port, so responders
+//! answer by unicast, or to one responder's address (`--mdns ADDR:PORT`, which tests use:
+//! loopback carries no multicast). DNS packets are built and read here, by hand: a
+//! malformed or hostile answer is ignored, never a panic (generated hostile packets are
+//! part of the tests).
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// The mDNS group and port.
+pub const MDNS_GROUP: &str = "224.0.0.251:5353";
+
+/// [`MDNS_GROUP`] as an address.
+pub fn mdns_group() -> SocketAddr {
+    SocketAddr::from(([224, 0, 0, 251], 5353))
+}
+/// The DNS-SD service of OSC cameras.
+pub const OSC_SERVICE: &str = "_osc._tcp.local";
+
+pub const TYPE_A: u16 = 1;
+pub const TYPE_PTR: u16 = 12;
+pub const TYPE_SRV: u16 = 33;
+const CLASS_IN: u16 = 1;
+/// In a question: please answer by unicast (RFC 6762 §5.4).
+const UNICAST_RESPONSE: u16 = 0x8000;
+/// Longest name we build or accept (RFC 1035).
+const MAX_NAME: usize = 255;
+/// Compression pointers followed in one name at most: a loop ends here.
+const MAX_JUMPS: usize = 16;
+
+/// A resource record we understand; others are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Ptr {
+        name: String,
+        target: String,
+    },
+    Srv {
+        name: String,
+        port: u16,
+        target: String,
+    },
+    A {
+        name: String,
+        addr: Ipv4Addr,
+    },
+}
+
+/// A DNS message as far as we read it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    pub id: u16,
+    pub response: bool,
+    pub questions: Vec<(String, u16)>,
+    pub records: Vec<Record>,
+}
+
+/// A query for `questions` (name, type), asking for unicast answers.
+pub fn build_query(id: u16, questions: &[(&str, u16)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&[0, 0]); // a standard query
+    out.extend_from_slice(&(questions.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    for (name, qtype) in questions {
+        write_name(&mut out, name);
+        out.extend_from_slice(&qtype.to_be_bytes());
+        out.extend_from_slice(&(CLASS_IN | UNICAST_RESPONSE).to_be_bytes());
+    }
+    out
+}
+
+/// A response carrying `records` as answers (what the simulated camera sends).
+pub fn build_response(id: u16, records: &[Record]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&[0x84, 0]); // response, authoritative
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&(records.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    for record in records {
+        let (name, rtype) = match record {
+            Record::Ptr { name, .. } => (name, TYPE_PTR),
+            Record::Srv { name, .. } => (name, TYPE_SRV),
+            Record::A { name, .. } => (name, TYPE_A),
+        };
+        write_name(&mut out, name);
+        out.extend_from_slice(&rtype.to_be_bytes());
+        out.extend_from_slice(&CLASS_IN.to_be_bytes());
+        out.extend_from_slice(&120u32.to_be_bytes());
+        let mut data = Vec::new();
+        match record {
+            Record::Ptr { target, .. } => write_name(&mut data, target),
+            Record::Srv { port, target, .. } => {
+                data.extend_from_slice(&[0, 0, 0, 0]); // priority, weight
+                data.extend_from_slice(&port.to_be_bytes());
+                write_name(&mut data, target);
+            }
+            Record::A { addr, .. } => data.extend_from_slice(&addr.octets()),
+        }
+        out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        out.extend_from_slice(&data);
+    }
+    out
+}
+
+fn write_name(out: &mut Vec<u8>, name: &str) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        let label = &label.as_bytes()[..label.len().min(63)];
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    out.push(0);
+}
+
+/// Reads a message; `None` when it is not one (any malformation, anywhere).
+pub fn parse(bytes: &[u8]) -> Option<Message> {
+    let u16_at = |at: usize| -> Option<u16> {
+        Some(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]))
+    };
+    let id = u16_at(0)?;
+    let response = bytes.get(2)? & 0x80 != 0;
+    let counts = [u16_at(4)?, u16_at(6)?, u16_at(8)?, u16_at(10)?];
+    let mut at = 12;
+    let mut message = Message {
+        id,
+        response,
+        ..Message::default()
+    };
+    for _ in 0..counts[0] {
+        let (name, next) = read_name(bytes, at)?;
+        message.questions.push((name, u16_at(next)?));
+        at = next + 4;
+    }
+    let records: usize = counts[1..].iter().map(|&c| usize::from(c)).sum();
+    for _ in 0..records {
+        let (name, next) = read_name(bytes, at)?;
+        let rtype = u16_at(next)?;
+        let length = usize::from(u16_at(next + 8)?);
+        let data = next + 10;
+        let end = data.checked_add(length)?;
+        if end > bytes.len() {
+            return None;
+        }
+        let record = match rtype {
+            TYPE_PTR => Some(Record::Ptr {
+                name,
+                target: read_name(bytes, data)?.0,
+            }),
+            TYPE_SRV if length >= 7 => Some(Record::Srv {
+                name,
+                port: u16_at(data + 4)?,
+                target: read_name(bytes, data + 6)?.0,
+            }),
+            TYPE_A if length == 4 => Some(Record::A {
+                name,
+                addr: Ipv4Addr::new(
+                    bytes[data],
+                    bytes[data + 1],
+                    bytes[data + 2],
+                    bytes[data + 3],
+                ),
+            }),
+            _ => None,
+        };
+        message.records.extend(record);
+        at = end;
+    }
+    Some(message)
+}
+
+/// A name at `at`, following compression pointers; the name and where the bytes after
+/// it (in the original place) begin.
+fn read_name(bytes: &[u8], mut at: usize) -> Option<(String, usize)> {
+    let mut name = String::new();
+    let mut after = None;
+    let mut jumps = 0;
+    loop {
+        let len = usize::from(*bytes.get(at)?);
+        match len {
+            0 => {
+                return Some((name, after.unwrap_or(at + 1)));
+            }
+            l if l & 0xC0 == 0xC0 => {
+                let target = ((l & 0x3F) << 8) | usize::from(*bytes.get(at + 1)?);
+                after.get_or_insert(at + 2);
+                jumps += 1;
+                if jumps > MAX_JUMPS {
+                    return None;
+                }
+                at = target;
+            }
+            l if l > 63 => return None,
+            l => {
+                let label = bytes.get(at + 1..at + 1 + l)?;
+                if !name.is_empty() {
+                    name.push('.');
+                }
+                name.push_str(&String::from_utf8_lossy(label));
+                if name.len() > MAX_NAME {
+                    return None;
+                }
+                at += 1 + l;
+            }
+        }
+    }
+}
+
+/// Sends the questions to `target` and collects every record answered within `wait`.
+pub fn ask(target: SocketAddr, questions: &[(&str, u16)], wait: Duration) -> Vec<Record> {
+    let Ok(socket) = UdpSocket::bind(("0.0.0.0", 0)) else {
+        return Vec::new();
+    };
+    let id = (std::process::id() as u16) ^ (Instant::now().elapsed().subsec_nanos() as u16);
+    if socket.send_to(&build_query(id, questions), target).is_err() {
+        return Vec::new();
+    }
+    let deadline = Instant::now() + wait;
+    let mut records = Vec::new();
+    let mut buf = [0u8; 9000];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            return records;
+        }
+        match socket.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                // mDNS answers carry id 0 or ours; anything else is not for us.
+                if let Some(m) =
+                    parse(&buf[..n]).filter(|m| m.response && (m.id == id || m.id == 0))
+                {
+                    records.extend(m.records);
+                }
+            }
+            Err(_) => return records,
+        }
+    }
+}
+
+/// A camera found by DNS-SD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// `THETAYN10010104`
+    pub instance: String,
+    /// `THETAYN10010104.local`
+    pub host: String,
+    pub addr: Option<Ipv4Addr>,
+    pub port: Option<u16>,
+}
+
+/// Every OSC camera that answers within `wait`.
+pub fn discover(target: SocketAddr, wait: Duration) -> Vec<Found> {
+    let mut records = ask(target, &[(OSC_SERVICE, TYPE_PTR)], wait);
+    let instances: Vec<String> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Ptr { name, target } if name.eq_ignore_ascii_case(OSC_SERVICE) => {
+                Some(target.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut found = Vec::new();
+    for full in instances {
+        if found.iter().any(|f: &Found| full.starts_with(&f.instance)) {
+            continue;
+        }
+        let mut srv = find_srv(&records, &full);
+        if srv.is_none() {
+            records.extend(ask(target, &[(&full, TYPE_SRV)], wait / 2));
+            srv = find_srv(&records, &full);
+        }
+        let instance = full.split('.').next().unwrap_or(&full).to_string();
+        let host = srv
+            .as_ref()
+            .map_or_else(|| format!("{instance}.local"), |(_, h)| h.clone());
+        let mut addr = find_a(&records, &host);
+        if addr.is_none() {
+            records.extend(ask(target, &[(&host, TYPE_A)], wait / 2));
+            addr = find_a(&records, &host);
+        }
+        found.push(Found {
+            instance,
+            host,
+            addr,
+            port: srv.map(|(port, _)| port),
+        });
+    }
+    found
+}
+
+/// The address of `name` (`THETAYN10010104.local`, or the bare instance name) and the
+/// port its OSC service announces, if it does.
+pub fn resolve(target: SocketAddr, name: &str, wait: Duration) -> Option<(Ipv4Addr, Option<u16>)> {
+    let instance = name.trim_end_matches('.').trim_end_matches(".local");
+    let service = format!("{instance}.{OSC_SERVICE}");
+    let host = format!("{instance}.local");
+    let records = ask(target, &[(&host, TYPE_A), (&service, TYPE_SRV)], wait);
+    let port = find_srv(&records, &service).map(|(port, _)| port);
+    let srv_host = find_srv(&records, &service).map(|(_, h)| h);
+    let addr = find_a(&records, srv_host.as_deref().unwrap_or(&host))
+        .or_else(|| find_a(&records, &host))?;
+    Some((addr, port))
+}
+
+fn find_srv(records: &[Record], name: &str) -> Option<(u16, String)> {
+    records.iter().find_map(|r| match r {
+        Record::Srv {
+            name: n,
+            port,
+            target,
+        } if n.eq_ignore_ascii_case(name) => Some((*port, target.clone())),
+        _ => None,
+    })
+}
+
+fn find_a(records: &[Record], name: &str) -> Option<Ipv4Addr> {
+    records.iter().find_map(|r| match r {
+        Record::A { name: n, addr } if n.eq_ignore_ascii_case(name) => Some(*addr),
+        _ => None,
+    })
+}
+
+/// Whether `host` is a name to resolve by mDNS: `*.local`, or a bare THETA instance name.
+pub fn is_mdns_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    host.to_ascii_lowercase().ends_with(".local")
+        || (host.starts_with("THETA") && !host.contains('.') && !host.contains(':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn camera_answer() -> Vec<u8> {
+        build_response(
+            0,
+            &[
+                Record::Ptr {
+                    name: OSC_SERVICE.into(),
+                    target: format!("THETAYN10010104.{OSC_SERVICE}"),
+                },
+                Record::Srv {
+                    name: format!("THETAYN10010104.{OSC_SERVICE}"),
+                    port: 80,
+                    target: "THETAYN10010104.local".into(),
+                },
+                Record::A {
+                    name: "THETAYN10010104.local".into(),
+                    addr: Ipv4Addr::new(192, 168, 0, 101),
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn a_built_answer_reads_back() {
+        let m = parse(&camera_answer()).unwrap();
+        assert!(m.response);
+        assert_eq!(m.records.len(), 3);
+        assert!(
+            matches!(&m.records[1], Record::Srv { port: 80, target, .. } if target == "THETAYN10010104.local")
+        );
+        let q = parse(&build_query(7, &[(OSC_SERVICE, TYPE_PTR)])).unwrap();
+        assert_eq!(q.questions, vec![(OSC_SERVICE.to_string(), TYPE_PTR)]);
+    }
+
+    #[test]
+    fn compression_pointers_are_followed_and_loops_refused() {
+        // A name "a" then a pointer back to offset 12 (the question name): legal.
+        let mut packet = build_query(1, &[("x.local", TYPE_A)]);
+        packet[7] = 1; // one answer
+        packet.extend_from_slice(&[1, b'a', 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 1, 0, 4, 10, 0, 0, 1]);
+        let m = parse(&packet).unwrap();
+        assert_eq!(
+            m.records,
+            vec![Record::A {
+                name: "a.x.local".into(),
+                addr: Ipv4Addr::new(10, 0, 0, 1)
+            }]
+        );
+        // A pointer to itself.
+        let mut looped = build_query(1, &[]);
+        looped[5] = 1;
+        looped.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1]);
+        assert_eq!(parse(&looped), None);
+    }
+
+    /// A small deterministic generator, so a failure can be replayed.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn generated_hostile_packets_never_panic() {
+        let mut rng = Rng(0x5DEECE66D);
+        let good = camera_answer();
+        for _ in 0..20_000 {
+            let mut packet = match rng.next() % 3 {
+                0 => (0..rng.next() % 600).map(|_| rng.next() as u8).collect(),
+                _ => good.clone(),
+            };
+            if !packet.is_empty() {
+                for _ in 0..1 + rng.next() % 8 {
+                    let i = (rng.next() as usize) % packet.len();
+                    packet[i] = match rng.next() % 4 {
+                        0 => 0xC0,
+                        1 => 0xFF,
+                        2 => 0,
+                        _ => rng.next() as u8,
+                    };
+                }
+                if rng.next().is_multiple_of(4) {
+                    packet.truncate((rng.next() as usize) % packet.len());
+                }
+            }
+            let _ = parse(&packet);
+        }
+    }
+
+    #[test]
+    fn theta_names_go_to_mdns() {
+        assert!(is_mdns_name("THETAYN10010104.local"));
+        assert!(is_mdns_name("THETAYN10010104"));
+        assert!(is_mdns_name("theta-front.local."));
+        assert!(!is_mdns_name("192.168.1.1"));
+        assert!(!is_mdns_name("camera.example.org"));
+    }
+}
