@@ -447,6 +447,7 @@ async function refreshStatus() {
       ["Reconnects", s.reconnects],
       ["Dropped parts", s.frames_dropped],
       [s.online ? "Last error" : "Why offline", (s.online ? s.last_error : s.offline_reason) || "none"],
+      ...healthRows(s.health),
     ]);
     $("camera-line").textContent = `camera: ${s.camera_model || "unknown"} at ${s.camera} (${s.mode})`;
     announce(s.online ? "Camera online." : `Camera offline: ${s.offline_reason || "unknown"}.`);
@@ -454,6 +455,26 @@ async function refreshStatus() {
     $("camera-line").textContent = "camera: the relay is not answering";
     announce("The relay is not answering.");
   }
+}
+
+// What the camera says of itself (the relay asks it while streaming), shown as it changes.
+function healthRows(health) {
+  if (!health) return [];
+  const rows = [];
+  const degrees = (t) => (typeof t === "number" ? `${t.toFixed(1)} °C` : null);
+  if (typeof health.battery === "number") {
+    rows.push(["Camera battery", `${Math.round(health.battery * 100)} %${health.battery_state ? ` (${health.battery_state})` : ""}`]);
+  }
+  const temps = [["board", degrees(health.board_temp)], ["battery", degrees(health.battery_temp)]]
+    .filter(([, t]) => t).map(([k, t]) => `${k} ${t}`);
+  if (temps.length) rows.push(["Camera temperature", temps.join(", ")]);
+  if (health.errors && health.errors.length) rows.push(["Camera reports", health.errors.join(", ")]);
+  if (health.cooling_until) {
+    const left = Math.max(0, Math.round(health.cooling_until - Date.now() / 1000));
+    rows.push(["Cooling down", `${left} s more`]);
+    announce(`The camera is too hot; it cools down for ${left} s.`);
+  }
+  return rows;
 }
 
 // The camera's info and state: once, and again after the stream reconnects.
