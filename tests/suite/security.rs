@@ -2,9 +2,7 @@
 //! the camera, DNS rebinding, password guessing, ambiguous requests, idle floods. Each
 //! test failed before its fix.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oscstream::access::Access;
 use oscstream::relay::Relay;
 use std::io::{Read, Write};

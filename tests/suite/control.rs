@@ -1,9 +1,7 @@
 //! Camera control and access rules through the relay's routes, against the simulator,
 //! with viewers connected throughout.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oscstream::access::Access;
 use oscstream::relay::Relay;
 use std::time::{Duration, Instant};

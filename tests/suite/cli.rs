@@ -1,8 +1,6 @@
 //! The `oscstream` binary as a user runs it: flags, exit codes, what it prints.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::{Command, Output};
 use std::time::Duration;
 

@@ -7,9 +7,7 @@
 //!
 //! Without Chromium the tests say so and pass locally, but fail under `CI=true`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,8 +1,6 @@
 //! The relay end to end: simulated camera ↔ relay ↔ real clients, all on loopback.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};

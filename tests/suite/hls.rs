@@ -4,9 +4,7 @@
 //! `libnginx-mod-rtmp` and `ffmpeg` (`.ci/run` installs them); without them it says
 //! `SKIPPED` locally and fails under `CI=true`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oscstream::sim::SimConfig;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -56,7 +54,7 @@ fn free_port() -> u16 {
 
 /// The fenced block of `lang` in the README that contains `marker`.
 fn readme_block(lang: &str, marker: &str) -> String {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     readme
         .split(&format!("```{lang}\n"))
         .skip(1)

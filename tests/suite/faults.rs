@@ -4,9 +4,7 @@
 //! whole JPEGs with exact lengths (the strict reader in `common` checks every part),
 //! that the stream resumed in the promised time, and that `/status` told the truth.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oscstream::sim::{Fault, SimConfig, Simulator};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -2,9 +2,7 @@
 //! password read from a file) from a `--config` file, each over its own one connection,
 //! each independent of the others.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oscstream::channel::{ChannelConfig, Mode};
 use oscstream::osc::Credentials;
 use oscstream::relay::{Relay, RelayConfig};

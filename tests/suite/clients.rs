@@ -2,9 +2,7 @@
 //! installed by `.ci/run`). Without them the tests say so and pass locally, but fail
 //! under `CI=true`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Output;
 
 /// What ffprobe says of the first stream in `input`: codec, width, height.
@@ -140,7 +138,7 @@ fn a_curl_snapshot_is_a_jpeg_ffprobe_reads_at_the_right_size() {
 #[test]
 fn the_readmes_recording_recipe_gives_a_real_time_file() {
     let (_relay, base) = relay();
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let recipe = readme
         .lines()
         .find(|l| l.starts_with("ffmpeg ") && l.contains("theta.mp4"))

@@ -2,9 +2,7 @@
 //! and watchdog, a clean stop on SIGTERM, `/metrics` for Prometheus, and log lines a
 //! hostile camera cannot forge.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oscstream::osc::Credentials;
 use oscstream::relay::Relay;
 use oscstream::service::{Notifier, Supervisor};
@@ -458,7 +456,7 @@ fn a_camera_error_with_newlines_and_escapes_is_logged_as_one_escaped_line() {
 
 /// The fenced block of `lang` in the README that contains `marker`.
 fn readme_block(lang: &str, marker: &str) -> String {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let fence = format!("```{lang}\n");
     readme
         .split(&fence)

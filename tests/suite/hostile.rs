@@ -4,9 +4,7 @@
 //! 16 MiB frames. Each test says what the relay must still do, and prints the figures
 //! it measured (peak memory, threads, time to first byte).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
