@@ -20,7 +20,7 @@ pub const DIRECT_HOST: &str = "192.168.1.1";
 pub const DIRECT_PORT: u16 = 80;
 
 pub const HELP: &str = "\
-oscstream — relay the live 360° preview of an OSC camera (RICOH THETA V, Z1, X, SC2) to
+oscstream — relay the live 360° preview of an OSC camera (RICOH THETA S, SC, V, Z1, X, SC2) to
 browsers, curl, VLC, ffmpeg and home automation, over one camera connection.
 
 USAGE:
@@ -39,7 +39,8 @@ TRY IT WITHOUT A CAMERA:
   oscstream --simulate
 
 OPTIONS:
-  -r, --router          the camera is on your router (Mode 2): needs -o, -p, --id and --pwd
+  -r, --router          the camera is on your router (Mode 2): needs -o, -p (unless -o is a
+                        name), --id and a password
   -o, --host HOST       the camera's address (default 192.168.1.1), or its name:
                         THETAYN10010104.local (found by mDNS again whenever it moves)
       --mdns ADDR:PORT  send mDNS queries to this responder instead of the group
