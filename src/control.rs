@@ -141,9 +141,10 @@ impl Control {
         }
         if self.keep_awake {
             match self.keep_camera_awake(camera) {
-                Ok(()) => {
+                Ok(true) => {
                     self.lock().open_not_before = Instant::now() + self.set_options_pause;
                 }
+                Ok(false) => {}
                 Err(e) => {
                     let warned = std::mem::replace(&mut self.lock().timers_warned, true);
                     if !warned {
@@ -160,12 +161,21 @@ impl Control {
     }
 
     /// Sets the camera's sleep and power-off timers to "never", first remembering what
-    /// they were. Done before every preview opens, since a camera that lost power or
-    /// was reset has its own values again.
-    fn keep_camera_awake(&self, camera: &Camera) -> Result<(), OscError> {
+    /// they were. Checked before every preview opens, since a camera that lost power or
+    /// was reset has its own values again; set (and RICOH's pause taken, `Ok(true)`) only
+    /// when one is not "never" already, so a plain reconnect costs one read.
+    fn keep_camera_awake(&self, camera: &Camera) -> Result<bool, OscError> {
         let saved = self.lock().saved_timers.clone();
-        let saved = match saved {
-            Some(saved) => saved,
+        let current = match saved {
+            Some(saved) => {
+                let names: Vec<&str> = saved
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                    .map(String::as_str)
+                    .collect();
+                camera.options(&names)?
+            }
             None => {
                 let mut found = camera.options(&TIMERS)?;
                 // Only an A1 has the USB timer; asking others for it is an error.
@@ -182,13 +192,19 @@ impl Control {
                 found
             }
         };
-        let never: serde_json::Map<String, Value> = saved
+        // A V or later reads "never" back as 0.
+        let is_never = |v: &Value| matches!(v.as_u64(), Some(0) | Some(TIMER_NEVER));
+        let to_set: serde_json::Map<String, Value> = current
             .as_object()
             .into_iter()
-            .flat_map(|m| m.keys())
-            .map(|k| (k.clone(), json!(TIMER_NEVER)))
+            .flatten()
+            .filter(|(_, v)| !is_never(v))
+            .map(|(k, _)| (k.clone(), json!(TIMER_NEVER)))
             .collect();
-        camera.set_options(Value::Object(never))
+        if to_set.is_empty() {
+            return Ok(false);
+        }
+        camera.set_options(Value::Object(to_set)).map(|()| true)
     }
 
     /// Puts back the timers the relay changed; `Ok(false)` when it changed none.

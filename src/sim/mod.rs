@@ -363,6 +363,11 @@ impl Simulator {
         }
     }
 
+    /// Puts the timers back to the factory's, as a camera that lost power does.
+    pub fn reset_timers(&self) {
+        *lock(&self.camera.timers) = FACTORY_TIMERS;
+    }
+
     /// The camera's sleep and power-off timers now.
     pub fn timers(&self) -> Timers {
         *lock(&self.camera.timers)

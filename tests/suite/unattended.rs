@@ -25,10 +25,21 @@ fn the_timers_are_set_after_connecting_again_after_a_reconnect_and_put_back_on_s
         (sim.timers() == NEVER).then_some(())
     });
     assert_eq!(sim.counters().timer_sets.load(Ordering::SeqCst), 1);
+    // A plain reconnect finds them still at "never": one read, no set, no pause.
+    let opened = sim.counters().preview_requests.load(Ordering::SeqCst);
+    sim.inject(Fault::DieMidFrame);
+    wait_for(Duration::from_secs(5), "the preview to reopen", || {
+        viewer.next_part();
+        (sim.counters().preview_requests.load(Ordering::SeqCst) > opened).then_some(())
+    });
+    assert_eq!(sim.counters().timer_sets.load(Ordering::SeqCst), 1);
+    // A camera that lost power has its own values again: set again after the reconnect.
+    sim.reset_timers();
     sim.inject(Fault::DieMidFrame);
     wait_for(Duration::from_secs(5), "the timers to be set again", || {
         viewer.next_part();
-        (sim.counters().timer_sets.load(Ordering::SeqCst) >= 2).then_some(())
+        let c = sim.counters().timer_sets.load(Ordering::SeqCst);
+        (c == 2 && sim.timers() == NEVER).then_some(())
     });
     relay.stop();
     assert_eq!(
