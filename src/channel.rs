@@ -303,6 +303,8 @@ impl Channel {
     ) -> io::Result<()> {
         let hub = &self.hub;
         let t = &self.timeouts;
+        // Each part gets `t.write` (see DeadlineWriter): the socket starts from it.
+        out.set_write_timeout(Some(t.write))?;
         let mut seq = hub.join_seq(t.join_max_age);
         let mut next_allowed = Instant::now();
         loop {

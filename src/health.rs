@@ -132,10 +132,11 @@ pub fn watch(
         let mut last_asked: Option<Instant> = None;
         while !hub.is_stopped() {
             thread::sleep(Duration::from_millis(50).min(every));
+            let status = hub.status();
             if let Some(lost) = lost.as_mut() {
-                lost.check(hub.status().failing_since);
+                lost.check(status.failing_since);
             }
-            let streaming = hub.status().upstream == Upstream::Streaming;
+            let streaming = status.upstream == Upstream::Streaming;
             let due = last_asked.is_none_or(|t| t.elapsed() >= every);
             if !streaming || !due || control.cooling() {
                 continue;

@@ -809,20 +809,34 @@ fn bound_send_buffer(stream: &TcpStream, bytes: usize) {
 /// A writer that must finish by a deadline, however the writes are split: a client
 /// that reads a byte now and then cannot hold a stream forever, as it could with only a
 /// timeout per write call.
+///
+/// The stream's write timeout must already be `within` (callers set it once per
+/// connection): the first write call then needs no change of it, and a part taken in
+/// one call (the common case, per viewer per frame) costs no extra system call. Only
+/// later calls of a split part shorten the timeout to what is left; dropping the
+/// writer puts `within` back.
 pub struct DeadlineWriter<'a> {
     stream: &'a mut TcpStream,
+    within: Duration,
     deadline: Instant,
+    calls: u32,
 }
 
 impl<'a> DeadlineWriter<'a> {
     pub fn new(stream: &'a mut TcpStream, within: Duration) -> Self {
         DeadlineWriter {
             stream,
+            within,
             deadline: Instant::now() + within,
+            calls: 0,
         }
     }
 
-    fn arm(&self) -> io::Result<()> {
+    fn arm(&mut self) -> io::Result<()> {
+        self.calls += 1;
+        if self.calls == 1 {
+            return Ok(());
+        }
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::Error::new(
@@ -831,6 +845,14 @@ impl<'a> DeadlineWriter<'a> {
             ));
         }
         self.stream.set_write_timeout(Some(left))
+    }
+}
+
+impl Drop for DeadlineWriter<'_> {
+    fn drop(&mut self) {
+        if self.calls > 1 {
+            let _ = self.stream.set_write_timeout(Some(self.within));
+        }
     }
 }
 
