@@ -339,6 +339,7 @@ pub fn is_mdns_name(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mjpeg::tests::Rng;
 
     fn camera_answer() -> Vec<u8> {
         build_response(
@@ -392,17 +393,6 @@ mod tests {
         looped[5] = 1;
         looped.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1]);
         assert_eq!(parse(&looped), None);
-    }
-
-    /// A small deterministic generator, so a failure can be replayed.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
     }
 
     #[test]

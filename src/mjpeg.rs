@@ -522,7 +522,7 @@ pub fn write_all_vectored(out: &mut impl Write, mut bufs: &mut [IoSlice<'_>]) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn jpeg(tag: u8, len: usize) -> Vec<u8> {
@@ -779,11 +779,11 @@ mod tests {
         assert_eq!(frames(&run(OUR_BOUNDARY, &out, &[])), vec![a, b]);
     }
 
-    /// A small deterministic generator, so failures reproduce.
-    struct Rng(u64);
+    /// A small deterministic generator, so failures reproduce (also the DNS fuzz's).
+    pub(crate) struct Rng(pub(crate) u64);
 
     impl Rng {
-        fn next(&mut self) -> u64 {
+        pub(crate) fn next(&mut self) -> u64 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;

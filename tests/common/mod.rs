@@ -76,6 +76,13 @@ pub fn test_timeouts() -> Timeouts {
     }
 }
 
+/// A relay for `sim` with these access rules.
+pub fn relay_with(sim: &Simulator, access: oscstream::access::Access) -> Relay {
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    config.access = access;
+    Relay::start(config).expect("relay starts")
+}
+
 pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
     RelayConfig {
         listen: "127.0.0.1:0".into(),
@@ -422,4 +429,25 @@ pub fn tool(name: &str, args: &[&str]) -> Option<std::process::Output> {
 pub fn skip(message: &str) {
     assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
     eprintln!("SKIPPED: {message}");
+}
+
+/// A fresh, empty temporary folder for one test (named, since all tests share a process).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("oscstream-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The fenced block of `lang` in the README that contains `marker`: tests run the
+/// README's own recipes, so the two cannot drift.
+pub fn readme_block(lang: &str, marker: &str) -> String {
+    let readme = include_str!("../../README.md");
+    readme
+        .split(&format!("```{lang}\n"))
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\n```").map(|(block, _)| block))
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("no ```{lang} block with {marker} in the README"))
+        .to_string()
 }

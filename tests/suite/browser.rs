@@ -13,6 +13,19 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Headless Chromium as root on these machines, without reaching for the network.
+const HEADLESS: [&str; 9] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 fn chromium() -> Option<PathBuf> {
     let found = [
         "/usr/bin/chromium",
@@ -38,19 +51,8 @@ fn dump_dom(browser: &PathBuf, url: &str, run_ms: u64, extra: &[&str]) -> String
     ));
     let _ = std::fs::remove_dir_all(&profile);
     let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--enable-unsafe-swiftshader",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,800",
-            "--dump-dom",
-        ])
+        .args(HEADLESS)
+        .args(["--window-size=1280,800", "--dump-dom"])
         .args(extra)
         .arg(format!("--timeout={run_ms}"))
         .arg(format!("--user-data-dir={}", profile.display()))
@@ -160,17 +162,7 @@ impl OpenPage {
         let profile =
             std::env::temp_dir().join(format!("oscstream-chromium-open-{}", std::process::id()));
         let child = Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--enable-unsafe-swiftshader",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ])
+            .args(HEADLESS)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(url)
             .stdout(std::process::Stdio::null())

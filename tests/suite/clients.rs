@@ -143,8 +143,7 @@ fn the_readmes_recording_recipe_gives_a_real_time_file() {
         .lines()
         .find(|l| l.starts_with("ffmpeg ") && l.contains("theta.mp4"))
         .expect("the README's recording line");
-    let dir = std::env::temp_dir().join(format!("oscstream-rec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("rec");
     let file = dir.join("theta.mp4");
     let recipe = recipe
         .replace("http://RELAY:5000", &base)

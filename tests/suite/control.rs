@@ -3,14 +3,7 @@
 
 use crate::common::*;
 use oscstream::access::Access;
-use oscstream::relay::Relay;
 use std::time::{Duration, Instant};
-
-fn relay_with(sim: &oscstream::sim::Simulator, access: Access) -> Relay {
-    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
-    config.access = access;
-    Relay::start(config).expect("relay starts")
-}
 
 /// Reads parts until one has `size`; fails after `limit`.
 fn wait_for_size(viewer: &mut Viewer, size: (u16, u16), limit: Duration) -> Part {

@@ -52,18 +52,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The fenced block of `lang` in the README that contains `marker`.
-fn readme_block(lang: &str, marker: &str) -> String {
-    let readme = include_str!("../../README.md");
-    readme
-        .split(&format!("```{lang}\n"))
-        .skip(1)
-        .filter_map(|rest| rest.split_once("\n```").map(|(block, _)| block))
-        .find(|block| block.contains(marker))
-        .unwrap_or_else(|| panic!("no ```{lang} block with {marker} in the README"))
-        .to_string()
-}
-
 /// The README's nginx.conf with its ports and folders moved under `dir`, run in the
 /// foreground with its pid and logs there too.
 fn nginx_conf(dir: &Path, rtmp_port: u16, http_port: u16) -> String {
@@ -141,8 +129,7 @@ fn the_readmes_hls_path_serves_h264_that_ffmpeg_reads_in_real_time() {
         ..sim_config()
     });
     let relay = start_relay(camera_at(sim.addr(), None));
-    let dir = TempDir(std::env::temp_dir().join(format!("oscstream-hls-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
+    let dir = TempDir(temp_dir("hls"));
     std::fs::create_dir_all(dir.0.join("www/hls")).unwrap();
     let (rtmp_port, http_port) = (free_port(), free_port());
     let conf = dir.0.join("nginx.conf");

@@ -22,12 +22,8 @@ struct Site {
 
 /// Three cameras named front, lobby and roof; lobby wants Digest auth.
 fn three_cameras() -> Site {
-    let dir = std::env::temp_dir().join(format!(
-        "oscstream-multi-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    // Two tests build a site at once: one folder each.
+    let dir = temp_dir(&format!("multi-{:?}", std::thread::current().id()));
     let pwd = dir.join("lobby.pwd");
     std::fs::write(&pwd, "lobby-secret\n").unwrap();
     std::fs::set_permissions(&pwd, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -192,8 +188,7 @@ fn a_camera_that_stops_leaves_the_others_at_full_rate() {
 
 #[test]
 fn config_file_mistakes_exit_2_with_the_line() {
-    let dir = std::env::temp_dir().join(format!("oscstream-badconf-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("badconf");
     let cases = [
         (
             "[[camera]]\nname = \"a\"\nhost = \"h\"\nspeed = 3\n",

@@ -4,17 +4,10 @@
 
 use crate::common::*;
 use oscstream::access::Access;
-use oscstream::relay::Relay;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-fn relay_with(sim: &oscstream::sim::Simulator, access: Access) -> Relay {
-    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
-    config.access = access;
-    Relay::start(config).expect("relay starts")
-}
 
 /// Sends `head` (and `body`) on a fresh connection; the status code and the whole answer.
 fn send(addr: SocketAddr, head: &str, body: &str) -> (u16, String) {

@@ -198,10 +198,7 @@ fn an_overheated_camera_cools_down_while_viewers_stay_fed_then_streams_again() {
 fn the_lost_hook_runs_once_lost_and_no_more_often_than_allowed() {
     let sim = start_sim();
     let camera = sim.addr();
-    let dir = std::env::temp_dir().join(format!("oscstream-lost-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let runs = dir.join("runs");
-    let _ = std::fs::remove_file(&runs);
+    let runs = temp_dir("lost").join("runs");
     let mut config = relay_config(camera_at(camera, None), Duration::from_secs(10));
     config.cameras[0].on_lost = Some(oscstream::lost::LostHook {
         command: format!(
