@@ -1,18 +1,20 @@
 //! One camera and everything the relay keeps for it: the camera client, the hub its
 //! frames go through, the control mailbox, the upstream thread that owns its one
-//! connection, and the view of all that as `/status`. The viewer loop lives here too:
-//! how a viewer is fed from the hub, through outages, until it leaves or the relay stops.
+//! connection, the fan-out that writes its frames to viewers, and the view of all that
+//! as `/status`. The viewer loop lives here too: how a viewer is fed, through outages,
+//! until it leaves or the relay stops.
 //!
 //! A channel knows nothing of routes or access rules; `routes` picks a channel and
 //! calls it. Several channels run side by side without sharing anything.
 
 use crate::control::Control;
+use crate::fanout::{Fanout, Job, Outgoing};
 use crate::health::{self, Health};
 use crate::http::{DeadlineWriter, Response, Status};
 use crate::hub::{Hub, Upstream, unix_secs};
 use crate::log;
 use crate::lost::{LostHook, LostWatch};
-use crate::mjpeg::{self, PartWriter};
+use crate::mjpeg::{self, Part};
 use crate::osc::{Camera, CameraAddr, OscError, PreviewFormat};
 use crate::picture;
 use crate::timeouts::Timeouts;
@@ -103,6 +105,8 @@ pub struct Channel {
     /// for, or a THETA's usual 1024×512.
     first_size: (u16, u16),
     upstream: Mutex<Option<JoinHandle<()>>>,
+    /// Writes each frame to every ready viewer.
+    fanout: Arc<Fanout>,
     /// What the camera says of its battery, temperatures and errors.
     health: Arc<Mutex<Health>>,
 }
@@ -118,6 +122,7 @@ impl Channel {
             control.set_pending_format(format);
         }
         let upstream = upstream::spawn(camera.clone(), hub.clone(), control.clone(), timeouts)?;
+        let fanout = Fanout::start(hub.clone())?;
         let health = Arc::new(Mutex::new(Health::default()));
         // It ends by itself when the hub stops.
         health::watch(
@@ -146,6 +151,7 @@ impl Channel {
                 .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
                 .unwrap_or(DEFAULT_FRAME_SIZE),
             upstream: Mutex::new(Some(upstream)),
+            fanout,
             health,
         }))
     }
@@ -253,7 +259,6 @@ impl Channel {
     /// The stream; for HEAD only its headers, without counting a viewer (which would
     /// open the camera for nobody).
     pub fn video_feed(self: &Arc<Self>, head_only: bool, fps: Option<&str>) -> Response {
-        let writer = PartWriter::default();
         let min_gap = match fps.map(str::parse::<u32>) {
             None => None,
             Some(Ok(n)) if (1..=MAX_VIEWER_FPS).contains(&n) => Some(Duration::from_secs(1) / n),
@@ -265,7 +270,7 @@ impl Channel {
             }
         };
         if head_only {
-            return Response::stream(&writer.content_type(), Box::new(|_| Ok(())))
+            return Response::stream(mjpeg::STREAM_CONTENT_TYPE, Box::new(|_| Ok(())))
                 .with_header("Cache-Control", "no-store, no-cache, must-revalidate");
         }
         let Some(viewer) = self.hub.try_viewer(self.max_viewers) else {
@@ -278,70 +283,102 @@ impl Channel {
             );
         };
         let channel = self.clone();
-        let content_type = writer.content_type();
         Response::stream(
-            &content_type,
+            mjpeg::STREAM_CONTENT_TYPE,
             Box::new(move |out: &mut TcpStream| {
                 let _viewer = viewer;
-                out.write_all(writer.preamble().as_bytes())?;
-                channel.feed_viewer(&writer, out, min_gap)
+                out.write_all(mjpeg::STREAM_PREAMBLE.as_bytes())?;
+                // Each part gets `write` (see DeadlineWriter): the socket starts from it.
+                out.set_write_timeout(Some(channel.timeouts.write))?;
+                match min_gap {
+                    None => channel.feed_viewer(out),
+                    Some(gap) => channel.feed_paced_viewer(out, gap),
+                }
             }),
         )
         .with_header("Cache-Control", "no-store, no-cache, must-revalidate")
         .with_header("Pragma", "no-cache")
     }
 
-    /// Writes every newest frame to one viewer until it goes or the channel stops. Each
-    /// part must be taken whole within the write timeout, or the viewer is dropped. With
-    /// `min_gap` (`?fps=N`) the viewer waits that long after each frame, then takes the
-    /// newest: fewer frames for it, the same for everyone else.
-    fn feed_viewer(
-        &self,
-        writer: &PartWriter,
-        out: &mut TcpStream,
-        min_gap: Option<Duration>,
-    ) -> io::Result<()> {
+    /// Feeds one viewer every newest frame through the fan-out until it goes or the
+    /// channel stops. This thread writes only what the fan-out hands it (the rest of a
+    /// part its socket could not take at once, a frame that came meanwhile) and the
+    /// parts of quiet spells. Each part must be taken whole within the write timeout,
+    /// or the viewer is dropped.
+    fn feed_viewer(&self, out: &mut TcpStream) -> io::Result<()> {
+        let t = &self.timeouts;
+        let seq = self.hub.join_seq(t.join_max_age);
+        let first = self
+            .hub
+            .latest()
+            .filter(|f| f.seq > seq)
+            .map(|f| Outgoing::of(&f));
+        let membership = self.fanout.join(out, seq, first);
+        loop {
+            match membership.next_job(t.keepalive)? {
+                Job::Finish(outgoing, offset) => {
+                    outgoing
+                        .part
+                        .write_from(&mut DeadlineWriter::new(out, t.write), offset)?;
+                    self.hub
+                        .count_delivered(1, outgoing.part.jpeg_len() as u64, 0);
+                }
+                Job::Send { outgoing, skipped } => {
+                    outgoing
+                        .part
+                        .write_from(&mut DeadlineWriter::new(out, t.write), 0)?;
+                    self.hub
+                        .count_delivered(1, outgoing.part.jpeg_len() as u64, skipped);
+                }
+                Job::Quiet => self.write_quiet_part(out)?,
+                Job::Stop => return Ok(()),
+            }
+        }
+    }
+
+    /// `?fps=N`: this viewer's thread takes the newest frame from the hub itself, at
+    /// most once per `min_gap`: fewer frames for it, the same for everyone else.
+    fn feed_paced_viewer(&self, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
         let hub = &self.hub;
         let t = &self.timeouts;
-        // Each part gets `t.write` (see DeadlineWriter): the socket starts from it.
-        out.set_write_timeout(Some(t.write))?;
         let mut seq = hub.join_seq(t.join_max_age);
         let mut next_allowed = Instant::now();
         loop {
-            if let Some(gap) = min_gap {
-                let wait = next_allowed.saturating_duration_since(Instant::now());
-                if !wait.is_zero() {
-                    std::thread::sleep(wait);
-                }
-                next_allowed = Instant::now().max(next_allowed) + gap;
+            let wait = next_allowed.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
             }
+            next_allowed = Instant::now().max(next_allowed) + min_gap;
             if let Some(frame) = hub.next_frame(seq, t.keepalive) {
-                let mut part = DeadlineWriter::new(out, t.write);
-                writer.write_part(&mut part, &frame.jpeg, frame.timestamp_secs())?;
+                let part = Part::new(frame.jpeg.clone(), frame.timestamp_secs());
+                part.write_from(&mut DeadlineWriter::new(out, t.write), 0)?;
                 let skipped = if seq == 0 { 0 } else { frame.seq - seq - 1 };
-                hub.count_delivered(frame.jpeg.len(), skipped);
+                hub.count_delivered(1, frame.jpeg.len() as u64, skipped);
                 seq = frame.seq;
-                continue;
-            }
-            if hub.is_stopped() {
+            } else if hub.is_stopped() {
                 return Ok(());
+            } else {
+                self.write_quiet_part(out)?;
             }
-            // The camera is quiet: repeat its last frame for a while, then say so.
-            let mut part = DeadlineWriter::new(out, t.write);
-            let bytes = match hub.latest() {
-                Some(f) if f.received_at.elapsed() < t.no_signal_after => {
-                    writer.write_part(&mut part, &f.jpeg, f.timestamp_secs())?;
-                    f.jpeg.len()
-                }
-                latest => {
-                    let size = latest.and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg));
-                    let frame = self.status_frame(size.unwrap_or(self.first_size));
-                    writer.write_part(&mut part, &frame, unix_secs(SystemTime::now()))?;
-                    frame.len()
-                }
-            };
-            hub.count_delivered(bytes, 0);
         }
+    }
+
+    /// The camera is quiet: repeat its last frame for a while, then say so.
+    fn write_quiet_part(&self, out: &mut TcpStream) -> io::Result<()> {
+        let t = &self.timeouts;
+        let part = match self.hub.latest() {
+            Some(f) if f.received_at.elapsed() < t.no_signal_after => {
+                Part::new(f.jpeg.clone(), f.timestamp_secs())
+            }
+            latest => {
+                let size = latest.and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg));
+                let frame = self.status_frame(size.unwrap_or(self.first_size));
+                Part::new(frame, unix_secs(SystemTime::now()))
+            }
+        };
+        part.write_from(&mut DeadlineWriter::new(out, t.write), 0)?;
+        self.hub.count_delivered(1, part.jpeg_len() as u64, 0);
+        Ok(())
     }
 
     /// The frame viewers get while the camera sends none, at `size`: COOLING with the

@@ -1,10 +1,10 @@
 //! The hub between the one camera reader and every viewer: the newest frame with its
 //! sequence number, how many viewers want frames, and the relay's status.
 //!
-//! It keeps no queue. The upstream thread publishes each whole frame; a viewer waits
-//! for a sequence number newer than the one it last sent, takes the `Arc` and lets go
-//! of the lock before writing. A slow viewer therefore skips frames instead of
-//! queueing them, holds at most one frame, and never slows anyone else. The status
+//! It keeps no queue. The upstream thread publishes each whole frame; a reader (the
+//! fan-out thread, a paced viewer, a snapshot) waits for a sequence number newer than
+//! the one it last took, takes the `Arc` and lets go of the lock before writing. A slow
+//! reader therefore skips frames instead of queueing them and never slows anyone else. The status
 //! here is the one place the relay's state lives; `/status` prints a copy of it.
 
 use crate::osc::OscError;
@@ -82,6 +82,8 @@ pub struct Status {
     pub frames_delivered: u64,
     pub bytes_sent: u64,
     pub frames_skipped: u64,
+    /// Parts a viewer's socket could not take at once, finished by its own thread.
+    pub parts_handed_over: u64,
     pub fps: f64,
     /// Age of the newest frame, if there is one.
     pub last_frame_age: Option<Duration>,
@@ -126,6 +128,7 @@ struct Delivered {
     parts: AtomicU64,
     bytes: AtomicU64,
     skipped: AtomicU64,
+    handed_over: AtomicU64,
 }
 
 impl Hub {
@@ -147,6 +150,7 @@ impl Hub {
                     frames_delivered: 0,
                     bytes_sent: 0,
                     frames_skipped: 0,
+                    parts_handed_over: 0,
                     fps: 0.0,
                     last_frame_age: None,
                 },
@@ -356,13 +360,23 @@ impl Hub {
         inner.status.failing_since.get_or_insert_with(Instant::now);
     }
 
-    /// A viewer was sent a part of `bytes`, having skipped `skipped` newer frames before it.
-    pub fn count_delivered(&self, bytes: usize, skipped: u64) {
+    /// Viewers were sent `parts` parts holding `bytes` JPEG bytes, having skipped
+    /// `skipped` newer frames before them.
+    pub fn count_delivered(&self, parts: u64, bytes: u64, skipped: u64) {
         let d = &self.delivered;
-        d.parts.fetch_add(1, Ordering::Relaxed);
-        d.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        d.parts.fetch_add(parts, Ordering::Relaxed);
+        d.bytes.fetch_add(bytes, Ordering::Relaxed);
         if skipped > 0 {
             d.skipped.fetch_add(skipped, Ordering::Relaxed);
+        }
+    }
+
+    /// `parts` parts went only partly, and viewers' own threads were handed the rest.
+    pub fn count_handed_over(&self, parts: u64) {
+        if parts > 0 {
+            self.delivered
+                .handed_over
+                .fetch_add(parts, Ordering::Relaxed);
         }
     }
 
@@ -381,6 +395,7 @@ impl Hub {
         status.frames_delivered = self.delivered.parts.load(Ordering::Relaxed);
         status.bytes_sent = self.delivered.bytes.load(Ordering::Relaxed);
         status.frames_skipped = self.delivered.skipped.load(Ordering::Relaxed);
+        status.parts_handed_over = self.delivered.handed_over.load(Ordering::Relaxed);
         status.last_frame_age = inner.latest.as_ref().map(|f| f.received_at.elapsed());
         status.fps = match (inner.recent_arrivals.front(), inner.recent_arrivals.back()) {
             (Some(first), Some(last))

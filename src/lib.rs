@@ -1,13 +1,14 @@
 //! oscstream relays the live preview of an OSC camera (RICOH THETA) to any number of
 //! HTTP viewers over one camera connection.
 //!
-//! Data flows camera → [`osc`] → [`mjpeg::Parser`] → [`hub`] → viewers → [`http`] →
+//! Data flows camera → [`osc`] → [`mjpeg::Parser`] → [`hub`] → [`fanout`] → viewers'
 //! sockets. The modules, in that order:
 //!
 //! - [`osc`]: the camera client (ureq, with [`digest`] auth in Mode 2).
 //! - [`upstream`]: the thread that owns the one camera connection and feeds the parser.
 //! - [`mjpeg`]: cuts the camera's multipart stream into whole JPEGs and writes our own.
-//! - [`hub`]: the newest frame and the viewers waiting for it.
+//! - [`hub`]: the newest frame and the readers waiting for it.
+//! - [`fanout`]: writes each frame to every ready viewer's socket without blocking.
 //! - [`channel`]: one camera's unit: client, hub, control, upstream thread, viewer loop, status.
 //! - [`health`]: the camera's battery, temperatures and errors; cool-down when it overheats.
 //! - [`mdns`]: finding cameras by name (DNS-SD, one-shot queries).
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod digest;
+pub mod fanout;
 pub mod health;
 pub mod http;
 pub mod hub;

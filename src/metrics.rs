@@ -75,6 +75,12 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
         &mut per_camera(&|s| s.frames_skipped.to_string()).into_iter(),
     );
     family(
+        "oscstream_parts_handed_over_total",
+        "counter",
+        "Parts a viewer's socket could not take at once, finished by that viewer's own thread.",
+        &mut per_camera(&|s| s.parts_handed_over.to_string()).into_iter(),
+    );
+    family(
         "oscstream_sent_bytes_total",
         "counter",
         "JPEG bytes written to stream viewers.",

@@ -1,5 +1,5 @@
 //! MJPEG on the wire, both directions: [`Parser`] cuts a camera's
-//! `multipart/x-mixed-replace` body into whole JPEG frames, and [`PartWriter`]
+//! `multipart/x-mixed-replace` body into whole JPEG frames, and [`Part`]
 //! frames JPEGs for our viewers.
 //!
 //! The parser is a push parser in the style of `httparse`: feed it bytes as they
@@ -442,68 +442,80 @@ pub fn boundary_of(content_type: &str) -> Option<String> {
     })
 }
 
-/// Writes JPEGs as parts of a `multipart/x-mixed-replace` body, RFC style (`--boundary`).
-///
-/// Each part ends with the next delimiter line, so a browser draws a frame as soon as
-/// its bytes arrive instead of waiting for the next part to begin.
-pub struct PartWriter {
-    boundary: &'static str,
-    /// CRLF after the JPEG and the next delimiter line, the same for every part.
-    tail: String,
-}
+/// The boundary of our own streams.
+pub const OUR_BOUNDARY: &str = "oscstreamframe";
+
+/// The Content-Type header value of our streams.
+pub const STREAM_CONTENT_TYPE: &str = "multipart/x-mixed-replace; boundary=oscstreamframe";
+
+/// The bytes that open our stream bodies: the first delimiter line.
+pub const STREAM_PREAMBLE: &str = "--oscstreamframe\r\n";
+
+/// CRLF after the JPEG and the next delimiter line, the same for every part.
+const PART_TAIL: &str = "\r\n--oscstreamframe\r\n";
 
 /// Room for our part head: fixed text, a length and a timestamp (about 90 bytes).
 const PART_HEAD_CAPACITY: usize = 160;
 
-/// The boundary of our own streams.
-pub const OUR_BOUNDARY: &str = "oscstreamframe";
-
-impl Default for PartWriter {
-    fn default() -> Self {
-        PartWriter {
-            boundary: OUR_BOUNDARY,
-            tail: format!("\r\n--{OUR_BOUNDARY}\r\n"),
-        }
-    }
+/// One JPEG framed as a part of our `multipart/x-mixed-replace` stream, RFC style
+/// (`--boundary`): headers, the JPEG bytes as they are, and the next delimiter line.
+///
+/// A part is framed once per frame and written to every viewer from the shared JPEG.
+/// It ends with the next delimiter line, so a browser draws a frame as soon as its
+/// bytes arrive instead of waiting for the next part to begin.
+pub struct Part {
+    head: [u8; PART_HEAD_CAPACITY],
+    head_len: usize,
+    jpeg: Arc<[u8]>,
 }
 
-impl PartWriter {
-    /// The Content-Type header value for the stream.
-    pub fn content_type(&self) -> String {
-        format!("multipart/x-mixed-replace; boundary={}", self.boundary)
-    }
-
-    /// The bytes that open the body: the first delimiter line.
-    pub fn preamble(&self) -> String {
-        format!("--{}\r\n", self.boundary)
-    }
-
-    /// Writes one part: headers, the JPEG bytes as they are, and the next delimiter line,
-    /// in one vectored write from the shared JPEG (this runs per viewer per frame, so
-    /// the part head is formatted on the stack, not allocated).
-    pub fn write_part(
-        &self,
-        out: &mut impl Write,
-        jpeg: &[u8],
-        timestamp_secs: f64,
-    ) -> io::Result<()> {
+impl Part {
+    pub fn new(jpeg: Arc<[u8]>, timestamp_secs: f64) -> Part {
         let mut head = [0u8; PART_HEAD_CAPACITY];
         let mut cursor = io::Cursor::new(&mut head[..]);
+        // The fixed text, a usize and an f64 with six decimals always fit.
         write!(
             cursor,
             "Content-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {:.6}\r\n\r\n",
             jpeg.len(),
             timestamp_secs
-        )?;
-        let head_len = cursor.position() as usize;
-        write_all_vectored(
-            out,
-            &mut [
-                IoSlice::new(&head[..head_len]),
-                IoSlice::new(jpeg),
-                IoSlice::new(self.tail.as_bytes()),
-            ],
         )
+        .expect("a part head fits its buffer");
+        let head_len = cursor.position() as usize;
+        Part {
+            head,
+            head_len,
+            jpeg,
+        }
+    }
+
+    /// The whole part's length in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.head_len + self.jpeg.len() + PART_TAIL.len()
+    }
+
+    /// The JPEG's length, as viewers' byte counts report it.
+    pub fn jpeg_len(&self) -> usize {
+        self.jpeg.len()
+    }
+
+    /// The part's bytes from `offset` on, as slices for one vectored write.
+    pub fn slices_from(&self, mut offset: usize) -> [IoSlice<'_>; 3] {
+        [
+            &self.head[..self.head_len],
+            &self.jpeg[..],
+            PART_TAIL.as_bytes(),
+        ]
+        .map(|piece| {
+            let skip = offset.min(piece.len());
+            offset -= skip;
+            IoSlice::new(&piece[skip..])
+        })
+    }
+
+    /// Writes the part from `offset` on (the bytes before it went out earlier).
+    pub fn write_from(&self, out: &mut impl Write, offset: usize) -> io::Result<()> {
+        write_all_vectored(out, &mut self.slices_from(offset))
     }
 }
 
@@ -766,17 +778,29 @@ pub(crate) mod tests {
 
     #[test]
     fn our_parts_parse_back_to_the_same_jpegs() {
-        let w = PartWriter::default();
         let (a, b) = (jpeg(14, 100), jpeg(15, 80));
-        let mut out = w.preamble().into_bytes();
-        w.write_part(&mut out, &a, 1.0).unwrap();
-        w.write_part(&mut out, &b, 2.0).unwrap();
+        let mut out = STREAM_PREAMBLE.as_bytes().to_vec();
+        Part::new(a.clone().into(), 1.0)
+            .write_from(&mut out, 0)
+            .unwrap();
+        let second = Part::new(b.clone().into(), 2.0);
+        // A part written in two goes, as a viewer's thread finishes what the socket did not take.
+        let mut first_go = Vec::new();
+        second.write_from(&mut first_go, 0).unwrap();
+        out.extend_from_slice(&first_go[..50]);
+        second.write_from(&mut out, 50).unwrap();
+        assert_eq!(second.byte_len(), first_go.len());
         let text = String::from_utf8_lossy(&out);
         assert!(text.starts_with(
             "--oscstreamframe\r\nContent-Type: image/jpeg\r\nContent-Length: 100\r\n"
         ));
         assert!(text.ends_with("\r\n--oscstreamframe\r\n"));
         assert_eq!(frames(&run(OUR_BOUNDARY, &out, &[])), vec![a, b]);
+        assert_eq!(
+            boundary_of(STREAM_CONTENT_TYPE).as_deref(),
+            Some(OUR_BOUNDARY)
+        );
+        assert_eq!(STREAM_PREAMBLE, format!("--{OUR_BOUNDARY}\r\n"));
     }
 
     /// A small deterministic generator, so failures reproduce (also the DNS fuzz's).

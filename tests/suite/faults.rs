@@ -283,6 +283,80 @@ fn a_viewer_that_stops_reading_costs_the_others_nothing() {
 }
 
 #[test]
+fn a_viewer_that_reads_in_bursts_gets_whole_parts_and_skips_instead_of_queueing() {
+    // Real-sized frames, so that a pause fills the socket and the fan-out hands the rest
+    // of a part to the viewer's own thread, which finishes it while newer frames wait
+    // as "next" (only the newest).
+    let sim = start_sim_with(SimConfig {
+        width: 1024,
+        height: 512,
+        ..sim_config()
+    });
+    let relay = start_relay(camera_at(sim.addr(), None));
+    let steady = Watcher::start(relay.addr());
+    let mut bursty = Viewer::connect(relay.addr(), "/video_feed");
+    let metric = |name: &str| -> u64 {
+        let text = agent()
+            .get(&format!("http://{}/metrics", relay.addr()))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        let line = text.lines().find(|l| l.starts_with(name)).expect(name);
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let pause = Duration::from_millis(1200);
+    let mut seqs = Vec::new();
+    let mut fresh_after_pause = Vec::new();
+    for _ in 0..3 {
+        for _ in 0..10 {
+            seqs.push(bursty.next_part().camera_seq());
+        }
+        // The reader's pause is the behaviour under test, not synchronisation.
+        thread::sleep(pause);
+        let resumed = Instant::now();
+        // What the socket buffers held comes first; then the newest frame, not a queue.
+        let caught_up = (1..=60)
+            .find(|_| {
+                let part = bursty.next_part();
+                seqs.push(part.camera_seq());
+                let (_, stamped_us) = oscstream::sim::read_stamp(&part.jpeg).unwrap();
+                let now_us = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_micros();
+                now_us.saturating_sub(stamped_us) < 100_000
+            })
+            .expect("the viewer catches up with the camera");
+        fresh_after_pause.push((caught_up, resumed.elapsed()));
+    }
+    let steady_seen = steady.finish();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "frames only ever go forward: {seqs:?}"
+    );
+    let largest_skip = seqs.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    let handed_over = metric("oscstream_parts_handed_over_total");
+    let skipped = metric("oscstream_frames_skipped_total");
+    println!(
+        "parts read until fresh after each {pause:?} pause: {fresh_after_pause:?}; largest skip {largest_skip}; handed over {handed_over}; skipped {skipped}"
+    );
+    assert!(handed_over > 0, "a full socket hands the part over");
+    assert!(
+        largest_skip > 10,
+        "a paused viewer skips frames instead of queueing them: {seqs:?}"
+    );
+    let steady_seqs: Vec<u64> = steady_seen.iter().filter_map(|(_, s)| *s).collect();
+    let span = steady_seqs.last().unwrap() - steady_seqs.first().unwrap() + 1;
+    assert!(
+        steady_seqs.len() as f64 >= 0.95 * span as f64,
+        "the steady viewer got {} of {span} frames",
+        steady_seqs.len()
+    );
+}
+
+#[test]
 fn a_viewer_that_stops_reading_is_dropped_soon_after_the_write_timeout() {
     // Small frames at 30 fps: before the send buffer was bounded, the kernel's buffers
     // took tens of seconds to fill, and only then did the write timeout start counting.
