@@ -9,7 +9,10 @@
 //! camera writes it, so a benchmark can measure latency from the camera's side. Taking
 //! a picture ends every running preview, as the real camera does. `GET /_sim/stats`
 //! (what it served) and `POST /_sim/state` (fields merged into `/osc/state`, such as
-//! temperatures and camera errors) are the simulator's own additions, for tests.
+//! temperatures and camera errors) are the simulator's own additions, for tests, as is
+//! `GET /_sim/preview`: the same live preview with a conventional `--frame` delimiter,
+//! for MJPEG tools that can only GET and do not take THETA's bare boundary (the
+//! benchmark's peer, npm `mjpeg-proxy`).
 
 mod pattern;
 
@@ -501,6 +504,7 @@ impl Camera {
             ("POST", "/osc/commands/status") => self.command_status(&req),
             ("GET", "/_sim/stats") => Response::json(Status::OK, &self.stats()),
             ("POST", "/_sim/state") => self.merge_state(&req),
+            ("GET", "/_sim/preview") => self.live_preview(Delimiter::Conventional),
             ("GET", path) if path.starts_with("/files/") => self.file(path),
             _ => Response::bytes(
                 Status::NOT_FOUND,
@@ -653,7 +657,7 @@ impl Camera {
         }
         match name {
             "camera.startSession" => self.start_session(name),
-            "camera.getLivePreview" => self.live_preview(),
+            "camera.getLivePreview" => self.live_preview(Delimiter::Theta),
             "camera.takePicture" => self.take_picture(),
             "camera.getOptions" => self.get_options(name, &params),
             "camera.setOptions" => self.set_options(name, &params),
@@ -683,7 +687,7 @@ impl Camera {
         done(name, json!({"sessionId": id, "timeout": 180}))
     }
 
-    fn live_preview(self: &Arc<Self>) -> Response {
+    fn live_preview(self: &Arc<Self>, delimiter: Delimiter) -> Response {
         self.counters
             .preview_requests
             .fetch_add(1, Ordering::Relaxed);
@@ -700,13 +704,14 @@ impl Camera {
             (f.format, f.loop_frames.clone())
         };
         let preview = PreviewRun {
+            delimiter,
             generation: self.preview_generation.load(Ordering::SeqCst),
             period: Duration::from_secs_f64(1.0 / f64::from(format.framerate)),
             frames,
         };
         let camera = self.clone();
         Response::stream(
-            "multipart/x-mixed-replace; boundary=\"---osclivepreview---\"",
+            delimiter.content_type(),
             Box::new(move |out: &mut TcpStream| preview.run(&camera, out)),
         )
         .with_header("Connection", "Keep-Alive")
@@ -953,7 +958,33 @@ impl Camera {
 }
 
 /// One running live preview: the loop of pictures it plays and the generation it belongs to.
+/// How preview parts are delimited.
+#[derive(Debug, Clone, Copy)]
+enum Delimiter {
+    /// THETA's: the bare boundary `---osclivepreview---` as the delimiter line.
+    Theta,
+    /// RFC 2046's: `--frame`.
+    Conventional,
+}
+
+impl Delimiter {
+    fn content_type(self) -> &'static str {
+        match self {
+            Delimiter::Theta => "multipart/x-mixed-replace; boundary=\"---osclivepreview---\"",
+            Delimiter::Conventional => "multipart/x-mixed-replace; boundary=frame",
+        }
+    }
+
+    fn line(self) -> &'static str {
+        match self {
+            Delimiter::Theta => "---osclivepreview---",
+            Delimiter::Conventional => "--frame",
+        }
+    }
+}
+
 struct PreviewRun {
+    delimiter: Delimiter,
     generation: u64,
     period: Duration,
     frames: Arc<Vec<Arc<[u8]>>>,
@@ -1007,7 +1038,8 @@ impl PreviewRun {
                 b""
             };
             let head = format!(
-                "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                "{}\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                self.delimiter.line(),
                 jpeg.len() + stamp.len()
             );
             let part_len = junk.len() + head.len() + jpeg.len() + stamp.len() + 2;

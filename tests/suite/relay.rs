@@ -436,3 +436,38 @@ fn fps_gives_one_viewer_fewer_frames_and_the_others_all_of_them() {
         assert!(body["error"].as_str().unwrap().contains("1 to 60"));
     }
 }
+
+#[test]
+fn the_simulators_get_preview_is_the_same_stream_with_a_conventional_boundary() {
+    // For MJPEG tools that can only GET (the benchmark's peer, npm mjpeg-proxy).
+    let sim = start_sim();
+    let response = agent()
+        .get(&format!("http://{}/_sim/preview", sim.addr()))
+        .call()
+        .unwrap();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        oscstream::mjpeg::boundary_of(&content_type).as_deref(),
+        Some("frame")
+    );
+    let mut body = response.into_body().into_reader();
+    let mut parser = oscstream::mjpeg::Parser::new("frame");
+    let mut frames = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    while frames.len() < 3 {
+        let n = std::io::Read::read(&mut body, &mut buf).unwrap();
+        assert!(n > 0, "the preview goes on");
+        parser.push(&buf[..n], |p| match p {
+            oscstream::mjpeg::Parsed::Frame(jpeg) => frames.push(jpeg),
+            rejected => panic!("{rejected:?}"),
+        });
+    }
+    let seqs: Vec<u64> = frames
+        .iter()
+        .map(|f| oscstream::sim::read_stamp(f).unwrap().0)
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}
