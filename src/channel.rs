@@ -8,7 +8,7 @@
 //! calls it. Several channels run side by side without sharing anything.
 
 use crate::control::Control;
-use crate::fanout::{Fanout, Job, Outgoing};
+use crate::fanout::{Job, Outgoing};
 use crate::health::{self, Health};
 use crate::http::{DeadlineWriter, Response, Status};
 use crate::hub::{Hub, Upstream, unix_secs};
@@ -105,8 +105,6 @@ pub struct Channel {
     /// for, or a THETA's usual 1024×512.
     first_size: (u16, u16),
     upstream: Mutex<Option<JoinHandle<()>>>,
-    /// Writes each frame to every ready viewer.
-    fanout: Arc<Fanout>,
     /// What the camera says of its battery, temperatures and errors.
     health: Arc<Mutex<Health>>,
 }
@@ -122,7 +120,6 @@ impl Channel {
             control.set_pending_format(format);
         }
         let upstream = upstream::spawn(camera.clone(), hub.clone(), control.clone(), timeouts)?;
-        let fanout = Fanout::start(hub.clone())?;
         let health = Arc::new(Mutex::new(Health::default()));
         // It ends by itself when the hub stops.
         health::watch(
@@ -151,7 +148,6 @@ impl Channel {
                 .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
                 .unwrap_or(DEFAULT_FRAME_SIZE),
             upstream: Mutex::new(Some(upstream)),
-            fanout,
             health,
         }))
     }
@@ -313,7 +309,7 @@ impl Channel {
             .latest()
             .filter(|f| f.seq > seq)
             .map(|f| Outgoing::of(&f));
-        let membership = self.fanout.join(out, seq, first);
+        let membership = self.hub.fanout().join(out, seq, first);
         loop {
             match membership.next_job(t.keepalive)? {
                 Job::Finish(outgoing, offset) => {

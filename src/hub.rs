@@ -7,6 +7,7 @@
 //! reader therefore skips frames instead of queueing them and never slows anyone else. The status
 //! here is the one place the relay's state lives; `/status` prints a copy of it.
 
+use crate::fanout::Fanout;
 use crate::osc::OscError;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,6 +122,8 @@ pub struct Hub {
     last_beat_ms: AtomicU64,
     /// Counted by viewer threads outside the lock, so delivering never queues on it.
     delivered: Delivered,
+    /// Writes each published frame to every ready viewer.
+    fanout: Arc<Fanout>,
 }
 
 #[derive(Default)]
@@ -164,6 +167,7 @@ impl Hub {
             created: Instant::now(),
             last_beat_ms: AtomicU64::new(0),
             delivered: Delivered::default(),
+            fanout: Fanout::new(),
         })
     }
 
@@ -172,7 +176,8 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Makes `jpeg` the newest frame and wakes every waiting viewer.
+    /// Makes `jpeg` the newest frame, wakes every waiting reader, and writes the frame
+    /// to every ready stream viewer (see [`Fanout`]).
     pub fn publish(&self, jpeg: Arc<[u8]>) {
         let now = Instant::now();
         let mut inner = self.lock();
@@ -190,11 +195,17 @@ impl Hub {
             inner.recent_arrivals.pop_front();
         }
         inner.recent_arrivals.push_back(now);
+        let frame = inner.latest.clone().expect("just set");
         let waiters = std::mem::take(&mut inner.frame_waiters);
         drop(inner);
         for viewer in waiters {
             viewer.unpark();
         }
+        self.fanout.deliver(self, &frame);
+    }
+
+    pub fn fanout(&self) -> &Arc<Fanout> {
+        &self.fanout
     }
 
     /// Waits up to `timeout` for a frame newer than `after` (0 = any frame).
@@ -317,6 +328,7 @@ impl Hub {
         for viewer in waiters {
             viewer.unpark();
         }
+        self.fanout.stop();
     }
 
     pub fn is_stopped(&self) -> bool {
