@@ -107,11 +107,11 @@ struct Inner {
 
 /// See the module docs.
 ///
-/// Viewers wait for frames by parking and are unparked one by one by the publisher.
-/// A `Condvar::notify_all` would wake every viewer at the same instant, all queueing on
-/// the mutex; measured with 100 viewers, that convoy was the relay's largest cost (task
-/// switches, not copying). The condvar is kept for demand changes, which only the
-/// upstream thread waits for.
+/// Stream viewers do not wait here: the publisher writes to them through the
+/// [`Fanout`]. Other readers (paced viewers, snapshots) wait by parking and are unparked
+/// one by one by the publisher; a `Condvar::notify_all` would wake them all at the same
+/// instant, queueing on the mutex. The condvar is kept for demand changes, which only
+/// the upstream thread waits for.
 pub struct Hub {
     inner: Mutex<Inner>,
     demand_changed: Condvar,
