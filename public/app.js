@@ -21,12 +21,13 @@ if (probing) {
   const hold = new Image();
   hold.src = `${base}/video_feed?fps=1`;
 }
-const counts = { received: 0, superseded: 0, uploads: 0, ticks: 0, errors: 0, csp: 0 };
+const counts = { received: 0, superseded: 0, uploads: 0, decoding: 0, undecodable: 0, ticks: 0, errors: 0, csp: 0 };
 function report(extra) {
   if (!probing) return;
   Object.assign(probe.dataset, {
     received: String(counts.received), superseded: String(counts.superseded),
-    uploads: String(counts.uploads),
+    uploads: String(counts.uploads), decoding: String(counts.decoding),
+    undecodable: String(counts.undecodable), pending: String(newest ? 1 : 0),
     ticks: String(counts.ticks), frames: String(counts.uploads),
     errors: String(counts.errors), csp: String(counts.csp), ...extra,
   });
@@ -154,11 +155,13 @@ function onPart(part) {
     showFlat(blob);
     return;
   }
+  counts.decoding++;
   createImageBitmap(blob).then((bitmap) => {
+    counts.decoding--;
     // A frame not drawn yet is replaced by the newer one: the view shows the newest.
     if (newest) { newest.close(); counts.superseded++; }
     newest = bitmap;
-  }, () => {});
+  }, () => { counts.decoding--; counts.undecodable++; });
 }
 
 // No frame for a while means the connection is dead even if TCP has not noticed.

@@ -419,7 +419,8 @@ fn a_camera_error_with_newlines_and_escapes_is_logged_as_one_escaped_line() {
         })
         .unwrap();
     let mut viewer = Viewer::connect(addr_of(&url), "/video_feed");
-    viewer.next_part(); // the refusal was logged, then the retry streamed
+    // A camera frame (not the relay's own NO SIGNAL): the refusal was logged, then the retry streamed.
+    while oscstream::sim::read_stamp(&viewer.next_part().jpeg).is_none() {}
     drop(viewer);
     drop(running); // ends stderr
     let mut log = Vec::new();
