@@ -312,19 +312,14 @@ impl Channel {
         let membership = self.hub.fanout().join(out, seq, first);
         loop {
             match membership.next_job(t.keepalive)? {
-                Job::Finish(outgoing, offset) => {
-                    outgoing
-                        .part
-                        .write_from(&mut DeadlineWriter::new(out, t.write), offset)?;
-                    self.hub
-                        .count_delivered(1, outgoing.part.jpeg_len() as u64, 0);
-                }
-                Job::Send { outgoing, skipped } => {
-                    outgoing
-                        .part
-                        .write_from(&mut DeadlineWriter::new(out, t.write), 0)?;
-                    self.hub
-                        .count_delivered(1, outgoing.part.jpeg_len() as u64, skipped);
+                Job::Write {
+                    outgoing,
+                    offset,
+                    skipped,
+                } => {
+                    let part = &outgoing.part;
+                    part.write_from(&mut DeadlineWriter::new(out, t.write), offset)?;
+                    self.hub.count_delivered(1, part.jpeg_len() as u64, skipped);
                 }
                 Job::Quiet => self.write_quiet_part(out)?,
                 Job::Stop => return Ok(()),

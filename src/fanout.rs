@@ -74,11 +74,11 @@ struct SlotState {
 
 /// What a viewer's thread has to do next (see [`Membership::next_job`]).
 pub enum Job {
-    /// Write the rest of a part the socket took only partly, from this byte on.
-    Finish(Arc<Outgoing>, usize),
-    /// Write this part whole: it came while this thread held the socket (or on joining).
-    Send {
+    /// Write this part from byte `offset` on: the rest of a part the socket took only
+    /// partly, or (from 0) a frame that came while this thread held the socket.
+    Write {
         outgoing: Arc<Outgoing>,
+        offset: usize,
         /// Camera frames this viewer missed before it.
         skipped: u64,
     },
@@ -243,7 +243,11 @@ impl Membership {
                 return Err(e);
             }
             if let Some((outgoing, offset)) = s.unfinished.take() {
-                return Ok(Job::Finish(outgoing, offset));
+                return Ok(Job::Write {
+                    outgoing,
+                    offset,
+                    skipped: 0,
+                });
             }
             if self.fanout.stopped.load(Ordering::SeqCst) {
                 return Ok(Job::Stop);
@@ -251,7 +255,11 @@ impl Membership {
             if let Some(outgoing) = s.next.take() {
                 let skipped = missed(s.seq, outgoing.seq);
                 s.seq = outgoing.seq;
-                return Ok(Job::Send { outgoing, skipped });
+                return Ok(Job::Write {
+                    outgoing,
+                    offset: 0,
+                    skipped,
+                });
             }
             let now = Instant::now();
             if s.owned {
