@@ -11,11 +11,12 @@ use std::sync::Arc;
 /// The Content-Type Prometheus expects for this format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const UPSTREAM_STATES: [Upstream; 4] = [
+const UPSTREAM_STATES: [Upstream; 5] = [
     Upstream::Idle,
     Upstream::Connecting,
     Upstream::Streaming,
     Upstream::Retrying,
+    Upstream::Cooling,
 ];
 
 /// The whole exposition for these channels and `connections` open now.

@@ -136,6 +136,24 @@ pub fn get_json(url: &str) -> (u16, Value) {
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
+/// The relay's `/metrics` text.
+pub fn metrics_text(relay: SocketAddr) -> String {
+    agent()
+        .get(&format!("http://{relay}/metrics"))
+        .call()
+        .expect("request completes")
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
+/// The value of one sample (`name{labels}`) in a `/metrics` text.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
+}
+
 pub fn post_json(url: &str, body: &str) -> (u16, Value) {
     let mut resp = agent()
         .post(url)

@@ -128,13 +128,7 @@ fn three_cameras_stream_at_once_each_over_one_connection() {
         (200, Some("RICOH THETA Z1")),
         "Digest camera answers"
     );
-    let metrics = agent()
-        .get(&format!("http://{addr}/metrics"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = metrics_text(addr);
     for name in ["front", "lobby", "roof"] {
         assert!(
             metrics.contains(&format!("oscstream_viewers{{camera=\"{name}\"}}")),

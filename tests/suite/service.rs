@@ -297,24 +297,12 @@ fn a_wedged_upstream_thread_stops_the_watchdog_pings() {
     assert_eq!(systemd.until("STOPPING=1", Duration::from_secs(1)).len(), 1);
 }
 
-fn metric(text: &str, sample: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
-}
-
 #[test]
 fn metrics_pass_promtool_and_their_counters_move_as_frames_flow() {
     let sim = start_sim();
     let relay = start_relay(camera_at(sim.addr(), None));
     let url = format!("http://{}/metrics", relay.addr());
-    let before = agent()
-        .get(&url)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let before = metrics_text(relay.addr());
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
     for _ in 0..10 {
         viewer.next_part();

@@ -105,13 +105,7 @@ fn status_shows_the_cameras_health_and_metrics_export_it() {
     assert_eq!(health["battery"], 0.55);
     assert_eq!(health["board_temp"], 38.5);
     assert_eq!(health["cooling_until"], serde_json::Value::Null);
-    let metrics = agent()
-        .get(&format!("http://{}/metrics", relay.addr()))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = metrics_text(relay.addr());
     assert!(
         metrics.contains("oscstream_camera_battery_ratio{camera=\"main\"} 0.55"),
         "{metrics}"
@@ -150,6 +144,15 @@ fn an_overheated_camera_cools_down_while_viewers_stay_fed_then_streams_again() {
             .unwrap()
             .contains("HIGH_TEMPERATURE"),
         "{s}"
+    );
+    // Prometheus sees the cool-down too: it is one of the upstream states.
+    let metrics = metrics_text(relay.addr());
+    assert_eq!(
+        metric(
+            &metrics,
+            "oscstream_upstream_state{camera=\"main\",state=\"cooling\"}"
+        ),
+        1.0
     );
     wait_for(Duration::from_secs(2), "the preview to close", || {
         viewer.next_part();
