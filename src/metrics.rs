@@ -4,7 +4,7 @@
 //! labels are the channels' names.
 
 use crate::channel::Channel;
-use crate::hub::Upstream;
+use crate::hub::{Status, Upstream};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -17,6 +17,85 @@ const UPSTREAM_STATES: [Upstream; 5] = [
     Upstream::Streaming,
     Upstream::Retrying,
     Upstream::Cooling,
+];
+
+/// The families read straight from each camera's status: name, type, help, value.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Status) -> String,
+);
+const PER_CAMERA: &[Family] = &[
+    (
+        "oscstream_frames_received_total",
+        "counter",
+        "Whole JPEG frames received from the camera.",
+        |s| s.frames_received.to_string(),
+    ),
+    (
+        "oscstream_frames_delivered_total",
+        "counter",
+        "Parts written to viewers, NO SIGNAL and repeated frames included.",
+        |s| s.frames_delivered.to_string(),
+    ),
+    (
+        "oscstream_frames_malformed_total",
+        "counter",
+        "Parts from the camera dropped because they were not whole JPEGs.",
+        |s| s.frames_dropped.to_string(),
+    ),
+    (
+        "oscstream_frames_skipped_total",
+        "counter",
+        "Camera frames that slow viewers skipped to stay on the newest.",
+        |s| s.frames_skipped.to_string(),
+    ),
+    (
+        "oscstream_parts_handed_over_total",
+        "counter",
+        "Parts a viewer's socket could not take at once, finished by that viewer's own thread.",
+        |s| s.parts_handed_over.to_string(),
+    ),
+    (
+        "oscstream_sent_bytes_total",
+        "counter",
+        "JPEG bytes written to stream viewers.",
+        |s| s.bytes_sent.to_string(),
+    ),
+    (
+        "oscstream_viewers",
+        "gauge",
+        "Stream viewers connected now.",
+        |s| s.viewers.to_string(),
+    ),
+    (
+        "oscstream_reconnects_total",
+        "counter",
+        "Camera preview connections opened again after a failure.",
+        |s| s.reconnects.to_string(),
+    ),
+    (
+        "oscstream_camera_errors_total",
+        "counter",
+        "Camera failures: refused or failed requests, ended or broken previews.",
+        |s| s.camera_errors.to_string(),
+    ),
+    (
+        "oscstream_camera_frames_per_second",
+        "gauge",
+        "Frames per second arriving from the camera now.",
+        |s| format!("{:.2}", s.fps),
+    ),
+    (
+        "oscstream_camera_last_frame_age_seconds",
+        "gauge",
+        "Seconds since the camera's newest frame (NaN before the first).",
+        |s| {
+            s.last_frame_age
+                .map_or("NaN".to_string(), |a| format!("{:.3}", a.as_secs_f64()))
+        },
+    ),
 ];
 
 /// The whole exposition for these channels and `connections` open now.
@@ -36,7 +115,7 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
             let _ = writeln!(out, "{name}{labels} {value}");
         }
     };
-    let per_camera = |value: &dyn Fn(&crate::hub::Status) -> String| {
+    let per_camera = |value: &dyn Fn(&Status) -> String| {
         statuses
             .iter()
             .map(|(camera, s)| (format!("{{camera=\"{camera}\"}}"), value(s)))
@@ -51,48 +130,9 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
             "1".to_string(),
         )),
     );
-    family(
-        "oscstream_frames_received_total",
-        "counter",
-        "Whole JPEG frames received from the camera.",
-        &mut per_camera(&|s| s.frames_received.to_string()).into_iter(),
-    );
-    family(
-        "oscstream_frames_delivered_total",
-        "counter",
-        "Parts written to viewers, NO SIGNAL and repeated frames included.",
-        &mut per_camera(&|s| s.frames_delivered.to_string()).into_iter(),
-    );
-    family(
-        "oscstream_frames_malformed_total",
-        "counter",
-        "Parts from the camera dropped because they were not whole JPEGs.",
-        &mut per_camera(&|s| s.frames_dropped.to_string()).into_iter(),
-    );
-    family(
-        "oscstream_frames_skipped_total",
-        "counter",
-        "Camera frames that slow viewers skipped to stay on the newest.",
-        &mut per_camera(&|s| s.frames_skipped.to_string()).into_iter(),
-    );
-    family(
-        "oscstream_parts_handed_over_total",
-        "counter",
-        "Parts a viewer's socket could not take at once, finished by that viewer's own thread.",
-        &mut per_camera(&|s| s.parts_handed_over.to_string()).into_iter(),
-    );
-    family(
-        "oscstream_sent_bytes_total",
-        "counter",
-        "JPEG bytes written to stream viewers.",
-        &mut per_camera(&|s| s.bytes_sent.to_string()).into_iter(),
-    );
-    family(
-        "oscstream_viewers",
-        "gauge",
-        "Stream viewers connected now.",
-        &mut per_camera(&|s| s.viewers.to_string()).into_iter(),
-    );
+    for (name, kind, help, value) in PER_CAMERA {
+        family(name, kind, help, &mut per_camera(value).into_iter());
+    }
     family(
         "oscstream_connections",
         "gauge",
@@ -111,24 +151,6 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
                 )
             })
         }),
-    );
-    family(
-        "oscstream_reconnects_total",
-        "counter",
-        "Camera preview connections opened again after a failure.",
-        &mut per_camera(&|s| s.reconnects.to_string()).into_iter(),
-    );
-    family(
-        "oscstream_camera_errors_total",
-        "counter",
-        "Camera failures: refused or failed requests, ended or broken previews.",
-        &mut per_camera(&|s| s.camera_errors.to_string()).into_iter(),
-    );
-    family(
-        "oscstream_camera_frames_per_second",
-        "gauge",
-        "Frames per second arriving from the camera now.",
-        &mut per_camera(&|s| format!("{:.2}", s.fps)).into_iter(),
     );
     let healths: Vec<_> = channels
         .iter()
@@ -169,16 +191,6 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
             &mut temperatures.into_iter(),
         );
     }
-    family(
-        "oscstream_camera_last_frame_age_seconds",
-        "gauge",
-        "Seconds since the camera's newest frame (NaN before the first).",
-        &mut per_camera(&|s| {
-            s.last_frame_age
-                .map_or("NaN".to_string(), |a| format!("{:.3}", a.as_secs_f64()))
-        })
-        .into_iter(),
-    );
     out
 }
 
