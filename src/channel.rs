@@ -303,12 +303,8 @@ impl Channel {
     /// or the viewer is dropped.
     fn feed_viewer(&self, out: &mut TcpStream) -> io::Result<()> {
         let t = &self.timeouts;
-        let seq = self.hub.join_seq(t.join_max_age);
-        let first = self
-            .hub
-            .latest()
-            .filter(|f| f.seq > seq)
-            .map(|f| Outgoing::of(&f));
+        let (seq, fresh) = self.hub.join(t.join_max_age);
+        let first = fresh.map(|f| Outgoing::of(&f));
         let membership = self.hub.fanout().join(out, seq, first);
         loop {
             match membership.next_job(t.keepalive)? {
@@ -332,7 +328,8 @@ impl Channel {
     fn feed_paced_viewer(&self, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
         let hub = &self.hub;
         let t = &self.timeouts;
-        let mut seq = hub.join_seq(t.join_max_age);
+        // The fresh frame, if any, comes from the hub's wait below, at this viewer's pace.
+        let (mut seq, _) = hub.join(t.join_max_age);
         let mut next_allowed = Instant::now();
         loop {
             let wait = next_allowed.saturating_duration_since(Instant::now());

@@ -182,12 +182,13 @@ impl Hub {
         let now = Instant::now();
         let mut inner = self.lock();
         let seq = inner.latest.as_ref().map_or(1, |f| f.seq + 1);
-        inner.latest = Some(Arc::new(Frame {
+        let frame = Arc::new(Frame {
             jpeg,
             seq,
             received: SystemTime::now(),
             received_at: now,
-        }));
+        });
+        inner.latest = Some(frame.clone());
         inner.status.frames_received += 1;
         inner.status.last_error = None;
         inner.status.failing_since = None;
@@ -195,7 +196,6 @@ impl Hub {
             inner.recent_arrivals.pop_front();
         }
         inner.recent_arrivals.push_back(now);
-        let frame = inner.latest.clone().expect("just set");
         let waiters = std::mem::take(&mut inner.frame_waiters);
         drop(inner);
         for viewer in waiters {
@@ -234,13 +234,14 @@ impl Hub {
         }
     }
 
-    /// Where a joining viewer starts: just before the newest frame if it is at most
-    /// `max_age` old (so it gets that frame at once), else after it (so it waits for a fresh one).
-    pub fn join_seq(&self, max_age: Duration) -> u64 {
+    /// Where a joining viewer starts: with the newest frame if it is at most `max_age`
+    /// old (returned, to send at once), else after it (to wait for a fresh one). The
+    /// number is the last frame the viewer counts as had.
+    pub fn join(&self, max_age: Duration) -> (u64, Option<Arc<Frame>>) {
         match &self.lock().latest {
-            Some(f) if f.received_at.elapsed() <= max_age => f.seq - 1,
-            Some(f) => f.seq,
-            None => 0,
+            Some(f) if f.received_at.elapsed() <= max_age => (f.seq - 1, Some(f.clone())),
+            Some(f) => (f.seq, None),
+            None => (0, None),
         }
     }
 
