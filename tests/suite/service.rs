@@ -307,23 +307,33 @@ fn metrics_pass_promtool_and_their_counters_move_as_frames_flow() {
     for _ in 0..10 {
         viewer.next_part();
     }
-    let mut resp = agent().get(&url).call().unwrap();
-    let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+    let content_type = agent().get(&url).call().unwrap().headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
         "{content_type}"
     );
-    let after = resp.body_mut().read_to_string().unwrap();
-    for counter in [
+    // A part is counted just after its send returns, so the reader can be a moment
+    // ahead of the counters; and the first parts may be the relay's own NO SIGNAL
+    // frames while the camera pauses before its preview. So wait for them.
+    let counters = [
         "oscstream_frames_received_total{camera=\"main\"}",
         "oscstream_frames_delivered_total{camera=\"main\"}",
         "oscstream_sent_bytes_total{camera=\"main\"}",
-    ] {
-        assert!(
-            metric(&after, counter) >= metric(&before, counter) + 10.0,
-            "{counter} moved by at least the 10 parts read"
-        );
-    }
+    ];
+    let after = wait_for(
+        Duration::from_secs(3),
+        "every counter to move by at least the 10 parts read",
+        || {
+            let after = metrics_text(relay.addr());
+            counters
+                .iter()
+                .all(|c| metric(&after, c) >= metric(&before, c) + 10.0)
+                .then_some(after)
+        },
+    );
     assert_eq!(metric(&after, "oscstream_viewers{camera=\"main\"}"), 1.0);
     assert_eq!(
         metric(
