@@ -17,6 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
+/// The watcher's longest and shortest sleep between looks at the upstream state.
+const MAX_TICK: Duration = Duration::from_secs(1);
+const MIN_TICK: Duration = Duration::from_millis(50);
+
 /// Errors after which the camera is let cool down.
 const OVERHEATED: [&str; 2] = ["HIGH_TEMPERATURE", "BATTERY_HIGH_TEMPERATURE"];
 
@@ -130,13 +134,17 @@ pub fn watch(
 ) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new().name("health".into()).spawn(move || {
         let mut last_asked: Option<Instant> = None;
+        // Often enough for the poll and the hook to be on time, rarely enough that an
+        // idle board is not woken for nothing.
+        let hook_tick = lost.as_ref().map_or(MAX_TICK, |l| l.after() / 4);
+        let tick = every.min(hook_tick).clamp(MIN_TICK, MAX_TICK);
         while !hub.is_stopped() {
-            thread::sleep(Duration::from_millis(50).min(every));
-            let status = hub.status();
+            thread::sleep(tick);
+            let (upstream, failing_since) = hub.upstream_state();
             if let Some(lost) = lost.as_mut() {
-                lost.check(status.failing_since);
+                lost.check(failing_since);
             }
-            let streaming = status.upstream == Upstream::Streaming;
+            let streaming = upstream == Upstream::Streaming;
             let due = last_asked.is_none_or(|t| t.elapsed() >= every);
             if !streaming || !due || control.cooling() {
                 continue;

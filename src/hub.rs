@@ -401,6 +401,13 @@ impl Hub {
         self.lock().status.frames_dropped += 1;
     }
 
+    /// What the upstream thread does, and since when the camera fails (if it does):
+    /// the part of [`Hub::status`] a watcher polls, without copying the rest.
+    pub fn upstream_state(&self) -> (Upstream, Option<Instant>) {
+        let inner = self.lock();
+        (inner.status.upstream, inner.status.failing_since)
+    }
+
     /// A copy of the relay's state, with fps computed now.
     pub fn status(&self) -> Status {
         let inner = self.lock();

@@ -38,6 +38,11 @@ impl LostWatch {
         }
     }
 
+    /// How long a camera must fail before the hook runs.
+    pub fn after(&self) -> Duration {
+        self.hook.after
+    }
+
     /// Called often; runs the hook when the camera has failed since `failing_since` for
     /// long enough and the hook did not run within the last `after`.
     pub fn check(&mut self, failing_since: Option<Instant>) {
