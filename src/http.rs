@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
@@ -342,26 +343,24 @@ struct AcceptLoop {
 /// Connections waiting for a request (their first, or the next on a kept-alive
 /// connection), with when they began to wait: the ones to close when the cap is reached.
 /// Viewers and requests being answered are never in it.
+///
+/// It holds raw descriptors, not duplicates (no extra system calls or descriptors per
+/// request): a connection's thread leaves the registry, under its lock, before its
+/// socket can close, and eviction shuts a socket down under the same lock, so a
+/// descriptor here is always still that connection's.
 #[derive(Default)]
 struct Waiting {
     next_id: AtomicU64,
-    connections: std::sync::Mutex<HashMap<u64, (Instant, TcpStream)>>,
+    connections: std::sync::Mutex<HashMap<u64, (Instant, RawFd)>>,
 }
 
 impl Waiting {
-    /// Registers `stream` as waiting; `None` when it cannot be tracked (then it is
-    /// simply never evicted).
-    fn begin(&self, stream: &TcpStream) -> Option<u64> {
-        let handle = stream.try_clone().ok()?;
+    /// Registers `stream` as waiting until the guard drops, which must be before the
+    /// stream closes (also when unwinding: declare the guard after the stream).
+    fn begin(&self, stream: &TcpStream) -> WaitingGuard<'_> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(id, (Instant::now(), handle));
-        Some(id)
-    }
-
-    fn end(&self, id: Option<u64>) {
-        if let Some(id) = id {
-            self.lock().remove(&id);
-        }
+        self.lock().insert(id, (Instant::now(), stream.as_raw_fd()));
+        WaitingGuard { waiting: self, id }
     }
 
     /// Closes the connection that has waited longest; `false` when none waits.
@@ -372,17 +371,31 @@ impl Waiting {
             .min_by_key(|(_, (since, _))| *since)
             .map(|(id, _)| *id);
         match oldest.and_then(|id| connections.remove(&id)) {
-            Some((_, stream)) => {
-                // Its thread's read returns at once and the thread ends.
-                let _ = stream.shutdown(Shutdown::Both);
+            Some((_, fd)) => {
+                // Its thread's read returns at once and the thread ends. The lock is
+                // still held, so the socket cannot have closed (see above).
+                // SAFETY: shutdown takes no pointers; `fd` is an open socket.
+                unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
                 true
             }
             None => false,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, TcpStream)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, RawFd)>> {
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A connection's place in [`Waiting`].
+struct WaitingGuard<'a> {
+    waiting: &'a Waiting,
+    id: u64,
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.waiting.lock().remove(&self.id);
     }
 }
 
@@ -465,9 +478,10 @@ fn serve_connection(
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
     loop {
-        let waiting_id = waiting.begin(&stream);
-        let request = read_request(&mut stream, &mut buf, peer, limits.request_timeout);
-        waiting.end(waiting_id);
+        let request = {
+            let _waiting = waiting.begin(&stream);
+            read_request(&mut stream, &mut buf, peer, limits.request_timeout)
+        };
         let request = match request {
             Ok(Some(r)) => r,
             Ok(None) => return,
