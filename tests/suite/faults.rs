@@ -535,12 +535,20 @@ fn a_chunk_size_that_lies_costs_viewers_nothing_but_a_pause() {
 fn reconnects_count_failures_only_and_last_error_clears_when_frames_flow() {
     let sim = start_sim();
     let relay = start_relay_lingering(camera_at(sim.addr(), None), Duration::from_millis(200));
-    // Open, close for idleness, open again: no failure, so no reconnect.
-    Viewer::connect(relay.addr(), "/video_feed").next_part();
+    // Open, close for idleness, open again: no failure, so no reconnect. A viewer's
+    // first part can come before the camera is open (the last frame repeated, or NO
+    // SIGNAL), so each viewer reads until the preview streams.
+    let watch_until_streaming = |viewer: &mut Viewer| {
+        wait_for(Duration::from_secs(5), "the preview to stream", || {
+            viewer.next_part();
+            let s = status(&relay);
+            (s["upstream"] == "streaming").then_some(s)
+        })
+    };
+    watch_until_streaming(&mut Viewer::connect(relay.addr(), "/video_feed"));
     wait_upstream(&relay, "idle", Duration::from_secs(5));
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
-    viewer.next_part();
-    let s = status(&relay);
+    let s = watch_until_streaming(&mut viewer);
     assert_eq!(
         (s["preview_connections"].as_u64(), s["reconnects"].as_u64()),
         (Some(2), Some(0)),
