@@ -11,7 +11,7 @@ use crate::control::Control;
 use crate::fanout::{Job, Outgoing};
 use crate::health::{self, Health};
 use crate::http::{DeadlineWriter, Response, Status};
-use crate::hub::{Hub, Upstream, unix_secs};
+use crate::hub::{Hub, Upstream, frames_missed, unix_secs};
 use crate::log;
 use crate::lost::{LostHook, LostWatch};
 use crate::mjpeg::{self, Part};
@@ -338,9 +338,10 @@ impl Channel {
             }
             next_allowed = Instant::now().max(next_allowed) + min_gap;
             if let Some(frame) = hub.next_frame(seq, t.keepalive) {
-                let part = Part::new(frame.jpeg.clone(), frame.timestamp_secs());
-                part.write_from(&mut DeadlineWriter::new(out, t.write), 0)?;
-                let skipped = if seq == 0 { 0 } else { frame.seq - seq - 1 };
+                frame
+                    .part()
+                    .write_from(&mut DeadlineWriter::new(out, t.write), 0)?;
+                let skipped = frames_missed(seq, frame.seq);
                 hub.count_delivered(1, frame.jpeg.len() as u64, skipped);
                 seq = frame.seq;
             } else if hub.is_stopped() {
@@ -355,9 +356,7 @@ impl Channel {
     fn write_quiet_part(&self, out: &mut TcpStream) -> io::Result<()> {
         let t = &self.timeouts;
         let part = match self.hub.latest() {
-            Some(f) if f.received_at.elapsed() < t.no_signal_after => {
-                Part::new(f.jpeg.clone(), f.timestamp_secs())
-            }
+            Some(f) if f.received_at.elapsed() < t.no_signal_after => f.part(),
             latest => {
                 let size = latest.and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg));
                 let frame = self.status_frame(size.unwrap_or(self.first_size));

@@ -13,7 +13,7 @@
 //! wakeup per frame. Each connection keeps its thread, for its request, its slow path,
 //! keep-alive parts while the camera is quiet, and its end.
 
-use crate::hub::{Frame, Hub};
+use crate::hub::{Frame, Hub, frames_missed};
 use crate::mjpeg::Part;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
@@ -32,7 +32,7 @@ impl Outgoing {
     pub fn of(frame: &Frame) -> Arc<Outgoing> {
         Arc::new(Outgoing {
             seq: frame.seq,
-            part: Part::new(frame.jpeg.clone(), frame.timestamp_secs()),
+            part: frame.part(),
         })
     }
 }
@@ -130,7 +130,7 @@ impl Fanout {
                 s.next = Some(outgoing.clone());
                 continue;
             }
-            skipped += missed(s.seq, outgoing.seq);
+            skipped += frames_missed(s.seq, outgoing.seq);
             s.seq = outgoing.seq;
             match send_now(slot.fd, &slices) {
                 Ok(n) if n == len => {
@@ -200,11 +200,6 @@ impl SlotState {
     }
 }
 
-/// Frames between the one last sent and `seq` that a viewer never got.
-fn missed(last: u64, seq: u64) -> u64 {
-    if last == 0 { 0 } else { seq - last - 1 }
-}
-
 /// One non-blocking vectored send: as much of `slices` as the socket takes now.
 fn send_now(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     // SAFETY: a zeroed msghdr is a valid empty message; IoSlice is ABI-compatible with
@@ -253,7 +248,7 @@ impl Membership {
                 return Ok(Job::Stop);
             }
             if let Some(outgoing) = s.next.take() {
-                let skipped = missed(s.seq, outgoing.seq);
+                let skipped = frames_missed(s.seq, outgoing.seq);
                 s.seq = outgoing.seq;
                 return Ok(Job::Write {
                     outgoing,

@@ -1,13 +1,15 @@
 //! The hub between the one camera reader and every viewer: the newest frame with its
 //! sequence number, how many viewers want frames, and the relay's status.
 //!
-//! It keeps no queue. The upstream thread publishes each whole frame; a reader (the
-//! fan-out thread, a paced viewer, a snapshot) waits for a sequence number newer than
-//! the one it last took, takes the `Arc` and lets go of the lock before writing. A slow
-//! reader therefore skips frames instead of queueing them and never slows anyone else. The status
-//! here is the one place the relay's state lives; `/status` prints a copy of it.
+//! It keeps no queue. The upstream thread publishes each whole frame and writes it to
+//! stream viewers through the [`Fanout`]; any other reader (a paced viewer, a snapshot)
+//! waits for a sequence number newer than the one it last took, takes the `Arc` and lets
+//! go of the lock before writing. A slow reader therefore skips frames instead of
+//! queueing them and never slows anyone else. The status here is the one place the
+//! relay's state lives; `/status` prints a copy of it.
 
 use crate::fanout::Fanout;
+use crate::mjpeg::Part;
 use crate::osc::OscError;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +31,17 @@ impl Frame {
     pub fn timestamp_secs(&self) -> f64 {
         unix_secs(self.received)
     }
+
+    /// This frame as a part of our stream, stamped with when it arrived.
+    pub fn part(&self) -> Part {
+        Part::new(self.jpeg.clone(), self.timestamp_secs())
+    }
+}
+
+/// Camera frames a reader never got between the one it last had (`last`, 0 for none
+/// yet) and frame `seq`.
+pub fn frames_missed(last: u64, seq: u64) -> u64 {
+    if last == 0 { 0 } else { seq - last - 1 }
 }
 
 /// Seconds since the Unix epoch, as `X-Timestamp` carries them.
@@ -340,7 +353,7 @@ impl Hub {
     pub fn pause_while_demanded(&self, pause: Duration) {
         let deadline = Instant::now() + pause;
         let mut inner = self.lock();
-        while Self::demand(&inner) && !inner.stopped {
+        while Self::demand(&inner) {
             self.beat();
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return;
