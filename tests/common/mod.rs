@@ -442,6 +442,24 @@ pub fn tool(name: &str, args: &[&str]) -> Option<std::process::Output> {
     }
 }
 
+/// Runs `command` with `input` on its stdin; its output and exit status.
+pub fn run_with_input(command: &mut Command, input: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    // Written from here while the command runs: dropping stdin then ends its input.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .expect("the command reads its input");
+    child.wait_with_output().unwrap()
+}
+
 /// Says that a test could not run here; fails it under `CI=true`, where `.ci/run`
 /// installs everything the tests need.
 pub fn skip(message: &str) {

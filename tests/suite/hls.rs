@@ -268,23 +268,13 @@ fn the_readmes_go2rtc_config_is_yaml() {
         skip("python3 has no yaml module (pip install pyyaml): the go2rtc YAML was not parsed");
         return;
     }
-    let mut child = Command::new("python3")
-        .args([
+    let out = run_with_input(
+        Command::new("python3").args([
             "-c",
             "import sys, yaml; d = yaml.safe_load(sys.stdin); print(sorted(d['streams']))",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ]),
+        &yaml,
+    );
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),

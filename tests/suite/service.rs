@@ -346,20 +346,7 @@ fn metrics_pass_promtool_and_their_counters_move_as_frames_flow() {
     if tool("promtool", &["--version"]).is_none() {
         return;
     }
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(after.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
+    let out = run_with_input(Command::new("promtool").args(["check", "metrics"]), &after);
     assert!(
         out.status.success(),
         "promtool check metrics: {}{}",
