@@ -83,6 +83,17 @@ pub fn relay_with(sim: &Simulator, access: oscstream::access::Access) -> Relay {
     Relay::start(config).expect("relay starts")
 }
 
+/// A relay for `sim` that asks every client for this Basic-auth user and password.
+pub fn relay_with_basic_auth(sim: &Simulator, user: &str, password: &str) -> Relay {
+    relay_with(
+        sim,
+        oscstream::access::Access {
+            basic_auth: Some((user.into(), password.into())),
+            ..Default::default()
+        },
+    )
+}
+
 pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
     RelayConfig {
         listen: "127.0.0.1:0".into(),

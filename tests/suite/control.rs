@@ -163,13 +163,7 @@ fn options_can_be_read_and_the_seeds_set_option_is_gone() {
 #[test]
 fn basic_auth_guards_every_route() {
     let sim = start_sim();
-    let relay = relay_with(
-        &sim,
-        Access {
-            basic_auth: Some(("viewer".into(), "s3cret".into())),
-            ..Access::default()
-        },
-    );
+    let relay = relay_with_basic_auth(&sim, "viewer", "s3cret");
     let addr = relay.addr();
     for path in [
         "/status",

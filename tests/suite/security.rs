@@ -164,13 +164,7 @@ fn a_rebinding_name_gets_nothing_and_known_names_work() {
 #[test]
 fn ten_wrong_passwords_lock_that_address_out_for_a_minute() {
     let sim = start_sim();
-    let relay = relay_with(
-        &sim,
-        Access {
-            basic_auth: Some(("viewer".into(), "right".into())),
-            ..Access::default()
-        },
-    );
+    let relay = relay_with_basic_auth(&sim, "viewer", "right");
     let addr = relay.addr();
     // viewer:wrong and viewer:right in base64.
     let wrong = "Authorization: Basic dmlld2VyOndyb25n\r\n";
