@@ -2,13 +2,14 @@
 //! when asked), say where to look, and turn failures into one sentence and an exit code
 //! (2 for a command-line mistake, 1 for anything else).
 
-use oscstream::channel::{ChannelConfig, FIRST_CAMERA, Mode};
-use oscstream::cli::{self, CameraTarget, Command};
-use oscstream::control::{FormatError, check_supported};
+use oscstream::app::relay::{Relay, RelayConfig};
+use oscstream::app::service::{self, Supervisor};
+use oscstream::camera::client::{Camera, CameraAddr};
+use oscstream::formats::osc::PreviewFormat;
 use oscstream::log;
-use oscstream::osc::{Camera, CameraAddr, PreviewFormat};
-use oscstream::relay::{Relay, RelayConfig};
-use oscstream::service::{self, Supervisor};
+use oscstream::relay::channel::{ChannelConfig, FIRST_CAMERA, Mode};
+use oscstream::relay::control::{FormatError, check_supported};
+use oscstream::settings::cli::{self, CameraTarget, Command};
 use oscstream::sim::{SimConfig, Simulator};
 use oscstream::timeouts::Timeouts;
 use std::process::ExitCode;
@@ -214,7 +215,7 @@ fn run(command: Command) -> Result<(), Exit> {
 /// `oscstream discover`: every OSC camera that answers a DNS-SD query, with what it is
 /// and the command line that relays it.
 fn discover(timeout: std::time::Duration, target: std::net::SocketAddr) -> Result<(), Exit> {
-    let found = oscstream::mdns::discover(target, timeout);
+    let found = oscstream::camera::mdns::discover(target, timeout);
     if found.is_empty() {
         return Err(Exit(
             1,

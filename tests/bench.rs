@@ -28,7 +28,7 @@
 mod common;
 
 use common::*;
-use oscstream::mjpeg::{Parsed, Parser, Part, STREAM_CONTENT_TYPE, STREAM_PREAMBLE};
+use oscstream::formats::mjpeg::{Parsed, Parser, Part, STREAM_CONTENT_TYPE, STREAM_PREAMBLE};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -163,7 +163,12 @@ fn open_preview(camera: SocketAddr) -> impl Read {
 /// A viewer reading its own live preview straight from the camera.
 fn direct_viewer(camera: SocketAddr, start: Arc<Barrier>, window: Window) -> Seen {
     let body = open_preview(camera);
-    read_frames(body, oscstream::mjpeg::THETA_BOUNDARY, start, window)
+    read_frames(
+        body,
+        oscstream::formats::mjpeg::THETA_BOUNDARY,
+        start,
+        window,
+    )
 }
 
 /// Reads whole frames from a multipart body with our parser (frames are still checked whole).
@@ -295,7 +300,7 @@ impl Floor {
             // SAFETY: gettid has no preconditions.
             my_tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
             let mut body = open_preview(camera);
-            let mut parser = Parser::new(oscstream::mjpeg::THETA_BOUNDARY);
+            let mut parser = Parser::new(oscstream::formats::mjpeg::THETA_BOUNDARY);
             let mut buf = vec![0u8; 64 << 10];
             while !stopping.load(Ordering::SeqCst) {
                 let n = body.read(&mut buf).expect("preview reads");

@@ -16,10 +16,10 @@
 
 mod pattern;
 
-use crate::digest::{Authorization, Challenge};
-use crate::http::{Limits, Request, Response, Server, Status};
-use crate::osc::Credentials;
-use crate::osc::PreviewFormat;
+use crate::formats::digest::{Authorization, Challenge};
+use crate::formats::osc::Credentials;
+use crate::formats::osc::PreviewFormat;
+use crate::web::http::{Limits, Request, Response, Server, Status};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -397,7 +397,7 @@ fn start_responder(
     http_port: u16,
     camera: Arc<Camera>,
 ) -> io::Result<(thread::JoinHandle<()>, SocketAddr)> {
-    use crate::mdns::{self, Record};
+    use crate::formats::dns::{self as mdns, Record};
     let socket = std::net::UdpSocket::bind(listen)?;
     let addr = socket.local_addr()?;
     socket.set_read_timeout(Some(Duration::from_millis(100)))?;
@@ -547,7 +547,7 @@ impl Camera {
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        *lock(&self.nonce) = crate::digest::md5_hex(&format!("{t}:{n}"));
+        *lock(&self.nonce) = crate::formats::digest::md5_hex(&format!("{t}:{n}"));
     }
 
     fn info(&self) -> Value {

@@ -2,7 +2,7 @@
 //! longitude, grid every 30°, a sun sweeping once around the horizon per loop, and the
 //! frame number in big digits) encoded as real JPEGs once at start and then looped.
 
-use crate::picture::Canvas;
+use crate::formats::picture::Canvas;
 use std::sync::Arc;
 
 /// Encodes `count` looping frames of `width`×`height` pixels.
@@ -78,7 +78,7 @@ mod tests {
         let frames = render_loop(128, 64, 3);
         assert_eq!(frames.len(), 3);
         for f in &frames {
-            assert!(crate::mjpeg::is_whole_jpeg(f));
+            assert!(crate::formats::mjpeg::is_whole_jpeg(f));
         }
         assert_ne!(frames[0], frames[1]);
     }

@@ -4,9 +4,10 @@
 
 #![allow(dead_code)]
 
-use oscstream::channel::{ChannelConfig, Mode};
-use oscstream::osc::{CameraAddr, Credentials};
-use oscstream::relay::{Relay, RelayConfig};
+use oscstream::app::relay::{Relay, RelayConfig};
+use oscstream::camera::client::CameraAddr;
+use oscstream::formats::osc::Credentials;
+use oscstream::relay::channel::{ChannelConfig, Mode};
 use oscstream::sim::{SimConfig, Simulator};
 use oscstream::timeouts::Timeouts;
 use serde_json::Value;
@@ -77,7 +78,7 @@ pub fn test_timeouts() -> Timeouts {
 }
 
 /// A relay for `sim` with these access rules.
-pub fn relay_with(sim: &Simulator, access: oscstream::access::Access) -> Relay {
+pub fn relay_with(sim: &Simulator, access: oscstream::web::access::Access) -> Relay {
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
     config.access = access;
     Relay::start(config).expect("relay starts")
@@ -87,7 +88,7 @@ pub fn relay_with(sim: &Simulator, access: oscstream::access::Access) -> Relay {
 pub fn relay_with_basic_auth(sim: &Simulator, user: &str, password: &str) -> Relay {
     relay_with(
         sim,
-        oscstream::access::Access {
+        oscstream::web::access::Access {
             basic_auth: Some((user.into(), password.into())),
             ..Default::default()
         },
@@ -101,7 +102,7 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
             name: "main".into(),
             camera,
             mode: Mode::Direct,
-            max_viewers: oscstream::relay::MAX_VIEWERS,
+            max_viewers: oscstream::relay::channel::MAX_VIEWERS,
             preview: None,
             keep_awake: true,
             cool_down: Duration::from_secs(2),
@@ -321,7 +322,7 @@ impl Viewer {
         self.reader.read_exact(jpeg).expect("part body");
         let arrived = Instant::now();
         assert!(
-            oscstream::mjpeg::is_whole_jpeg(jpeg),
+            oscstream::formats::mjpeg::is_whole_jpeg(jpeg),
             "part is a whole JPEG"
         );
         assert_eq!(self.line(), "", "CRLF right after the JPEG");

@@ -204,7 +204,8 @@ fn the_page_reconnects_by_itself_when_the_relay_restarts() {
     drop(first);
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
     config.listen = addr.to_string();
-    let second = oscstream::relay::Relay::start(config).expect("the relay restarts on its port");
+    let second =
+        oscstream::app::relay::Relay::start(config).expect("the relay restarts on its port");
     let back = std::time::Instant::now();
     wait_for(
         Duration::from_secs(10),
@@ -279,13 +280,13 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
     config.cameras = ["front", "lobby", "roof"]
         .iter()
         .zip(&sims)
-        .map(|(name, sim)| oscstream::channel::ChannelConfig {
+        .map(|(name, sim)| oscstream::relay::channel::ChannelConfig {
             name: name.to_string(),
             camera: camera_at(sim.addr(), None),
             ..config.cameras[0].clone()
         })
         .collect();
-    let relay = oscstream::relay::Relay::start(config).unwrap();
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let url = format!("http://{}/public/index.html?probe=1", relay.addr());
     let dom = wait_for(Duration::from_secs(60), "three live thumbnails", || {
         let dom = dump_dom(&browser, &url, 3500, &[]);

@@ -92,7 +92,7 @@ impl Watcher {
     }
 }
 
-fn streaming_pair() -> (Simulator, oscstream::relay::Relay, Watcher, Watcher) {
+fn streaming_pair() -> (Simulator, oscstream::app::relay::Relay, Watcher, Watcher) {
     let sim = start_sim();
     let relay = start_relay(camera_at(sim.addr(), None));
     let a = Watcher::start(relay.addr());
@@ -224,7 +224,7 @@ fn garbage_between_parts_is_dropped_and_counted_and_frames_keep_coming() {
 fn a_stale_nonce_is_answered_again_once_and_streaming_resumes() {
     let (id, pwd) = ("THETAYL00103139", "00103139");
     let sim = start_sim_with(SimConfig {
-        credentials: Some(oscstream::osc::Credentials::new(id, pwd)),
+        credentials: Some(oscstream::formats::osc::Credentials::new(id, pwd)),
         ..sim_config()
     });
     let relay = start_relay(camera_at(sim.addr(), Some((id, pwd))));
@@ -386,7 +386,7 @@ fn max_viewers_refuses_the_next_stream_with_503() {
     let sim = start_sim();
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
     config.cameras[0].max_viewers = 2;
-    let relay = oscstream::relay::Relay::start(config).unwrap();
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let first = Viewer::connect(relay.addr(), "/video_feed");
     let _second = Viewer::connect(relay.addr(), "/video_feed");
     let (code, body) = get_json(&format!("http://{}/video_feed", relay.addr()));

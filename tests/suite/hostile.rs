@@ -100,7 +100,7 @@ fn drip(conn: &mut TcpStream, bytes: &[u8], every: Duration) {
     }
 }
 
-fn relay_for(camera: &HostileCamera) -> oscstream::relay::Relay {
+fn relay_for(camera: &HostileCamera) -> oscstream::app::relay::Relay {
     start_relay(camera_at(camera.addr, None))
 }
 
@@ -165,7 +165,7 @@ fn a_dripping_camera_neither_delays_listening_nor_holds_requests_beyond_their_bu
     // The rest in-process, with a short answer budget (the production one is 10 s).
     let mut config = relay_config(camera_at(camera.addr, None), Duration::from_secs(10));
     config.timeouts.camera_answer = Duration::from_millis(1500);
-    let relay = oscstream::relay::Relay::start(config).unwrap();
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let addr = relay.addr();
     // Twenty page polls of /info at once share one camera call and its answer.
     let asked_before = camera.requests.load(Ordering::SeqCst);
@@ -229,7 +229,7 @@ fn a_preview_that_drips_bytes_but_no_frame_is_reopened() {
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
     let t = Instant::now();
     let part = viewer.next_part(); // NO SIGNAL: the relay draws its own frames meanwhile
-    assert!(oscstream::mjpeg::is_whole_jpeg(&part.jpeg));
+    assert!(oscstream::formats::mjpeg::is_whole_jpeg(&part.jpeg));
     let s = wait_for(
         Duration::from_secs(6),
         "the stalled preview to be reopened",

@@ -3,9 +3,9 @@
 //! each independent of the others.
 
 use crate::common::*;
-use oscstream::channel::{ChannelConfig, Mode};
-use oscstream::osc::Credentials;
-use oscstream::relay::{Relay, RelayConfig};
+use oscstream::app::relay::{Relay, RelayConfig};
+use oscstream::formats::osc::Credentials;
+use oscstream::relay::channel::{ChannelConfig, Mode};
 use oscstream::sim::{SimConfig, Simulator};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -45,7 +45,7 @@ fn three_cameras() -> Site {
     );
     let file = dir.join("cameras.toml");
     std::fs::write(&file, toml).unwrap();
-    let config = oscstream::config::load(&file).expect("the file is good");
+    let config = oscstream::settings::config::load(&file).expect("the file is good");
     let cameras = config
         .cameras
         .into_iter()

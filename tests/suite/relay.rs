@@ -149,7 +149,7 @@ fn snapshot_is_the_newest_frame_as_a_jpeg() {
         assert_eq!(resp.status(), 200, "{path}");
         assert_eq!(resp.headers()["content-type"], "image/jpeg");
         let jpeg = resp.body_mut().read_to_vec().unwrap();
-        assert!(oscstream::mjpeg::is_whole_jpeg(&jpeg));
+        assert!(oscstream::formats::mjpeg::is_whole_jpeg(&jpeg));
         assert_eq!(jpeg_size(&jpeg), Some(TEST_SIZE));
     }
     assert_eq!(sim.counters().preview_requests.load(Ordering::SeqCst), 1);
@@ -267,7 +267,7 @@ fn a_preview_ended_by_take_picture_resumes_for_connected_viewers() {
 #[test]
 fn mode_2_streams_with_digest_auth() {
     let sim = start_sim_with(oscstream::sim::SimConfig {
-        credentials: Some(oscstream::osc::Credentials::new(
+        credentials: Some(oscstream::formats::osc::Credentials::new(
             "THETAYL00103139",
             "00103139",
         )),
@@ -289,7 +289,7 @@ fn mode_2_streams_with_digest_auth() {
 #[test]
 fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
     let sim = start_sim_with(oscstream::sim::SimConfig {
-        credentials: Some(oscstream::osc::Credentials::new(
+        credentials: Some(oscstream::formats::osc::Credentials::new(
             "THETAYL00103139",
             "00103139",
         )),
@@ -323,7 +323,7 @@ fn a_wrong_password_is_a_clear_error_that_never_shows_the_password() {
 #[test]
 fn a_camera_without_auth_settings_that_asks_for_login_says_how_to_log_in() {
     let sim = start_sim_with(oscstream::sim::SimConfig {
-        credentials: Some(oscstream::osc::Credentials::new(
+        credentials: Some(oscstream::formats::osc::Credentials::new(
             "THETAYL00103139",
             "00103139",
         )),
@@ -455,18 +455,18 @@ fn the_simulators_get_preview_is_the_same_stream_with_a_conventional_boundary() 
         .unwrap()
         .to_string();
     assert_eq!(
-        oscstream::mjpeg::boundary_of(&content_type).as_deref(),
+        oscstream::formats::mjpeg::boundary_of(&content_type).as_deref(),
         Some("frame")
     );
     let mut body = response.into_body().into_reader();
-    let mut parser = oscstream::mjpeg::Parser::new("frame");
+    let mut parser = oscstream::formats::mjpeg::Parser::new("frame");
     let mut frames = Vec::new();
     let mut buf = [0u8; 16 << 10];
     while frames.len() < 3 {
         let n = std::io::Read::read(&mut body, &mut buf).unwrap();
         assert!(n > 0, "the preview goes on");
         parser.push(&buf[..n], |p| match p {
-            oscstream::mjpeg::Parsed::Frame(jpeg) => frames.push(jpeg),
+            oscstream::formats::mjpeg::Parsed::Frame(jpeg) => frames.push(jpeg),
             rejected => panic!("{rejected:?}"),
         });
     }

@@ -3,7 +3,7 @@
 //! test failed before its fix.
 
 use crate::common::*;
-use oscstream::access::Access;
+use oscstream::web::access::Access;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;

@@ -3,9 +3,9 @@
 //! hostile camera cannot forge.
 
 use crate::common::*;
-use oscstream::osc::Credentials;
-use oscstream::relay::Relay;
-use oscstream::service::{Notifier, Supervisor};
+use oscstream::app::relay::Relay;
+use oscstream::app::service::{Notifier, Supervisor};
+use oscstream::formats::osc::Credentials;
 use oscstream::sim::SimConfig;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -91,6 +91,12 @@ fn each_bad_secret_source_gives_its_sentence_and_exits_2() {
     let good = secret_file(&dir, "good.pwd", "hunter2\n", 0o600);
     let missing = dir.join("missing.pwd").to_string_lossy().into_owned();
     let auth_open = secret_file(&dir, "auth", "me:hunter2\n", 0o640);
+    // A FIFO would block the start (before SIGTERM works); a huge file would be read whole.
+    let fifo = dir.join("fifo.pwd");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let fifo = fifo.to_string_lossy().into_owned();
+    let huge = secret_file(&dir, "huge.pwd", &"x".repeat(1 << 20), 0o600);
     let camera = ["-r", "-o", "127.0.0.1", "-p", "9", "--id", ID];
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
@@ -106,6 +112,11 @@ fn each_bad_secret_source_gives_its_sentence_and_exits_2() {
             [&camera[..], &["--pwd", "hunter2", "--pwd-file", &good]].concat(),
             "not both",
         ),
+        (
+            [&camera[..], &["--pwd-file", &fifo]].concat(),
+            "not a regular file",
+        ),
+        ([&camera[..], &["--pwd-file", &huge]].concat(), "more than"),
         (vec!["--auth-file", &missing], "--auth-file"),
         (vec!["--auth", ":hunter2"], "--auth takes USER:PASSWORD"),
         (

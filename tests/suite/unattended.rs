@@ -54,7 +54,7 @@ fn let_camera_sleep_leaves_the_timers_alone() {
     let sim = start_sim();
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
     config.cameras[0].keep_awake = false;
-    let relay = oscstream::relay::Relay::start(config).unwrap();
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
     for _ in 0..5 {
         viewer.next_part();
@@ -203,14 +203,14 @@ fn the_lost_hook_runs_once_lost_and_no_more_often_than_allowed() {
     let camera = sim.addr();
     let runs = temp_dir("lost").join("runs");
     let mut config = relay_config(camera_at(camera, None), Duration::from_secs(10));
-    config.cameras[0].on_lost = Some(oscstream::lost::LostHook {
+    config.cameras[0].on_lost = Some(oscstream::relay::lost::LostHook {
         command: format!(
             "echo \"$OSCSTREAM_CAMERA\" >> '{}'; echo cycled",
             runs.display()
         ),
         after: Duration::from_millis(500),
     });
-    let relay = oscstream::relay::Relay::start(config).unwrap();
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
     viewer.next_part();
     let lines = || {
@@ -367,11 +367,11 @@ fn a_relay_by_name_follows_the_camera_to_a_new_port() {
     let first = named_sim("127.0.0.1:0");
     let mdns = first.mdns_addr().unwrap();
     // As `-o THETAYN10010001.local --mdns ADDR` builds it: no port, the name resolved by mDNS.
-    let camera = oscstream::osc::CameraAddr {
+    let camera = oscstream::camera::client::CameraAddr {
         host: "THETAYN10010001.local".into(),
         port: 80,
         credentials: None,
-        mdns: Some(oscstream::osc::MdnsName {
+        mdns: Some(oscstream::camera::client::MdnsName {
             target: mdns,
             port_given: false,
         }),

@@ -3,8 +3,8 @@
 //! read-only switch (`--read-only`), and which web pages may change the camera
 //! (same origin, or `--allow-origin`). `routes` applies it before any route runs.
 
-use crate::digest::{constant_time_eq, md5_hex};
-use crate::http::{Request, Response, Status};
+use crate::formats::digest::{constant_time_eq, md5_hex};
+use crate::web::http::{Request, Response, Status};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};

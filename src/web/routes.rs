@@ -7,11 +7,12 @@
 //! looked up by exact name: no path ever reaches the file system, so `..` and friends
 //! simply find nothing.
 
-use crate::access::Access;
-use crate::api;
-use crate::channel::Channel;
-use crate::http::{Method, Request, Response, Status};
-use crate::metrics;
+use crate::relay::channel::Channel;
+use crate::web::access::Access;
+use crate::web::api;
+use crate::web::http::{Method, Request, Response, Status};
+use crate::web::metrics;
+use crate::web::streams;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -20,17 +21,17 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "index.html",
         "text/html; charset=utf-8",
-        include_bytes!("../public/index.html"),
+        include_bytes!("../../public/index.html"),
     ),
     (
         "app.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../public/app.js"),
+        include_bytes!("../../public/app.js"),
     ),
     (
         "style.css",
         "text/css; charset=utf-8",
-        include_bytes!("../public/style.css"),
+        include_bytes!("../../public/style.css"),
     ),
 ];
 
@@ -71,8 +72,10 @@ use Method::{Get, Post};
 const ROUTES: &[Route] = &[
     exact("/", Get, |routes, ch, req, _| {
         match req.query_param("action") {
-            Some("stream") => ch.video_feed(req.method == Method::Head, req.query_param("fps")),
-            Some("snapshot") => ch.snapshot(),
+            Some("stream") => {
+                streams::video_feed(ch, req.method == Method::Head, req.query_param("fps"))
+            }
+            Some("snapshot") => streams::snapshot(ch),
             _ if Arc::ptr_eq(ch, &routes.channels[0]) => Response::redirect("/public/index.html"),
             _ => Response::redirect(&format!("/public/index.html?camera={}", ch.name())),
         }
@@ -82,8 +85,8 @@ const ROUTES: &[Route] = &[
     }),
     exact("/video_feed", Get, video_feed),
     exact("/stream", Get, video_feed),
-    exact("/snapshot.jpg", Get, |_, ch, _, _| ch.snapshot()),
-    exact("/snapshot", Get, |_, ch, _, _| ch.snapshot()),
+    exact("/snapshot.jpg", Get, |_, ch, _, _| streams::snapshot(ch)),
+    exact("/snapshot", Get, |_, ch, _, _| streams::snapshot(ch)),
     exact("/metrics", Get, |routes, _, _, _| {
         let connections = routes.connections.load(Ordering::Relaxed);
         let text = metrics::render(&routes.channels, connections);
@@ -131,7 +134,7 @@ const ROUTES: &[Route] = &[
 ];
 
 fn video_feed(_: &Routes, channel: &Arc<Channel>, req: &Request, _: &str) -> Response {
-    channel.video_feed(req.method == Method::Head, req.query_param("fps"))
+    streams::video_feed(channel, req.method == Method::Head, req.query_param("fps"))
 }
 
 fn set_option_gone(_: &Routes, _: &Arc<Channel>, _: &Request, _: &str) -> Response {

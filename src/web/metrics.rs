@@ -3,8 +3,8 @@
 //! guidelines (`_total` for counters, base units). Nothing here holds a secret: camera
 //! labels are the channels' names.
 
-use crate::channel::Channel;
-use crate::hub::{Status, Upstream};
+use crate::relay::channel::Channel;
+use crate::relay::hub::{Status, Upstream};
 use std::fmt::Write;
 use std::sync::Arc;
 

@@ -1,27 +1,26 @@
 //! One camera and everything the relay keeps for it: the camera client, the hub its
-//! frames go through, the control mailbox, the upstream thread that owns its one
-//! connection, the fan-out that writes its frames to viewers, and the view of all that
-//! as `/status`. The viewer loop lives here too: how a viewer is fed, through outages,
-//! until it leaves or the relay stops.
+//! frames go through, the fan-out that writes them to stream viewers, the control
+//! mailbox, the upstream thread that owns its one connection, what viewers see while
+//! the camera is quiet (NO SIGNAL, COOLING), and the view of all that as `/status`.
 //!
-//! A channel knows nothing of routes or access rules; `routes` picks a channel and
-//! calls it. Several channels run side by side without sharing anything.
+//! A channel knows nothing of HTTP: `web` picks a channel for a request and serves
+//! its streams. Several channels run side by side without sharing anything.
 
-use crate::control::Control;
-use crate::fanout::{Job, Outgoing};
-use crate::health::{self, Health};
-use crate::http::{DeadlineWriter, Response, Status};
-use crate::hub::{Hub, Upstream, frames_missed, unix_secs};
+use crate::camera::client::{Camera, CameraAddr, OscError};
+use crate::formats::mjpeg::{self, Part};
+use crate::formats::osc::PreviewFormat;
+use crate::formats::picture;
 use crate::log;
-use crate::lost::{LostHook, LostWatch};
-use crate::mjpeg::{self, Part};
-use crate::osc::{Camera, CameraAddr, OscError, PreviewFormat};
-use crate::picture;
+use crate::relay::control::Control;
+use crate::relay::fanout::Fanout;
+use crate::relay::frame::unix_secs;
+use crate::relay::health::{self, Health};
+use crate::relay::hub::{Hub, Upstream};
+use crate::relay::lost::{LostHook, LostWatch};
+use crate::relay::upstream;
 use crate::timeouts::Timeouts;
-use crate::upstream;
 use serde_json::{Value, json};
-use std::io::{self, Write};
-use std::net::TcpStream;
+use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -64,8 +63,8 @@ const MAX_STATUS_FRAMES: usize = 4;
 /// The size of frames the relay draws before the camera ever sent one (a THETA's usual preview).
 const DEFAULT_FRAME_SIZE: (u16, u16) = (1024, 512);
 
-/// Most frames a second a viewer may ask for with `?fps=N`.
-pub const MAX_VIEWER_FPS: u32 = 60;
+/// Default for `--max-viewers`.
+pub const MAX_VIEWERS: usize = 64;
 
 /// The name of the camera the seed's flags describe.
 pub const FIRST_CAMERA: &str = "main";
@@ -96,6 +95,8 @@ pub struct Channel {
     mode: Mode,
     camera: Arc<Camera>,
     hub: Arc<Hub>,
+    /// Writes each frame the upstream thread publishes to every ready stream viewer.
+    fanout: Arc<Fanout>,
     control: Arc<Control>,
     max_viewers: usize,
     timeouts: Timeouts,
@@ -119,7 +120,14 @@ impl Channel {
         if let Some(format) = config.preview {
             control.set_pending_format(format);
         }
-        let upstream = upstream::spawn(camera.clone(), hub.clone(), control.clone(), timeouts)?;
+        let fanout = Fanout::new(hub.deliveries().clone());
+        let upstream = upstream::spawn(
+            camera.clone(),
+            hub.clone(),
+            fanout.clone(),
+            control.clone(),
+            timeouts,
+        )?;
         let health = Arc::new(Mutex::new(Health::default()));
         // It ends by itself when the hub stops.
         health::watch(
@@ -139,6 +147,7 @@ impl Channel {
             mode: config.mode,
             camera,
             hub,
+            fanout,
             control,
             max_viewers: config.max_viewers,
             timeouts,
@@ -157,6 +166,7 @@ impl Channel {
     /// ends on its own).
     pub fn stop(&self, within: Duration) {
         self.hub.stop();
+        self.fanout.stop();
         let deadline = Instant::now() + within;
         let handle = self
             .upstream
@@ -248,124 +258,30 @@ impl Channel {
         &self.hub
     }
 
+    pub fn fanout(&self) -> &Arc<Fanout> {
+        &self.fanout
+    }
+
+    /// Stream requests beyond this many viewers get 503.
+    pub fn max_viewers(&self) -> usize {
+        self.max_viewers
+    }
+
     pub fn timeouts(&self) -> &Timeouts {
         &self.timeouts
     }
 
-    /// The stream; for HEAD only its headers, without counting a viewer (which would
-    /// open the camera for nobody).
-    pub fn video_feed(self: &Arc<Self>, head_only: bool, fps: Option<&str>) -> Response {
-        let min_gap = match fps.map(str::parse::<u32>) {
-            None => None,
-            Some(Ok(n)) if (1..=MAX_VIEWER_FPS).contains(&n) => Some(Duration::from_secs(1) / n),
-            Some(_) => {
-                return Response::error(
-                    Status::BAD_REQUEST,
-                    format!("fps is a number of frames a second from 1 to {MAX_VIEWER_FPS}."),
-                );
-            }
-        };
-        if head_only {
-            return Response::stream(mjpeg::STREAM_CONTENT_TYPE, Box::new(|_| Ok(())))
-                .with_header("Cache-Control", "no-store, no-cache, must-revalidate");
-        }
-        let Some(viewer) = self.hub.try_viewer(self.max_viewers) else {
-            return Response::error(
-                Status::SERVICE_UNAVAILABLE,
-                format!(
-                    "{} viewers are already watching, the most this relay serves (--max-viewers).",
-                    self.max_viewers
-                ),
-            );
-        };
-        let channel = self.clone();
-        Response::stream(
-            mjpeg::STREAM_CONTENT_TYPE,
-            Box::new(move |out: &mut TcpStream| {
-                let _viewer = viewer;
-                out.write_all(mjpeg::STREAM_PREAMBLE.as_bytes())?;
-                // Each part gets `write` (see DeadlineWriter): the socket starts from it.
-                out.set_write_timeout(Some(channel.timeouts.write))?;
-                match min_gap {
-                    None => channel.feed_viewer(out),
-                    Some(gap) => channel.feed_paced_viewer(out, gap),
-                }
-            }),
-        )
-        .with_header("Cache-Control", "no-store, no-cache, must-revalidate")
-        .with_header("Pragma", "no-cache")
-    }
-
-    /// Feeds one viewer every newest frame through the fan-out until it goes or the
-    /// channel stops. This thread writes only what the fan-out hands it (the rest of a
-    /// part its socket could not take at once, a frame that came meanwhile) and the
-    /// parts of quiet spells. Each part must be taken whole within the write timeout,
-    /// or the viewer is dropped.
-    fn feed_viewer(&self, out: &mut TcpStream) -> io::Result<()> {
-        let t = &self.timeouts;
-        let (seq, fresh) = self.hub.join(t.join_max_age);
-        let first = fresh.map(|f| Outgoing::of(&f));
-        let membership = self.hub.fanout().join(out, seq, first);
-        loop {
-            match membership.next_job(t.keepalive)? {
-                Job::Write {
-                    outgoing,
-                    offset,
-                    skipped,
-                } => {
-                    let part = &outgoing.part;
-                    part.write_from(&mut DeadlineWriter::new(out, t.write), offset)?;
-                    self.hub.count_delivered(1, part.jpeg_len() as u64, skipped);
-                }
-                Job::Quiet => self.write_quiet_part(out)?,
-                Job::Stop => return Ok(()),
-            }
-        }
-    }
-
-    /// `?fps=N`: this viewer's thread takes the newest frame from the hub itself, at
-    /// most once per `min_gap`: fewer frames for it, the same for everyone else.
-    fn feed_paced_viewer(&self, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
-        let hub = &self.hub;
-        let t = &self.timeouts;
-        // The fresh frame, if any, comes from the hub's wait below, at this viewer's pace.
-        let (mut seq, _) = hub.join(t.join_max_age);
-        let mut next_allowed = Instant::now();
-        loop {
-            let wait = next_allowed.saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
-            next_allowed = Instant::now().max(next_allowed) + min_gap;
-            if let Some(frame) = hub.next_frame(seq, t.keepalive) {
-                frame
-                    .part()
-                    .write_from(&mut DeadlineWriter::new(out, t.write), 0)?;
-                let skipped = frames_missed(seq, frame.seq);
-                hub.count_delivered(1, frame.jpeg.len() as u64, skipped);
-                seq = frame.seq;
-            } else if hub.is_stopped() {
-                return Ok(());
-            } else {
-                self.write_quiet_part(out)?;
-            }
-        }
-    }
-
-    /// The camera is quiet: repeat its last frame for a while, then say so.
-    fn write_quiet_part(&self, out: &mut TcpStream) -> io::Result<()> {
-        let t = &self.timeouts;
-        let part = match self.hub.latest() {
-            Some(f) if f.received_at.elapsed() < t.no_signal_after => f.part(),
+    /// The part a viewer gets while the camera is quiet: its last frame again for a
+    /// while, then NO SIGNAL (or COOLING) at the size of the last frame.
+    pub fn quiet_part(&self) -> Part {
+        match self.hub.latest() {
+            Some(f) if f.received_at.elapsed() < self.timeouts.no_signal_after => f.part(),
             latest => {
                 let size = latest.and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg));
                 let frame = self.status_frame(size.unwrap_or(self.first_size));
                 Part::new(frame, unix_secs(SystemTime::now()))
             }
-        };
-        part.write_from(&mut DeadlineWriter::new(out, t.write), 0)?;
-        self.hub.count_delivered(1, part.jpeg_len() as u64, 0);
-        Ok(())
+        }
     }
 
     /// The frame viewers get while the camera sends none, at `size`: COOLING with the
@@ -392,27 +308,6 @@ impl Channel {
         }
         cached.push(((kind, size), frame.clone()));
         frame
-    }
-
-    /// The newest frame as a JPEG, or 503 with the reason when none comes in time.
-    pub fn snapshot(&self) -> Response {
-        let t = &self.timeouts;
-        match self.hub.snapshot(t.snapshot_max_age, t.snapshot_wait) {
-            Some(frame) => Response::shared(Status::OK, "image/jpeg", frame.jpeg.clone())
-                .with_header("Cache-Control", "no-store")
-                .with_header("X-Timestamp", format!("{:.6}", frame.timestamp_secs())),
-            None => {
-                let why = self
-                    .hub
-                    .status()
-                    .last_error
-                    .map_or_else(|| "the camera sent no frame".into(), |e| e.to_string());
-                Response::error(
-                    Status::SERVICE_UNAVAILABLE,
-                    format!("No frame arrived within {:?}: {why}.", t.snapshot_wait),
-                )
-            }
-        }
     }
 
     /// `/status`: a view of the hub's state, with whether viewers see live frames and why not.

@@ -13,8 +13,8 @@
 //! wakeup per frame. Each connection keeps its thread, for its request, its slow path,
 //! keep-alive parts while the camera is quiet, and its end.
 
-use crate::hub::{Frame, Hub, frames_missed};
-use crate::mjpeg::Part;
+use crate::formats::mjpeg::Part;
+use crate::relay::frame::{Deliveries, Frame, frames_missed};
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +44,8 @@ pub struct Fanout {
     viewers: Mutex<Arc<Vec<Arc<Slot>>>>,
     /// The relay stops: viewers leave at their next part boundary.
     stopped: AtomicBool,
+    /// What reached viewers, shared with the hub's status.
+    deliveries: Arc<Deliveries>,
 }
 
 /// One viewer's socket as the fan-out sees it.
@@ -94,10 +96,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Fanout {
-    pub fn new() -> Arc<Fanout> {
+    pub fn new(deliveries: Arc<Deliveries>) -> Arc<Fanout> {
         Arc::new(Fanout {
             viewers: Mutex::new(Arc::new(Vec::new())),
             stopped: AtomicBool::new(false),
+            deliveries,
         })
     }
 
@@ -110,7 +113,7 @@ impl Fanout {
     }
 
     /// One frame's round: the whole part to every ready viewer, without blocking.
-    pub fn deliver(&self, hub: &Hub, frame: &Frame) {
+    pub fn deliver(&self, frame: &Frame) {
         let viewers = lock(&self.viewers).clone();
         if viewers.is_empty() {
             return;
@@ -148,8 +151,9 @@ impl Fanout {
                 Err(e) => s.hand_over(slot, None, Some(e)),
             }
         }
-        hub.count_delivered(parts, parts * outgoing.part.jpeg_len() as u64, skipped);
-        hub.count_handed_over(handed_over);
+        let bytes = parts * outgoing.part.jpeg_len() as u64;
+        self.deliveries.count(parts, bytes, skipped);
+        self.deliveries.count_handed_over(handed_over);
     }
 
     /// Adds a viewer whose thread holds its socket until the first [`Membership::next_job`];

@@ -7,10 +7,11 @@
 //! camera wants Digest auth that a browser cannot be given, and only paths under the
 //! camera's `/files/` are ever requested.
 
-use crate::channel::Channel;
-use crate::control::{FormatError, switch_preview_format};
-use crate::http::{Request, Response, Status};
-use crate::osc::{OscError, PreviewFormat};
+use crate::camera::client::OscError;
+use crate::formats::osc::PreviewFormat;
+use crate::relay::channel::Channel;
+use crate::relay::control::{FormatError, switch_preview_format};
+use crate::web::http::{Request, Response, Status};
 use serde_json::{Value, json};
 use std::io;
 use std::net::TcpStream;

@@ -13,7 +13,8 @@
 //! preview = "1920x960@8"       # optional
 //! ```
 
-use crate::osc::{CameraAddr, Credentials, PreviewFormat};
+use crate::camera::client::CameraAddr;
+use crate::formats::osc::{Credentials, PreviewFormat};
 use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;
@@ -113,9 +114,12 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
             (None, None) => None,
             (Some(id), Some(file)) => {
                 let file_path = path.parent().unwrap_or(Path::new(".")).join(file.get_ref());
-                let password =
-                    crate::cli::read_secret_file(&file_path, "pwd_file", "the camera password")
-                        .map_err(|e| ConfigError(format!("{}: {e}", at(file.span()))))?;
+                let password = crate::settings::secret::read_secret_file(
+                    &file_path,
+                    "pwd_file",
+                    "the camera password",
+                )
+                .map_err(|e| ConfigError(format!("{}: {e}", at(file.span()))))?;
                 Some(Credentials::new(id.get_ref().clone(), password))
             }
             (Some(id), None) => {
@@ -150,9 +154,11 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         cameras.push(CameraSpec {
             name: name.clone(),
             addr: CameraAddr {
-                mdns: crate::mdns::is_mdns_name(c.host.get_ref()).then(|| crate::osc::MdnsName {
-                    target: crate::mdns::mdns_group(),
-                    port_given: c.port.is_some(),
+                mdns: crate::camera::mdns::is_mdns_name(c.host.get_ref()).then(|| {
+                    crate::camera::client::MdnsName {
+                        target: crate::camera::mdns::mdns_group(),
+                        port_given: c.port.is_some(),
+                    }
                 }),
                 host: c.host.into_inner(),
                 port: c.port.map_or(80, Spanned::into_inner),

@@ -5,8 +5,9 @@
 //! picture; [`Control`] carries that rule to the upstream thread, together with a format
 //! that could not be set yet because the camera was away.
 
+use crate::camera::client::{Camera, OscError};
+use crate::formats::osc::PreviewFormat;
 use crate::log;
-use crate::osc::{Camera, OscError, PreviewFormat};
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -5,13 +5,13 @@
 //! A camera that reports `HIGH_TEMPERATURE` or `BATTERY_HIGH_TEMPERATURE` shuts itself
 //! down soon after; the watcher asks the upstream thread to close the preview for the
 //! cool-down time instead. `HIGH_TEMPERATURE_WARNING` is shown and logged only. The
-//! same thread runs the `--on-camera-lost` hook ([`crate::lost`]).
+//! same thread runs the `--on-camera-lost` hook ([`crate::relay::lost`]).
 
-use crate::control::Control;
-use crate::hub::{Hub, Upstream};
+use crate::camera::client::Camera;
 use crate::log;
-use crate::lost::LostWatch;
-use crate::osc::Camera;
+use crate::relay::control::Control;
+use crate::relay::hub::{Hub, Upstream};
+use crate::relay::lost::LostWatch;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -83,7 +83,7 @@ impl Health {
             "board_temp": self.board_temp,
             "battery_temp": self.battery_temp,
             "errors": self.errors,
-            "cooling_until": self.cooling_until.map(crate::hub::unix_secs),
+            "cooling_until": self.cooling_until.map(crate::relay::frame::unix_secs),
         })
     }
 

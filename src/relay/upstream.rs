@@ -8,11 +8,12 @@
 //! quickly, later ones back off to the `retry_max` timeout. Viewers never notice more
 //! than a pause: they stay connected to the hub, not to the camera.
 
-use crate::control::Control;
-use crate::hub::{Hub, Upstream};
+use crate::camera::client::{Camera, OscError};
+use crate::formats::mjpeg::{Parsed, Parser};
 use crate::log;
-use crate::mjpeg::{Parsed, Parser};
-use crate::osc::{Camera, OscError};
+use crate::relay::control::Control;
+use crate::relay::fanout::Fanout;
+use crate::relay::hub::{Hub, Upstream};
 use crate::timeouts::Timeouts;
 use std::cell::Cell;
 use std::io::{self, Read};
@@ -29,12 +30,13 @@ const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(300);
 pub fn spawn(
     camera: Arc<Camera>,
     hub: Arc<Hub>,
+    fanout: Arc<Fanout>,
     control: Arc<Control>,
     timeouts: Timeouts,
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("upstream".into())
-        .spawn(move || run(&camera, &hub, &control, &timeouts))
+        .spawn(move || run(&camera, &hub, &fanout, &control, &timeouts))
 }
 
 /// How one preview connection ended.
@@ -93,7 +95,7 @@ impl FailureLog {
     }
 }
 
-fn run(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) {
+fn run(camera: &Camera, hub: &Hub, fanout: &Fanout, control: &Control, timeouts: &Timeouts) {
     let mut delay = timeouts.retry_first;
     let mut failures = FailureLog::default();
     let mut after_failure = false;
@@ -105,7 +107,7 @@ fn run(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) {
             return;
         }
         hub.set_upstream(Upstream::Connecting, after_failure);
-        match stream_once(camera, hub, control, timeouts) {
+        match stream_once(camera, hub, fanout, control, timeouts) {
             Ended::NoDemand | Ended::Restart => {
                 delay = timeouts.retry_first;
                 after_failure = false;
@@ -145,7 +147,13 @@ fn run(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) {
     }
 }
 
-fn stream_once(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeouts) -> Ended {
+fn stream_once(
+    camera: &Camera,
+    hub: &Hub,
+    fanout: &Fanout,
+    control: &Control,
+    timeouts: &Timeouts,
+) -> Ended {
     // A beat after each camera call: each is bounded by its own timeouts, so the gap
     // between beats stays short unless the thread is truly stuck.
     let opened = control.before_preview(camera).and_then(|()| {
@@ -180,7 +188,8 @@ fn stream_once(camera: &Camera, hub: &Hub, control: &Control, timeouts: &Timeout
         Parsed::Frame(jpeg) => {
             got_frames = true;
             last_whole_frame.set(Instant::now());
-            hub.publish(jpeg);
+            let frame = hub.publish(jpeg);
+            fanout.deliver(&frame);
         }
         Parsed::Rejected(_) => hub.count_dropped(),
     };

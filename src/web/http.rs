@@ -761,7 +761,7 @@ fn write_whole(
     }
     head.push_str("\r\n");
     let body = if head_only { &[][..] } else { body };
-    crate::mjpeg::write_all_vectored(
+    crate::formats::mjpeg::write_all_vectored(
         stream,
         &mut [io::IoSlice::new(head.as_bytes()), io::IoSlice::new(body)],
     )?;

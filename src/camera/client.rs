@@ -7,7 +7,8 @@
 //! deliberately has none, which would cut the endless stream. Errors are sentences a
 //! user can act on and never contain the camera password.
 
-use crate::digest::Challenge;
+use crate::formats::digest::Challenge;
+use crate::formats::osc::{Credentials, PreviewFormat};
 use crate::timeouts::Timeouts;
 use serde_json::{Value, json};
 use std::fmt;
@@ -24,31 +25,6 @@ const MAX_JSON_BYTES: u64 = 256 << 10;
 const MAX_QUEUED_COMMANDS: usize = 4;
 /// `/osc/info` answers are reused for this long: pages poll it, the camera hardly changes.
 const INFO_MAX_AGE: Duration = Duration::from_secs(5);
-
-/// A camera login for Digest auth (Mode 2). Its `Debug` never shows the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub id: String,
-    pub password: String,
-}
-
-impl Credentials {
-    pub fn new(id: impl Into<String>, password: impl Into<String>) -> Credentials {
-        Credentials {
-            id: id.into(),
-            password: password.into(),
-        }
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("id", &self.id)
-            .field("password", &"<hidden>")
-            .finish()
-    }
-}
 
 /// Where the camera is and how to log in.
 #[derive(Debug, Clone)]
@@ -230,46 +206,6 @@ impl fmt::Display for OscError {
 }
 
 impl std::error::Error for OscError {}
-
-/// A live-preview size and framerate, as in the `previewFormat` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PreviewFormat {
-    pub width: u32,
-    pub height: u32,
-    pub framerate: u32,
-}
-
-impl PreviewFormat {
-    pub fn from_json(v: &Value) -> Option<PreviewFormat> {
-        let field = |name| v.get(name)?.as_u64().and_then(|n| u32::try_from(n).ok());
-        Some(PreviewFormat {
-            width: field("width")?,
-            height: field("height")?,
-            framerate: field("framerate")?,
-        })
-    }
-
-    pub fn to_json(self) -> Value {
-        json!({"width": self.width, "height": self.height, "framerate": self.framerate})
-    }
-
-    /// Parses `WxH@FPS`, e.g. `1024x512@30`.
-    pub fn parse(s: &str) -> Option<PreviewFormat> {
-        let (size, fps) = s.split_once('@')?;
-        let (w, h) = size.split_once(['x', 'X'])?;
-        Some(PreviewFormat {
-            width: w.trim().parse().ok()?,
-            height: h.trim().parse().ok()?,
-            framerate: fps.trim().parse().ok()?,
-        })
-    }
-}
-
-impl fmt::Display for PreviewFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}@{}", self.width, self.height, self.framerate)
-    }
-}
 
 /// The camera's preview formats: what it supports and what it uses now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -523,8 +459,8 @@ impl Camera {
                 },
             });
         }
-        let boundary = crate::mjpeg::boundary_of(&content_type)
-            .unwrap_or_else(|| crate::mjpeg::THETA_BOUNDARY.to_string());
+        let boundary = crate::formats::mjpeg::boundary_of(&content_type)
+            .unwrap_or_else(|| crate::formats::mjpeg::THETA_BOUNDARY.to_string());
         Ok(Preview {
             boundary,
             body: Box::new(resp.into_body().into_reader()),
@@ -628,7 +564,8 @@ impl Camera {
             return Ok(addr.to_string());
         }
         let wait = self.timeouts.camera_connect;
-        let Some((ip, port)) = crate::mdns::resolve(mdns.target, &self.addr.host, wait) else {
+        let Some((ip, port)) = crate::camera::mdns::resolve(mdns.target, &self.addr.host, wait)
+        else {
             return Err(OscError::Unreachable {
                 camera: self.addr.host_port(),
                 detail: format!("no answer to an mDNS query for {}", self.addr.host),
@@ -822,5 +759,5 @@ fn cnonce(nc: u64) -> String {
     let t = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    crate::digest::md5_hex(&format!("{t}:{nc}:{:p}", &nc))[..16].to_string()
+    crate::formats::digest::md5_hex(&format!("{t}:{nc}:{:p}", &nc))[..16].to_string()
 }

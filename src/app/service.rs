@@ -11,7 +11,7 @@
 //! taken with `sigwait` by the thread that stops the relay, so no work happens in a
 //! signal handler. A second signal during the stop exits at once.
 
-use crate::relay::Relay;
+use crate::app::relay::Relay;
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::Arc;

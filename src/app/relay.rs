@@ -2,19 +2,17 @@
 //! relay's routes. Tests start it exactly as `main` does, and stop it (or drop it) when
 //! done: the port closes, viewers end at a part boundary and the camera connections close.
 
-use crate::access::Access;
-use crate::channel::{Channel, ChannelConfig};
-use crate::http::{Limits, Server};
-use crate::routes::Routes;
+use crate::relay::channel::{Channel, ChannelConfig};
 use crate::timeouts::Timeouts;
+use crate::web::access::Access;
+use crate::web::http::{Limits, Server};
+use crate::web::routes::Routes;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-/// Default for `--max-viewers`.
-pub const MAX_VIEWERS: usize = 64;
 /// Connections beyond the viewers (page loads, JSON, snapshots) served at once; more are
 /// refused with 503 so that threads stay bounded by viewers + this.
 pub const SPARE_CONNECTIONS: usize = 64;

@@ -1,54 +1,19 @@
 //! The hub between the one camera reader and every viewer: the newest frame with its
 //! sequence number, how many viewers want frames, and the relay's status.
 //!
-//! It keeps no queue. The upstream thread publishes each whole frame and writes it to
-//! stream viewers through the [`Fanout`]; any other reader (a paced viewer, a snapshot)
-//! waits for a sequence number newer than the one it last took, takes the `Arc` and lets
-//! go of the lock before writing. A slow reader therefore skips frames instead of
-//! queueing them and never slows anyone else. The status here is the one place the
-//! relay's state lives; `/status` prints a copy of it.
+//! It keeps no queue and writes to no socket. The upstream thread publishes each whole
+//! frame here and hands it to the fan-out for stream viewers; any other reader (a paced
+//! viewer, a snapshot) waits for a sequence number newer than the one it last took,
+//! takes the `Arc` and lets go of the lock before writing. A slow reader therefore skips
+//! frames instead of queueing them and never slows anyone else.
 
-use crate::fanout::Fanout;
-use crate::mjpeg::Part;
-use crate::osc::OscError;
+use crate::camera::client::OscError;
+use crate::relay::frame::{Deliveries, Frame};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, Thread};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// A whole JPEG from the camera, shared by every viewer.
-#[derive(Debug)]
-pub struct Frame {
-    pub jpeg: Arc<[u8]>,
-    pub seq: u64,
-    /// When the relay received it (wall clock, for `X-Timestamp`).
-    pub received: SystemTime,
-    pub received_at: Instant,
-}
-
-impl Frame {
-    pub fn timestamp_secs(&self) -> f64 {
-        unix_secs(self.received)
-    }
-
-    /// This frame as a part of our stream, stamped with when it arrived.
-    pub fn part(&self) -> Part {
-        Part::new(self.jpeg.clone(), self.timestamp_secs())
-    }
-}
-
-/// Camera frames a reader never got between the one it last had (`last`, 0 for none
-/// yet) and frame `seq`.
-pub fn frames_missed(last: u64, seq: u64) -> u64 {
-    if last == 0 { 0 } else { seq - last - 1 }
-}
-
-/// Seconds since the Unix epoch, as `X-Timestamp` carries them.
-pub fn unix_secs(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+use std::time::{Duration, Instant, SystemTime};
 
 /// What the camera connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,8 +85,8 @@ struct Inner {
 
 /// See the module docs.
 ///
-/// Stream viewers do not wait here: the publisher writes to them through the
-/// [`Fanout`]. Other readers (paced viewers, snapshots) wait by parking and are unparked
+/// Stream viewers do not wait here: the upstream thread writes to them through the
+/// fan-out. Other readers (paced viewers, snapshots) wait by parking and are unparked
 /// one by one by the publisher; a `Condvar::notify_all` would wake them all at the same
 /// instant, queueing on the mutex. The condvar is kept for demand changes, which only
 /// the upstream thread waits for.
@@ -133,18 +98,9 @@ pub struct Hub {
     created: Instant,
     /// When the upstream thread last showed it is alive, in ms since `created`.
     last_beat_ms: AtomicU64,
-    /// Counted by viewer threads outside the lock, so delivering never queues on it.
-    delivered: Delivered,
-    /// Writes each published frame to every ready viewer.
-    fanout: Arc<Fanout>,
-}
-
-#[derive(Default)]
-struct Delivered {
-    parts: AtomicU64,
-    bytes: AtomicU64,
-    skipped: AtomicU64,
-    handed_over: AtomicU64,
+    /// What reached viewers, counted outside the lock (by the fan-out and by viewers'
+    /// own threads), so delivering never queues on it.
+    deliveries: Arc<Deliveries>,
 }
 
 impl Hub {
@@ -179,8 +135,7 @@ impl Hub {
             linger,
             created: Instant::now(),
             last_beat_ms: AtomicU64::new(0),
-            delivered: Delivered::default(),
-            fanout: Fanout::new(),
+            deliveries: Arc::default(),
         })
     }
 
@@ -189,9 +144,9 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Makes `jpeg` the newest frame, wakes every waiting reader, and writes the frame
-    /// to every ready stream viewer (see [`Fanout`]).
-    pub fn publish(&self, jpeg: Arc<[u8]>) {
+    /// Makes `jpeg` the newest frame and wakes every waiting reader; the frame is
+    /// returned for the fan-out to write to stream viewers.
+    pub fn publish(&self, jpeg: Arc<[u8]>) -> Arc<Frame> {
         let now = Instant::now();
         let mut inner = self.lock();
         let seq = inner.latest.as_ref().map_or(1, |f| f.seq + 1);
@@ -214,11 +169,12 @@ impl Hub {
         for viewer in waiters {
             viewer.unpark();
         }
-        self.fanout.deliver(self, &frame);
+        frame
     }
 
-    pub fn fanout(&self) -> &Arc<Fanout> {
-        &self.fanout
+    /// The counters every writer of parts adds to; `status` reads them.
+    pub fn deliveries(&self) -> &Arc<Deliveries> {
+        &self.deliveries
     }
 
     /// Waits up to `timeout` for a frame newer than `after` (0 = any frame).
@@ -342,7 +298,6 @@ impl Hub {
         for viewer in waiters {
             viewer.unpark();
         }
-        self.fanout.stop();
     }
 
     pub fn is_stopped(&self) -> bool {
@@ -386,26 +341,6 @@ impl Hub {
         inner.status.failing_since.get_or_insert_with(Instant::now);
     }
 
-    /// Viewers were sent `parts` parts holding `bytes` JPEG bytes, having skipped
-    /// `skipped` newer frames before them.
-    pub fn count_delivered(&self, parts: u64, bytes: u64, skipped: u64) {
-        let d = &self.delivered;
-        d.parts.fetch_add(parts, Ordering::Relaxed);
-        d.bytes.fetch_add(bytes, Ordering::Relaxed);
-        if skipped > 0 {
-            d.skipped.fetch_add(skipped, Ordering::Relaxed);
-        }
-    }
-
-    /// `parts` parts went only partly, and viewers' own threads were handed the rest.
-    pub fn count_handed_over(&self, parts: u64) {
-        if parts > 0 {
-            self.delivered
-                .handed_over
-                .fetch_add(parts, Ordering::Relaxed);
-        }
-    }
-
     pub fn set_camera_model(&self, model: String) {
         self.lock().status.camera_model = Some(model);
     }
@@ -425,10 +360,11 @@ impl Hub {
     pub fn status(&self) -> Status {
         let inner = self.lock();
         let mut status = inner.status.clone();
-        status.frames_delivered = self.delivered.parts.load(Ordering::Relaxed);
-        status.bytes_sent = self.delivered.bytes.load(Ordering::Relaxed);
-        status.frames_skipped = self.delivered.skipped.load(Ordering::Relaxed);
-        status.parts_handed_over = self.delivered.handed_over.load(Ordering::Relaxed);
+        let delivered = self.deliveries.read();
+        status.frames_delivered = delivered.parts;
+        status.bytes_sent = delivered.bytes;
+        status.frames_skipped = delivered.skipped;
+        status.parts_handed_over = delivered.handed_over;
         status.last_frame_age = inner.latest.as_ref().map(|f| f.received_at.elapsed());
         status.fps = match (inner.recent_arrivals.front(), inner.recent_arrivals.back()) {
             (Some(first), Some(last))

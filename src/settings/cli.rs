@@ -2,13 +2,15 @@
 //! pico-args into a [`Command`]. Every mistake becomes one sentence naming the flag;
 //! `main` prints it and exits with code 2.
 
-use crate::access::Access;
-use crate::channel::Mode;
-use crate::osc::{CameraAddr, Credentials, MdnsName, PreviewFormat};
+use crate::camera::client::{CameraAddr, MdnsName};
+use crate::formats::osc::{Credentials, PreviewFormat};
+use crate::relay::channel::Mode;
+use crate::settings::secret::read_secret_file;
 use crate::sim::SimConfig;
+use crate::web::access::Access;
 use std::ffi::OsString;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 /// Default for `--lost-after`.
@@ -102,7 +104,7 @@ pub enum Command {
         /// How long an overheated camera's preview stays closed.
         cool_down: std::time::Duration,
         /// `--on-camera-lost CMD` with `--lost-after`.
-        on_lost: Option<crate::lost::LostHook>,
+        on_lost: Option<crate::relay::lost::LostHook>,
     },
     Simulate(SimConfig),
     /// Find cameras by DNS-SD and say how to relay each.
@@ -127,7 +129,7 @@ pub enum CameraTarget {
         count: usize,
     },
     /// The cameras of a `--config` file.
-    Configured(Vec<crate::config::CameraSpec>),
+    Configured(Vec<crate::settings::config::CameraSpec>),
 }
 
 /// Most simulated cameras `--simulate N` starts.
@@ -230,44 +232,10 @@ fn secret(
             "give {what} once: {flag} or {file_flag}, not both"
         ))),
         (Some(value), None) => Ok(Some(value)),
-        (None, Some(path)) => read_secret_file(&path, file_flag, what).map(Some),
+        (None, Some(path)) => read_secret_file(&path, file_flag, what)
+            .map(Some)
+            .map_err(CliError),
         (None, None) => Ok(from_env.filter(|v| !v.is_empty())),
-    }
-}
-
-/// The first line of a secret file, refused when missing, empty or readable by others
-/// (as ssh refuses such a key).
-pub fn read_secret_file(path: &Path, file_flag: &str, what: &str) -> Result<String, CliError> {
-    use std::os::unix::fs::PermissionsExt;
-    let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError(format!(
-            "cannot read {what} from {shown} ({file_flag}): {}",
-            io_reason(&e)
-        ))
-    })?;
-    let mode = std::fs::metadata(path).map_or(0, |m| m.permissions().mode());
-    if mode & 0o004 != 0 {
-        return Err(CliError(format!(
-            "{shown} ({file_flag}) is readable by every user on this computer (mode {:o}): run chmod 600 {shown}",
-            mode & 0o777
-        )));
-    }
-    let first = text.lines().next().unwrap_or_default();
-    if first.is_empty() {
-        return Err(CliError(format!(
-            "{shown} ({file_flag}) is empty: its first line must hold {what}"
-        )));
-    }
-    Ok(first.to_string())
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        std::io::ErrorKind::InvalidData => "it is not text".into(),
-        _ => e.to_string(),
     }
 }
 
@@ -293,7 +261,7 @@ fn parse_relay(
     let max_viewers = args
         .opt_value_from_fn("--max-viewers", parse_max_viewers)
         .map_err(from_pico)?
-        .unwrap_or(crate::relay::MAX_VIEWERS);
+        .unwrap_or(crate::relay::channel::MAX_VIEWERS);
     let preview = args
         .opt_value_from_fn("--preview", parse_preview)
         .map_err(from_pico)?;
@@ -320,7 +288,7 @@ fn parse_relay(
         .opt_value_from_fn("--lost-after", parse_lost_after)
         .map_err(from_pico)?;
     let on_lost = match (lost_command, lost_after) {
-        (Some(command), after) => Some(crate::lost::LostHook {
+        (Some(command), after) => Some(crate::relay::lost::LostHook {
             command,
             after: after.unwrap_or(DEFAULT_LOST_AFTER),
         }),
@@ -361,7 +329,7 @@ fn parse_relay(
                 "--config names the cameras; leave out {flag} (put it in the file)"
             )));
         }
-        let file = crate::config::load(&path).map_err(|e| CliError(e.0))?;
+        let file = crate::settings::config::load(&path).map_err(|e| CliError(e.0))?;
         let listen = listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -404,7 +372,7 @@ fn parse_relay(
         let host =
             host.ok_or_else(|| missing("-o/--host", "the camera's address on your router"))?;
         // A name found by mDNS announces its port; an address needs one.
-        let by_name = crate::mdns::is_mdns_name(&host);
+        let by_name = crate::camera::mdns::is_mdns_name(&host);
         let port = match port {
             Some(port) => port,
             None if by_name => DIRECT_PORT,
@@ -431,7 +399,7 @@ fn parse_relay(
         let host = host.unwrap_or_else(|| DIRECT_HOST.to_string());
         CameraTarget::Real {
             addr: CameraAddr {
-                mdns: crate::mdns::is_mdns_name(&host).then_some(MdnsName {
+                mdns: crate::camera::mdns::is_mdns_name(&host).then_some(MdnsName {
                     target: mdns_target,
                     port_given,
                 }),
@@ -537,7 +505,7 @@ fn reject_leftovers(args: pico_args::Arguments) -> Result<(), CliError> {
 
 /// `--mdns ADDR:PORT`: where mDNS queries go (one responder), else the mDNS group.
 fn parse_mdns(value: Option<String>) -> Result<std::net::SocketAddr, CliError> {
-    let text = value.unwrap_or_else(|| crate::mdns::MDNS_GROUP.to_string());
+    let text = value.unwrap_or_else(|| crate::camera::mdns::MDNS_GROUP.to_string());
     text.parse().map_err(|_| {
         CliError(format!(
             "--mdns takes IP:PORT, e.g. 224.0.0.251:5353 (got '{text}')"

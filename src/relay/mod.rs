@@ -1,0 +1,12 @@
+//! One camera connection to many viewers, with no HTTP types: a channel per camera, its
+//! upstream thread, the hub of the newest frame, the fan-out to viewers' sockets, and
+//! what keeps the camera well (control, health, the lost hook).
+
+pub mod channel;
+pub mod control;
+pub mod fanout;
+pub mod frame;
+pub mod health;
+pub mod hub;
+pub mod lost;
+pub mod upstream;

@@ -1,0 +1,6 @@
+//! What the user asked for: the command line, the config file for several cameras, and
+//! the secret files both read; every mistake is one sentence.
+
+pub mod cli;
+pub mod config;
+pub mod secret;

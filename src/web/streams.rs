@@ -1,0 +1,150 @@
+//! The relay's streams over HTTP: `/video_feed` (every newest frame through the
+//! fan-out, or `?fps=N` paced from the hub) and `/snapshot.jpg`. A viewer's thread
+//! lives here: it writes only what the fan-out hands it and the parts of quiet spells,
+//! each under the part deadline, until the viewer leaves or the relay stops.
+
+use crate::formats::mjpeg;
+use crate::relay::channel::Channel;
+use crate::relay::fanout::{Job, Outgoing};
+use crate::relay::frame::frames_missed;
+use crate::web::http::{DeadlineWriter, Response, Status};
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Most frames a second a viewer may ask for with `?fps=N`.
+pub const MAX_VIEWER_FPS: u32 = 60;
+
+/// The stream; for HEAD only its headers, without counting a viewer (which would
+/// open the camera for nobody).
+pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) -> Response {
+    let min_gap = match fps.map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(n)) if (1..=MAX_VIEWER_FPS).contains(&n) => Some(Duration::from_secs(1) / n),
+        Some(_) => {
+            return Response::error(
+                Status::BAD_REQUEST,
+                format!("fps is a number of frames a second from 1 to {MAX_VIEWER_FPS}."),
+            );
+        }
+    };
+    if head_only {
+        return Response::stream(mjpeg::STREAM_CONTENT_TYPE, Box::new(|_| Ok(())))
+            .with_header("Cache-Control", "no-store, no-cache, must-revalidate");
+    }
+    let Some(viewer) = channel.hub().try_viewer(channel.max_viewers()) else {
+        return Response::error(
+            Status::SERVICE_UNAVAILABLE,
+            format!(
+                "{} viewers are already watching, the most this relay serves (--max-viewers).",
+                channel.max_viewers()
+            ),
+        );
+    };
+    let channel = channel.clone();
+    Response::stream(
+        mjpeg::STREAM_CONTENT_TYPE,
+        Box::new(move |out: &mut TcpStream| {
+            let _viewer = viewer;
+            out.write_all(mjpeg::STREAM_PREAMBLE.as_bytes())?;
+            // Each part gets `write` (see DeadlineWriter): the socket starts from it.
+            out.set_write_timeout(Some(channel.timeouts().write))?;
+            match min_gap {
+                None => feed_viewer(&channel, out),
+                Some(gap) => feed_paced_viewer(&channel, out, gap),
+            }
+        }),
+    )
+    .with_header("Cache-Control", "no-store, no-cache, must-revalidate")
+    .with_header("Pragma", "no-cache")
+}
+
+/// Feeds one viewer every newest frame through the fan-out until it goes or the
+/// channel stops. This thread writes only what the fan-out hands it (the rest of a
+/// part its socket could not take at once, a frame that came meanwhile) and the
+/// parts of quiet spells. Each part must be taken whole within the write timeout,
+/// or the viewer is dropped.
+fn feed_viewer(channel: &Channel, out: &mut TcpStream) -> io::Result<()> {
+    let t = channel.timeouts();
+    let (seq, fresh) = channel.hub().join(t.join_max_age);
+    let first = fresh.map(|f| Outgoing::of(&f));
+    let membership = channel.fanout().join(out, seq, first);
+    let deliveries = channel.hub().deliveries();
+    loop {
+        match membership.next_job(t.keepalive)? {
+            Job::Write {
+                outgoing,
+                offset,
+                skipped,
+            } => {
+                let part = &outgoing.part;
+                part.write_from(&mut DeadlineWriter::new(out, t.write), offset)?;
+                deliveries.count(1, part.jpeg_len() as u64, skipped);
+            }
+            Job::Quiet => write_quiet_part(channel, out)?,
+            Job::Stop => return Ok(()),
+        }
+    }
+}
+
+/// `?fps=N`: this viewer's thread takes the newest frame from the hub itself, at
+/// most once per `min_gap`: fewer frames for it, the same for everyone else.
+fn feed_paced_viewer(channel: &Channel, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
+    let hub = channel.hub();
+    let t = channel.timeouts();
+    // The fresh frame, if any, comes from the hub's wait below, at this viewer's pace.
+    let (mut seq, _) = hub.join(t.join_max_age);
+    let mut next_allowed = Instant::now();
+    loop {
+        let wait = next_allowed.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        next_allowed = Instant::now().max(next_allowed) + min_gap;
+        if let Some(frame) = hub.next_frame(seq, t.keepalive) {
+            frame
+                .part()
+                .write_from(&mut DeadlineWriter::new(out, t.write), 0)?;
+            let skipped = frames_missed(seq, frame.seq);
+            hub.deliveries().count(1, frame.jpeg.len() as u64, skipped);
+            seq = frame.seq;
+        } else if hub.is_stopped() {
+            return Ok(());
+        } else {
+            write_quiet_part(channel, out)?;
+        }
+    }
+}
+
+/// The camera is quiet: what the channel shows meanwhile, under the part deadline.
+fn write_quiet_part(channel: &Channel, out: &mut TcpStream) -> io::Result<()> {
+    let part = channel.quiet_part();
+    part.write_from(&mut DeadlineWriter::new(out, channel.timeouts().write), 0)?;
+    channel
+        .hub()
+        .deliveries()
+        .count(1, part.jpeg_len() as u64, 0);
+    Ok(())
+}
+
+/// The newest frame as a JPEG, or 503 with the reason when none comes in time.
+pub fn snapshot(channel: &Channel) -> Response {
+    let t = channel.timeouts();
+    match channel.hub().snapshot(t.snapshot_max_age, t.snapshot_wait) {
+        Some(frame) => Response::shared(Status::OK, "image/jpeg", frame.jpeg.clone())
+            .with_header("Cache-Control", "no-store")
+            .with_header("X-Timestamp", format!("{:.6}", frame.timestamp_secs())),
+        None => {
+            let why = channel
+                .hub()
+                .status()
+                .last_error
+                .map_or_else(|| "the camera sent no frame".into(), |e| e.to_string());
+            Response::error(
+                Status::SERVICE_UNAVAILABLE,
+                format!("No frame arrived within {:?}: {why}.", t.snapshot_wait),
+            )
+        }
+    }
+}
