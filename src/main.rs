@@ -247,8 +247,8 @@ fn discover(timeout: std::time::Duration, target: std::net::SocketAddr) -> Resul
                 match client.info() {
                     Ok(info) => format!(
                         "{}, firmware {}",
-                        log::escape(info["model"].as_str().unwrap_or("an OSC camera")),
-                        log::escape(info["firmwareVersion"].as_str().unwrap_or("unknown"))
+                        log::escape(info.model.as_deref().unwrap_or("an OSC camera")),
+                        log::escape(info.firmware_version.as_deref().unwrap_or("unknown"))
                     ),
                     Err(e) if e.is_login_refused() => "needs --id/--pwd".to_string(),
                     Err(e) => format!("does not answer: {e}"),
@@ -286,7 +286,7 @@ fn check_camera(
         }
     }
     match info {
-        Ok(info) => Ok(info["model"].as_str().map(str::to_string)),
+        Ok(info) => Ok(info.model),
         Err(e) if e.is_login_refused() => Err(Exit(1, e.to_string())),
         Err(e) => {
             log::warning(format_args!("{e}; will keep trying"));

@@ -12,6 +12,7 @@
 //! signal handler. A second signal during the stop exits at once.
 
 use crate::app::relay::Relay;
+use crate::log;
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::Arc;
@@ -35,7 +36,7 @@ impl Notifier {
         match Notifier::new(&path) {
             Ok(n) => Some(n),
             Err(e) => {
-                crate::log::warning(format_args!(
+                log::warning(format_args!(
                     "cannot use NOTIFY_SOCKET {path}: {e}; not telling systemd our state"
                 ));
                 None
@@ -100,7 +101,8 @@ impl Supervisor {
                 while !stopping.load(Ordering::SeqCst) {
                     let health = relay.health();
                     if health.summary != last_status {
-                        notifier.send(&format!("STATUS={}", health.summary));
+                        // One line: a camera's message must not become systemd commands.
+                        notifier.send(&format!("STATUS={}", log::escape(&health.summary)));
                         last_status = health.summary;
                     }
                     if let Some(every) = ping_every

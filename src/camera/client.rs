@@ -7,9 +7,14 @@
 //! deliberately has none, which would cut the endless stream. Errors are sentences a
 //! user can act on and never contain the camera password.
 
+use crate::camera::answers::{
+    self, AnswerError, Command, CommandState, FileList, Info, Object, OptionsResults,
+    PictureResults, SessionResults, State,
+};
 use crate::formats::digest::Challenge;
 use crate::formats::osc::{Credentials, PreviewFormat};
 use crate::timeouts::Timeouts;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::fmt;
 use std::io::Read;
@@ -294,36 +299,54 @@ impl Camera {
     }
 
     /// `GET /osc/info`.
-    pub fn info(&self) -> Result<Value, OscError> {
-        self.json_call("GET", "/osc/info", None, "/osc/info")
+    pub fn info(&self) -> Result<Info, OscError> {
+        let answer = self.json_call("GET", "/osc/info", None, "/osc/info")?;
+        Info::read(answer).map_err(|e| self.misshapen(e))
     }
 
     /// `POST /osc/state`.
-    pub fn state(&self) -> Result<Value, OscError> {
-        self.json_call("POST", "/osc/state", None, "/osc/state")
+    pub fn state(&self) -> Result<State, OscError> {
+        let answer = self.json_call("POST", "/osc/state", None, "/osc/state")?;
+        State::read(answer).map_err(|e| self.misshapen(e))
     }
 
     /// Runs a command; its command object when the camera accepted it.
-    pub fn execute(&self, name: &str, parameters: Value) -> Result<Value, OscError> {
+    pub fn execute(&self, name: &str, parameters: Value) -> Result<Command, OscError> {
         let body = json!({"name": name, "parameters": parameters}).to_string();
-        self.json_call("POST", "/osc/commands/execute", Some(&body), name)
+        let answer = self.json_call("POST", "/osc/commands/execute", Some(&body), name)?;
+        Command::read(name, answer).map_err(|e| self.misshapen(e))
+    }
+
+    /// Runs a command and reads its results as a `T`.
+    fn results_of<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        parameters: Value,
+    ) -> Result<T, OscError> {
+        self.execute(name, parameters)?
+            .results(name)
+            .map_err(|e| self.misshapen(e))
     }
 
     /// `camera.getOptions` for these option names; the `options` object.
-    pub fn options(&self, names: &[&str]) -> Result<Value, OscError> {
-        let mut answer = self.execute("camera.getOptions", json!({ "optionNames": names }))?;
-        Ok(answer["results"]["options"].take())
+    pub fn options(&self, names: &[&str]) -> Result<Object, OscError> {
+        let params = json!({ "optionNames": names });
+        let results: OptionsResults = self.results_of("camera.getOptions", params)?;
+        Ok(results.options)
     }
 
     pub fn preview_formats(&self) -> Result<PreviewFormats, OscError> {
         let options = self.options(&["previewFormat", "previewFormatSupport"])?;
-        let supported = options["previewFormatSupport"]
-            .as_array()
+        let supported = options
+            .get("previewFormatSupport")
+            .and_then(Value::as_array)
             .map(|list| list.iter().filter_map(PreviewFormat::from_json).collect())
             .unwrap_or_default();
         Ok(PreviewFormats {
             supported,
-            current: PreviewFormat::from_json(&options["previewFormat"]),
+            current: options
+                .get("previewFormat")
+                .and_then(PreviewFormat::from_json),
         })
     }
 
@@ -334,18 +357,14 @@ impl Camera {
 
     /// `camera.startSession` (OSC API level 1): the new session's id.
     pub fn start_session(&self) -> Result<String, OscError> {
-        let answer = match self.execute("camera.startSession", json!({})) {
+        match self.results_of::<SessionResults>("camera.startSession", json!({})) {
             Err(OscError::Refused { code, .. }) if code == "cameraInExclusiveUse" => {
-                return Err(OscError::InExclusiveUse {
+                Err(OscError::InExclusiveUse {
                     camera: self.addr.host_port(),
-                });
+                })
             }
-            other => other?,
-        };
-        answer["results"]["sessionId"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| self.unreadable("camera.startSession gave no sessionId".into()))
+            other => Ok(other?.session_id),
+        }
     }
 
     /// Switches a level-1 camera to OSC API level 2 in `session`.
@@ -366,17 +385,10 @@ impl Camera {
         let mut answer = self.execute(command, json!({}))?;
         let deadline = std::time::Instant::now() + self.timeouts.picture;
         loop {
-            match answer["state"].as_str() {
-                Some("done") => {
-                    return answer["results"]["fileUrl"]
-                        .as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| {
-                            self.unreadable(format!("{command} finished without a fileUrl"))
-                        });
-                }
-                Some("inProgress") => {}
-                _ => return Err(self.unreadable(format!("{command} answered {answer}"))),
+            if answer.state == CommandState::Done {
+                let results: PictureResults =
+                    answer.results(command).map_err(|e| self.misshapen(e))?;
+                return Ok(results.file_url);
             }
             if std::time::Instant::now() >= deadline {
                 return Err(OscError::TimedOut {
@@ -386,27 +398,20 @@ impl Camera {
                 });
             }
             std::thread::sleep(self.timeouts.command_poll);
-            // Some cameras send the id as a number.
-            let id = match &answer["id"] {
-                Value::String(s) => Value::String(s.clone()),
-                Value::Number(n) => Value::String(n.to_string()),
-                _ => return Err(self.unreadable(format!("{command} gave no command id"))),
+            let Some(id) = answer.id else {
+                return Err(self.unreadable(format!("{command} gave no command id")));
             };
             let body = json!({ "id": id }).to_string();
-            answer = self.json_call(
-                "POST",
-                "/osc/commands/status",
-                Some(&body),
-                "/osc/commands/status",
-            )?;
+            let status = "/osc/commands/status";
+            let polled = self.json_call("POST", status, Some(&body), status)?;
+            answer = Command::read(status, polled).map_err(|e| self.misshapen(e))?;
         }
     }
 
     /// `camera.listFiles`: the newest `count` pictures (entries with name, fileUrl, size...).
-    pub fn list_files(&self, count: u32) -> Result<Value, OscError> {
+    pub fn list_files(&self, count: u32) -> Result<FileList, OscError> {
         let params = json!({"fileType": "image", "entryCount": count, "maxThumbSize": 0});
-        let mut answer = self.execute("camera.listFiles", params)?;
-        Ok(answer["results"].take())
+        self.results_of("camera.listFiles", params)
     }
 
     /// Downloads a file the camera stores (a path under `/files/`): its body. The camera's
@@ -432,6 +437,11 @@ impl Camera {
             }
         }
         Ok(Box::new(resp.into_body().into_reader()))
+    }
+
+    /// An answer of a shape OSC does not give it.
+    fn misshapen(&self, e: AnswerError) -> OscError {
+        self.unreadable(e.to_string())
     }
 
     fn unreadable(&self, detail: String) -> OscError {
@@ -656,25 +666,19 @@ impl Camera {
             (200, Some(v)) if v.get("error").is_none() => return Ok(v),
             (_, v) => v,
         };
-        let error = value.as_ref().and_then(|v| v.get("error"));
-        let field = |name: &str| {
-            error
-                .and_then(|e| e.get(name))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        let (code, message) = answers::error_of(value.as_ref());
         Err(OscError::Refused {
             camera: self.addr.host_port(),
             command: what.to_string(),
             status,
-            code: field("code").unwrap_or_else(|| "no OSC error code".into()),
-            message: field("message").unwrap_or_else(|| "no message".into()),
+            code: code.unwrap_or_else(|| "no OSC error code".into()),
+            message: message.unwrap_or_else(|| "no message".into()),
         })
     }
 }
 
 /// What `/osc/info` answered, shared by every caller within its age.
-type InfoAnswer = Result<Arc<Value>, OscError>;
+type InfoAnswer = Result<Arc<Info>, OscError>;
 
 /// One camera command at a time, with a short queue behind it. A command that cannot
 /// get its turn within `wait` (the camera is slow, or dripping) gives up instead of

@@ -4,6 +4,15 @@
 use serde_json::{Value, json};
 use std::fmt;
 
+/// The largest live preview any OSC camera sends: THETA X's 4K, 3840×1920. A frame
+/// claiming more is not a preview frame, and nothing is ever drawn larger.
+pub const LARGEST_PREVIEW: (u16, u16) = (3840, 1920);
+
+/// Whether a frame of `size` (width, height) can be a live-preview frame.
+pub fn fits_preview((width, height): (u16, u16)) -> bool {
+    width <= LARGEST_PREVIEW.0 && height <= LARGEST_PREVIEW.1
+}
+
 /// A camera login for Digest auth (Mode 2). Its `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {

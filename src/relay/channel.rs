@@ -8,7 +8,7 @@
 
 use crate::camera::client::{Camera, CameraAddr, OscError};
 use crate::formats::mjpeg::{self, Part};
-use crate::formats::osc::PreviewFormat;
+use crate::formats::osc::{PreviewFormat, fits_preview};
 use crate::formats::picture;
 use crate::log;
 use crate::relay::control::Control;
@@ -155,6 +155,7 @@ impl Channel {
             first_size: config
                 .preview
                 .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
+                .filter(|&size| fits_preview(size))
                 .unwrap_or(DEFAULT_FRAME_SIZE),
             upstream: Mutex::new(Some(upstream)),
             health,
@@ -277,7 +278,9 @@ impl Channel {
         match self.hub.latest() {
             Some(f) if f.received_at.elapsed() < self.timeouts.no_signal_after => f.part(),
             latest => {
-                let size = latest.and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg));
+                let size = latest
+                    .and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg))
+                    .filter(|&size| fits_preview(size));
                 let frame = self.status_frame(size.unwrap_or(self.first_size));
                 Part::new(frame, unix_secs(SystemTime::now()))
             }

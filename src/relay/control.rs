@@ -5,6 +5,7 @@
 //! picture; [`Control`] carries that rule to the upstream thread, together with a format
 //! that could not be set yet because the camera was away.
 
+use crate::camera::answers::Object;
 use crate::camera::client::{Camera, OscError};
 use crate::formats::osc::PreviewFormat;
 use crate::log;
@@ -40,7 +41,7 @@ struct ControlState {
     stall: bool,
     /// The camera's own timer values, found before the relay first changed them, to put
     /// back on a clean stop.
-    saved_timers: Option<Value>,
+    saved_timers: Option<Object>,
     /// A failure to set the timers was logged (once is enough).
     timers_warned: bool,
     /// The preview stays closed until then, so that an overheated camera cools down.
@@ -169,25 +170,21 @@ impl Control {
         let saved = self.lock().saved_timers.clone();
         let current = match saved {
             Some(saved) => {
-                let names: Vec<&str> = saved
-                    .as_object()
-                    .into_iter()
-                    .flat_map(|m| m.keys())
-                    .map(String::as_str)
-                    .collect();
+                let names: Vec<&str> = saved.keys().map(String::as_str).collect();
                 camera.options(&names)?
             }
             None => {
                 let mut found = camera.options(&TIMERS)?;
                 // Only an A1 has the USB timer; asking others for it is an error.
                 if let Ok(usb) = camera.options(&[USB_TIMER])
-                    && let (Some(map), Some(value)) = (found.as_object_mut(), usb.get(USB_TIMER))
+                    && let Some(value) = usb.get(USB_TIMER)
                 {
-                    map.insert(USB_TIMER.into(), value.clone());
+                    found.insert(USB_TIMER.into(), value.clone());
                 }
                 log::info(format_args!(
-                    "keeping the camera at {} awake (its timers were {found}; they are put back on a clean stop, or start with --let-camera-sleep)",
-                    camera.addr().host_port()
+                    "keeping the camera at {} awake (its timers were {}; they are put back on a clean stop, or start with --let-camera-sleep)",
+                    camera.addr().host_port(),
+                    Value::Object(found.clone())
                 ));
                 self.lock().saved_timers = Some(found.clone());
                 found
@@ -195,10 +192,8 @@ impl Control {
         };
         // A V or later reads "never" back as 0.
         let is_never = |v: &Value| matches!(v.as_u64(), Some(0) | Some(TIMER_NEVER));
-        let to_set: serde_json::Map<String, Value> = current
-            .as_object()
-            .into_iter()
-            .flatten()
+        let to_set: Object = current
+            .iter()
             .filter(|(_, v)| !is_never(v))
             .map(|(k, _)| (k.clone(), json!(TIMER_NEVER)))
             .collect();
@@ -214,10 +209,8 @@ impl Control {
             return Ok(false);
         };
         // A V or later reads "never" back as 0, which setOptions does not take for sleepDelay.
-        let options: serde_json::Map<String, Value> = saved
-            .as_object()
-            .into_iter()
-            .flatten()
+        let options: Object = saved
+            .iter()
             .map(|(k, v)| {
                 let never = k == "sleepDelay" && v.as_u64() == Some(0);
                 (
@@ -243,14 +236,12 @@ fn speak_api_level_2(camera: &Camera) -> Result<bool, OscError> {
     let Ok(info) = camera.info_cached() else {
         return Ok(false);
     };
-    let speaks_level_1 = info["apiLevel"]
-        .as_array()
-        .is_some_and(|levels| levels.iter().any(|l| l.as_u64() == Some(1)));
+    let speaks_level_1 = info.api_level.contains(&1);
     if !speaks_level_1 {
         return Ok(false);
     }
-    let model = info["model"].as_str().unwrap_or_default();
-    let firmware = info["firmwareVersion"].as_str().unwrap_or_default();
+    let model = info.model.as_deref().unwrap_or_default();
+    let firmware = info.firmware_version.as_deref().unwrap_or_default();
     let version: Vec<u32> = firmware
         .split('.')
         .map(|part| part.trim().parse().unwrap_or(0))
@@ -264,7 +255,7 @@ fn speak_api_level_2(camera: &Camera) -> Result<bool, OscError> {
     let Ok(state) = camera.state() else {
         return Ok(false);
     };
-    if state["state"]["_apiVersion"].as_u64() != Some(1) {
+    if state.api_version != Some(1) {
         return Ok(false);
     }
     let session = camera.start_session()?;

@@ -7,7 +7,8 @@
 //! cool-down time instead. `HIGH_TEMPERATURE_WARNING` is shown and logged only. The
 //! same thread runs the `--on-camera-lost` hook ([`crate::relay::lost`]).
 
-use crate::camera::client::Camera;
+use crate::camera::answers::{State, clip};
+use crate::camera::client::{Camera, OscError};
 use crate::log;
 use crate::relay::control::Control;
 use crate::relay::hub::{Hub, Upstream};
@@ -20,6 +21,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// The watcher's longest and shortest sleep between looks at the upstream state.
 const MAX_TICK: Duration = Duration::from_secs(1);
 const MIN_TICK: Duration = Duration::from_millis(50);
+
+/// Most camera errors kept from one `/osc/state`.
+const MAX_CAMERA_ERRORS: usize = 16;
 
 /// Errors after which the camera is let cool down.
 const OVERHEATED: [&str; 2] = ["HIGH_TEMPERATURE", "BATTERY_HIGH_TEMPERATURE"];
@@ -37,29 +41,20 @@ pub struct Health {
 }
 
 impl Health {
-    /// From `/osc/state`'s `state` object. Camera text is kept as sent; it is escaped
-    /// where it is logged.
-    pub fn from_state(state: &Value) -> Health {
-        let number = |name: &str| state.get(name).and_then(Value::as_f64);
+    /// From `/osc/state`. Camera text is kept as sent (clipped); it is escaped where it
+    /// is logged.
+    pub fn from_state(state: &State) -> Health {
         Health {
-            battery: number("batteryLevel"),
-            battery_state: state
-                .get("_batteryState")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            board_temp: number("_boardTemp"),
-            battery_temp: number("_batteryTemp"),
+            battery: state.battery_level,
+            battery_state: state.battery_state.as_deref().map(clip),
+            board_temp: state.board_temp,
+            battery_temp: state.battery_temp,
             errors: state
-                .get("_cameraError")
-                .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter_map(Value::as_str)
-                        .take(16)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+                .camera_errors
+                .iter()
+                .take(MAX_CAMERA_ERRORS)
+                .map(|e| clip(e))
+                .collect(),
             cooling_until: None,
         }
     }
@@ -134,6 +129,7 @@ pub fn watch(
 ) -> std::io::Result<JoinHandle<()>> {
     thread::Builder::new().name("health".into()).spawn(move || {
         let mut last_asked: Option<Instant> = None;
+        let mut unreadable: Option<OscError> = None;
         // Often enough for the poll and the hook to be on time, rarely enough that an
         // idle board is not woken for nothing.
         let hook_tick = lost.as_ref().map_or(MAX_TICK, |l| l.after() / 4);
@@ -150,10 +146,20 @@ pub fn watch(
                 continue;
             }
             last_asked = Some(Instant::now());
-            let Ok(mut state) = camera.state() else {
-                continue; // the upstream thread reports an unreachable camera
+            let state = match camera.state() {
+                Ok(state) => state,
+                Err(e) => {
+                    // An unreachable camera is the upstream thread's to report; an
+                    // answer we cannot read is said here, once until it changes.
+                    if matches!(e, OscError::Unreadable { .. }) && unreadable.as_ref() != Some(&e) {
+                        log::warning(format_args!("{e}; its health is not known"));
+                        unreadable = Some(e);
+                    }
+                    continue;
+                }
             };
-            let mut now = Health::from_state(&state["state"].take());
+            unreadable = None;
+            let mut now = Health::from_state(&state);
             let mut current = health.lock().unwrap_or_else(|e| e.into_inner());
             now.log_changes_since(&current);
             if now.overheated() {

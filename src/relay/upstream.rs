@@ -9,7 +9,8 @@
 //! than a pause: they stay connected to the hub, not to the camera.
 
 use crate::camera::client::{Camera, OscError};
-use crate::formats::mjpeg::{Parsed, Parser};
+use crate::formats::mjpeg::{self, Parsed, Parser};
+use crate::formats::osc::fits_preview;
 use crate::log;
 use crate::relay::control::Control;
 use crate::relay::fanout::Fanout;
@@ -175,8 +176,8 @@ fn stream_once(
         // Only for /status and the page. Asked once the camera has answered, so that an
         // unreachable camera costs one connect timeout per attempt, not two.
         let info = camera.info().ok();
-        if let Some(model) = info.as_ref().and_then(|i| i["model"].as_str()) {
-            hub.set_camera_model(model.to_string());
+        if let Some(model) = info.and_then(|i| i.model) {
+            hub.set_camera_model(model);
         }
         hub.beat();
     }
@@ -185,6 +186,10 @@ fn stream_once(
     let mut got_frames = false;
     let last_whole_frame = Cell::new(Instant::now());
     let mut handle = |parsed: Parsed| match parsed {
+        // A frame claiming more than any preview would have NO SIGNAL drawn that large.
+        Parsed::Frame(jpeg) if !mjpeg::jpeg_dimensions(&jpeg).is_none_or(fits_preview) => {
+            hub.count_dropped()
+        }
         Parsed::Frame(jpeg) => {
             got_frames = true;
             last_whole_frame.set(Instant::now());

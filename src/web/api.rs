@@ -52,7 +52,7 @@ pub fn camera_json(answer: Result<Value, OscError>) -> Response {
 /// `GET /info`, `GET /osc/info`: the camera's info, asked at most every few seconds.
 pub fn camera_info(channel: &Channel) -> Response {
     match channel.camera().info_cached() {
-        Ok(info) => Response::json(Status::OK, &info),
+        Ok(info) => Response::json(Status::OK, &Value::Object(info.whole.clone())),
         Err(e) => camera_error(&e),
     }
 }
@@ -70,12 +70,12 @@ pub fn options(channel: &Channel, req: &Request) -> Response {
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .collect();
-    camera_json(channel.camera().options(&names))
+    camera_json(channel.camera().options(&names).map(Value::Object))
 }
 
 /// `GET /getOption/<name>`, the seed's route: `{"<name>": value}`.
 pub fn get_option(channel: &Channel, name: &str) -> Response {
-    camera_json(channel.camera().options(&[name]))
+    camera_json(channel.camera().options(&[name]).map(Value::Object))
 }
 
 /// `GET /api/preview-formats`: what the camera supports and what it uses now.
@@ -151,16 +151,25 @@ pub fn files(channel: &Channel, req: &Request, base: &str) -> Response {
         }
     };
     match channel.camera().list_files(count) {
-        Ok(mut results) => {
-            if let Some(entries) = results["entries"].as_array_mut() {
-                for entry in entries {
-                    let url = entry["fileUrl"]
-                        .as_str()
+        Ok(list) => {
+            let entries: Vec<Value> = list
+                .entries
+                .into_iter()
+                .map(|mut entry| {
+                    let url = entry
+                        .get("fileUrl")
+                        .and_then(Value::as_str)
                         .and_then(|u| relay_file_url(base, u));
-                    entry["url"] = json!(url);
-                }
+                    entry.insert("url".into(), json!(url));
+                    Value::Object(entry)
+                })
+                .collect();
+            let mut results = serde_json::Map::new();
+            results.insert("entries".into(), Value::Array(entries));
+            if let Some(total) = list.total_entries {
+                results.insert("totalEntries".into(), json!(total));
             }
-            Response::json(Status::OK, &results)
+            Response::json(Status::OK, &Value::Object(results))
         }
         Err(e) => camera_error(&e),
     }

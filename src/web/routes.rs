@@ -98,10 +98,18 @@ const ROUTES: &[Route] = &[
     exact("/info", Get, |_, ch, _, _| api::camera_info(ch)),
     exact("/osc/info", Get, |_, ch, _, _| api::camera_info(ch)),
     exact("/state", Get, |_, ch, _, _| {
-        api::camera_json(ch.camera().state().map(|mut s| s["state"].take()))
+        api::camera_json(
+            ch.camera()
+                .state()
+                .map(|s| serde_json::Value::Object(s.state)),
+        )
     }),
     exact("/osc/state", Post, |_, ch, _, _| {
-        api::camera_json(ch.camera().state())
+        api::camera_json(
+            ch.camera()
+                .state()
+                .map(|s| serde_json::Value::Object(s.whole)),
+        )
     }),
     exact("/api/options", Get, |_, ch, req, _| api::options(ch, req)),
     exact("/api/preview-formats", Get, |_, ch, _, _| {

@@ -479,3 +479,61 @@ fn sixteen_mib_frames_and_forty_slow_snapshot_readers_stay_bounded() {
     assert!(peak < 200 << 20, "peak RSS {} MiB", peak >> 20);
     drop(slow);
 }
+
+#[test]
+fn a_frame_claiming_a_giant_size_is_dropped_and_no_signal_stays_small() {
+    // 40 bytes: SOI, a baseline SOF claiming 65535×65535, EOI. Then the camera goes quiet.
+    let mut giant = vec![
+        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0xFF, 0xFF, 0xFF, 0xFF,
+    ];
+    giant.extend_from_slice(&[0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01]);
+    giant.resize(38, 0x00);
+    giant.extend_from_slice(&[0xFF, 0xD9]);
+    let camera = HostileCamera::start(move |_, path, conn| {
+        if path != "/osc/commands/execute" {
+            head(conn, "404 Not Found", "Content-Length: 0\r\n");
+            return;
+        }
+        head(
+            conn,
+            "200 OK",
+            "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
+        );
+        let part = format!(
+            "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+            giant.len()
+        );
+        let _ = conn.write_all(part.as_bytes());
+        let _ = conn.write_all(&giant);
+        let _ = conn.write_all(b"\r\n");
+        thread::sleep(Duration::from_secs(20)); // quiet, connection open
+    });
+    let (relay, addr, _) = relay_process(&camera);
+    let mut viewer = Viewer::connect(addr, "/video_feed");
+    let count = |s: &serde_json::Value, key: &str| s[key].as_u64().unwrap_or(0);
+    wait_for(Duration::from_secs(10), "the giant frame to arrive", || {
+        let (_, s) = get_json(&format!("http://{addr}/status"));
+        (count(&s, "frames_dropped") + count(&s, "frames_received") > 0).then_some(())
+    });
+    // Past the quiet spell (3 s) the relay draws NO SIGNAL: at a size a preview can have.
+    let t = Instant::now();
+    let drawn = loop {
+        let part = viewer.next_part();
+        let size = jpeg_size(&part.jpeg).filter(|_| part.jpeg.len() > 40);
+        if let Some(size) = size.filter(|_| t.elapsed() > Duration::from_millis(3500)) {
+            break size;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "no NO SIGNAL frame");
+    };
+    let peak = peak_rss_bytes(relay.0.id());
+    println!(
+        "giant-size frame: NO SIGNAL drawn at {drawn:?} after {:?}, peak RSS {} MiB",
+        t.elapsed(),
+        peak >> 20
+    );
+    assert!(drawn.0 <= 3840 && drawn.1 <= 1920, "{drawn:?}");
+    assert!(peak < 100 << 20, "peak RSS {} MiB", peak >> 20);
+    let (code, status) = get_json(&format!("http://{addr}/status"));
+    assert_eq!(code, 200);
+    assert!(status["frames_dropped"].as_u64() >= Some(1), "{status}");
+}

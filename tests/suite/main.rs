@@ -18,4 +18,5 @@ mod multi;
 mod relay;
 mod security;
 mod service;
+mod shapes;
 mod unattended;

@@ -523,3 +523,54 @@ fn which(program: &str) -> Option<String> {
         .map(|dir| format!("{dir}/{program}"))
         .find(|p| Path::new(p).exists())
 }
+
+#[test]
+fn a_camera_error_message_reaches_systemd_as_one_escaped_status_line() {
+    let sim = start_sim();
+    let systemd = FakeSystemd::new("notify-escaped");
+    let port = sim.addr().port().to_string();
+    let mut command = oscstream();
+    command
+        .args(["-o", "127.0.0.1", "-p", &port, "--listen", "127.0.0.1:0"])
+        .env("NOTIFY_SOCKET", &systemd.path)
+        .stderr(Stdio::null());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // Every preview request is refused with the hostile message while this runs.
+        scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                sim.inject(oscstream::sim::Fault::HostileErrorMessage);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let (_relay, url) = start_binary_with(&mut command, "open http://");
+        let _viewer = Viewer::connect(addr_of(&url), "/video_feed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        let forged = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no STATUS with the camera's message: {seen:?}"
+            );
+            if let Some((_, message)) = systemd.next(left) {
+                seen.push(message.clone());
+                if message.contains("FORGED LINE") {
+                    break message;
+                }
+            }
+        };
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for message in &seen {
+            assert!(
+                !message.contains('\n'),
+                "one assignment per message: {message:?}"
+            );
+        }
+        assert!(forged.starts_with("STATUS=reconnecting: "), "{forged}");
+        assert!(
+            forged.contains(r"busy\n<3>error: FORGED LINE \x1b[31mred"),
+            "{forged}"
+        );
+    });
+}
