@@ -45,6 +45,10 @@ pub struct Timeouts {
     /// While the preview runs, the camera's state (battery, temperatures, errors) is
     /// asked at most this often: the camera answers one request at a time.
     pub health_poll: Duration,
+    /// While the relay runs, whether or not anyone watches, the camera's sleep timers are
+    /// read again this often (one `getOptions`) and set again if the camera lost them (a
+    /// power cycle, a reset). A sleeping V sleeps after 60 s at the least, so once a minute.
+    pub awake_check: Duration,
     /// A connection must deliver a whole request head (and body) within this.
     pub request: Duration,
     /// A client that takes no bytes (or no whole part of a stream) for this long is dropped.
@@ -70,6 +74,7 @@ impl Default for Timeouts {
             keepalive: Duration::from_secs(1),
             no_signal_after: Duration::from_secs(3),
             health_poll: Duration::from_secs(10),
+            awake_check: Duration::from_secs(60),
             request: Duration::from_secs(10),
             write: Duration::from_secs(10),
         }

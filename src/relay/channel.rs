@@ -135,7 +135,7 @@ impl Channel {
             hub.clone(),
             control.clone(),
             health.clone(),
-            timeouts.health_poll,
+            timeouts,
             config.cool_down,
             config
                 .on_lost

@@ -28,6 +28,9 @@ pub struct Control {
     keep_awake: bool,
     /// RICOH's pause between `camera.setOptions` and `getLivePreview` / `takePicture`.
     set_options_pause: Duration,
+    /// Held while the timers are read and set: the watcher and the upstream thread both
+    /// check them, and one check must see what the other set.
+    timers_check: Mutex<()>,
 }
 
 struct ControlState {
@@ -42,8 +45,9 @@ struct ControlState {
     /// The camera's own timer values, found before the relay first changed them, to put
     /// back on a clean stop.
     saved_timers: Option<Object>,
-    /// A failure to set the timers was logged (once is enough).
-    timers_warned: bool,
+    /// The last attempt to read or set the timers failed (and was logged): the next
+    /// failure of this episode is not logged again, the next success is.
+    timers_failing: bool,
     /// The preview stays closed until then, so that an overheated camera cools down.
     cooling_until: Option<Instant>,
 }
@@ -58,10 +62,11 @@ impl Control {
                 pending_format: None,
                 stall: false,
                 saved_timers: None,
-                timers_warned: false,
+                timers_failing: false,
                 cooling_until: None,
             }),
             set_options_pause,
+            timers_check: Mutex::new(()),
         })
     }
 
@@ -141,25 +146,56 @@ impl Control {
             s.pending_format = None;
             s.open_not_before = Instant::now() + self.set_options_pause;
         }
-        if self.keep_awake {
-            match self.keep_camera_awake(camera) {
-                Ok(true) => {
-                    self.lock().open_not_before = Instant::now() + self.set_options_pause;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    let warned = std::mem::replace(&mut self.lock().timers_warned, true);
-                    if !warned {
-                        log::warning(format_args!(
-                            "cannot keep the camera awake ({e}); it may sleep or switch itself off"
-                        ));
-                    }
-                }
-            }
-        }
+        self.keep_awake(camera);
         self.wait_after_set_options();
         self.lock().restart = false;
         Ok(())
+    }
+
+    /// Whether the relay keeps the camera awake (not `--let-camera-sleep`).
+    pub fn keeps_awake(&self) -> bool {
+        self.keep_awake
+    }
+
+    /// Reads the camera's sleep and power-off timers and sets those not at "never"
+    /// (then RICOH's pause is due before the next preview). Called at first contact,
+    /// every few minutes by the watcher whether or not anyone watches, and before every
+    /// preview. `false` when the camera could not be asked: the next contact tries again;
+    /// a failure is logged once per episode, and the recovery too.
+    pub fn keep_awake(&self, camera: &Camera) -> bool {
+        if !self.keep_awake {
+            return true;
+        }
+        let _checking = self.timers_check.lock().unwrap_or_else(|e| e.into_inner());
+        let result = self.keep_camera_awake(camera);
+        let mut s = self.lock();
+        let was_failing = s.timers_failing;
+        s.timers_failing = result.is_err();
+        match result {
+            Ok(set) => {
+                if set {
+                    s.open_not_before = Instant::now() + self.set_options_pause;
+                }
+                drop(s);
+                if was_failing {
+                    log::notice(format_args!(
+                        "the camera at {} is kept awake again",
+                        camera.addr().host_port()
+                    ));
+                }
+                true
+            }
+            Err(e) => {
+                drop(s);
+                if !was_failing {
+                    log::warning(format_args!(
+                        "cannot keep the camera awake ({e}); trying again at the next contact, \
+                         until then it may sleep or switch itself off"
+                    ));
+                }
+                false
+            }
+        }
     }
 
     /// Sets the camera's sleep and power-off timers to "never", first remembering what

@@ -13,6 +13,7 @@ use crate::log;
 use crate::relay::control::Control;
 use crate::relay::hub::{Hub, Upstream};
 use crate::relay::lost::LostWatch;
+use crate::timeouts::Timeouts;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -114,20 +115,46 @@ impl Health {
     }
 }
 
+/// When the watcher last checked the camera's timers, and whether that worked.
+#[derive(Default)]
+struct AwakeCheck {
+    at: Option<Instant>,
+    ok: bool,
+}
+
+impl AwakeCheck {
+    /// At once at start, then every `awake_check`; after a failure, at the retry pace.
+    fn due(&self, t: &Timeouts) -> bool {
+        let every = if self.ok { t.awake_check } else { t.retry_max };
+        self.at.is_none_or(|at| at.elapsed() >= every)
+    }
+
+    fn checked(&mut self, ok: bool) {
+        *self = AwakeCheck {
+            at: Some(Instant::now()),
+            ok,
+        };
+    }
+}
+
 /// Starts the thread that asks the camera for its state while the preview runs, keeps
 /// `health` up to date, and starts a cool-down of `cool_down` when the camera overheats.
 ///
-/// It also runs the `--on-camera-lost` hook, when there is one, for this camera.
+/// It also keeps the camera awake from the first second, whether or not anyone watches
+/// (see [`Control::keep_awake`]), learns its model at first contact, and runs the
+/// `--on-camera-lost` hook, when there is one, for this camera.
 pub fn watch(
     camera: Arc<Camera>,
     hub: Arc<Hub>,
     control: Arc<Control>,
     health: Arc<Mutex<Health>>,
-    every: Duration,
+    timeouts: Timeouts,
     cool_down: Duration,
     mut lost: Option<LostWatch>,
 ) -> std::io::Result<JoinHandle<()>> {
+    let every = timeouts.health_poll;
     thread::Builder::new().name("health".into()).spawn(move || {
+        let mut awake = AwakeCheck::default();
         let mut last_asked: Option<Instant> = None;
         let mut unreadable: Option<OscError> = None;
         // Often enough for the poll and the hook to be on time, rarely enough that an
@@ -139,6 +166,15 @@ pub fn watch(
             let (upstream, failing_since) = hub.upstream_state();
             if let Some(lost) = lost.as_mut() {
                 lost.check(failing_since);
+            }
+            if awake.due(&timeouts) && !control.cooling() {
+                awake.checked(control.keep_awake(&camera));
+                if awake.ok && hub.camera_model().is_none() {
+                    // For /status and the page's captions, before anyone watched.
+                    if let Some(model) = camera.info_cached().ok().and_then(|i| i.model.clone()) {
+                        hub.set_camera_model(model);
+                    }
+                }
             }
             let streaming = upstream == Upstream::Streaming;
             let due = last_asked.is_none_or(|t| t.elapsed() >= every);

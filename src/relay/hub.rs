@@ -341,6 +341,11 @@ impl Hub {
         inner.status.failing_since.get_or_insert_with(Instant::now);
     }
 
+    /// The camera's model, once it said.
+    pub fn camera_model(&self) -> Option<String> {
+        self.lock().status.camera_model.clone()
+    }
+
     pub fn set_camera_model(&self, model: String) {
         self.lock().status.camera_model = Some(model);
     }
@@ -368,7 +373,9 @@ impl Hub {
         status.last_frame_age = inner.latest.as_ref().map(|f| f.received_at.elapsed());
         status.fps = match (inner.recent_arrivals.front(), inner.recent_arrivals.back()) {
             (Some(first), Some(last))
-                if last.elapsed() < Duration::from_secs(2) && last > first =>
+                if status.upstream == Upstream::Streaming
+                    && last.elapsed() < Duration::from_secs(2)
+                    && last > first =>
             {
                 (inner.recent_arrivals.len() - 1) as f64 / (*last - *first).as_secs_f64()
             }

@@ -172,11 +172,10 @@ fn stream_once(
         }
     };
     hub.set_upstream(Upstream::Streaming, false);
-    if hub.status().camera_model.is_none() {
+    if hub.camera_model().is_none() {
         // Only for /status and the page. Asked once the camera has answered, so that an
         // unreachable camera costs one connect timeout per attempt, not two.
-        let info = camera.info().ok();
-        if let Some(model) = info.and_then(|i| i.model) {
+        if let Some(model) = camera.info_cached().ok().and_then(|i| i.model.clone()) {
             hub.set_camera_model(model);
         }
         hub.beat();

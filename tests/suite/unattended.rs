@@ -3,7 +3,7 @@
 //! puts the camera's own values back on a clean stop.
 
 use crate::common::*;
-use oscstream::sim::{FACTORY_TIMERS, Fault, Timers};
+use oscstream::sim::{FACTORY_TIMERS, Fault, SimConfig, Timers};
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -396,4 +396,71 @@ fn a_relay_by_name_follows_the_camera_to_a_new_port() {
         (second.counters().frames_sent.load(Ordering::SeqCst) > 0).then_some(())
     });
     drop(relay);
+}
+
+#[test]
+fn the_camera_is_kept_awake_from_the_first_second_with_nobody_watching() {
+    let sim = start_sim();
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    // RICOH's real pause, so that a pause on the viewer's path would show.
+    config.timeouts.set_options_pause = Duration::from_secs(1);
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    wait_for(Duration::from_secs(3), "the timers to be set", || {
+        (sim.timers() == NEVER).then_some(())
+    });
+    let s = status(&relay);
+    assert_eq!(sim.counters().preview_requests.load(Ordering::SeqCst), 0);
+    assert_eq!(s["upstream"], "idle", "{s}");
+    assert_eq!(s["fps"], 0.0, "{s}");
+    let (_, cameras) = get_json(&format!("http://{}/cameras", relay.addr()));
+    assert_eq!(
+        cameras["cameras"][0]["model"],
+        oscstream::sim::MODEL,
+        "{cameras}"
+    );
+    // A relay up a little while: RICOH's pause after the set is over before anyone comes.
+    std::thread::sleep(Duration::from_millis(1200));
+    let t = std::time::Instant::now();
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    while oscstream::sim::read_stamp(&viewer.next_part().jpeg).is_none() {}
+    let first = t.elapsed();
+    println!("first camera frame {first:?} after the viewer joined");
+    assert!(first < Duration::from_millis(300), "{first:?}");
+    assert_eq!(sim.counters().timer_sets.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn timers_lost_or_unreachable_while_nobody_watches_are_set_at_the_next_contact() {
+    // The camera is off when the relay starts: the first contact fails.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut config = relay_config(camera_at(addr, None), Duration::from_secs(10));
+    config.timeouts.awake_check = Duration::from_millis(300);
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // the camera stays off a while
+    // It comes on: found with factory timers, which are set without anyone watching.
+    let sim = start_sim_with(SimConfig {
+        listen: addr.to_string(),
+        ..sim_config()
+    });
+    wait_for(Duration::from_secs(3), "the timers to be set", || {
+        (sim.timers() == NEVER).then_some(())
+    });
+    // It loses power and comes back with factory timers, still with nobody watching.
+    sim.reset_timers();
+    wait_for(Duration::from_secs(3), "the timers to be set again", || {
+        (sim.timers() == NEVER).then_some(())
+    });
+    assert_eq!(sim.counters().timer_sets.load(Ordering::SeqCst), 2);
+    assert_eq!(sim.counters().preview_requests.load(Ordering::SeqCst), 0);
+    relay.stop();
+    assert_eq!(
+        sim.timers(),
+        FACTORY_TIMERS,
+        "the camera's own values are back"
+    );
 }
