@@ -230,6 +230,8 @@ pub struct Camera {
     addr: CameraAddr,
     /// The address requests go to; for an mDNS name, resolved on demand.
     resolved: Mutex<Option<SocketAddr>>,
+    /// The address an mDNS name last resolved to, to tell when the camera moved.
+    last_resolved: Mutex<Option<SocketAddr>>,
     agent: ureq::Agent,
     timeouts: Timeouts,
     /// The camera answers one request at a time: JSON commands take turns here.
@@ -259,6 +261,7 @@ impl Camera {
             .into();
         Camera {
             resolved: Mutex::new(None),
+            last_resolved: Mutex::new(None),
             addr,
             agent,
             timeouts: *timeouts,
@@ -588,6 +591,13 @@ impl Camera {
         };
         let addr = SocketAddr::from((ip, port));
         *resolved = Some(addr);
+        let mut last = self.last_resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = last.replace(addr).filter(|old| *old != addr) {
+            crate::log::notice(format_args!(
+                "{} moved from {old} to {addr}",
+                self.addr.host
+            ));
+        }
         Ok(addr.to_string())
     }
 

@@ -7,6 +7,7 @@
 //! loopback carries no multicast). Packets are built and read by [`crate::formats::dns`].
 
 use crate::formats::dns::{OSC_SERVICE, Record, TYPE_A, TYPE_PTR, TYPE_SRV, build_query, parse};
+use std::io::{ErrorKind, Read};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -17,35 +18,98 @@ pub const MDNS_GROUP: &str = "224.0.0.251:5353";
 pub fn mdns_group() -> SocketAddr {
     SocketAddr::from(([224, 0, 0, 251], 5353))
 }
+/// The query is sent again after these times when nothing answered (RFC 6762 §5.2).
+const RESEND_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
+
 /// Sends the questions to `target` and collects every record answered within `wait`.
 pub fn ask(target: SocketAddr, questions: &[(&str, u16)], wait: Duration) -> Vec<Record> {
+    ask_until(target, questions, wait, |_| false)
+}
+
+/// [`ask`], returning as soon as `enough` says the records answer the question.
+///
+/// Only answers that can be ours count: from the responder asked (`--mdns ADDR:PORT`),
+/// or for the mDNS group from port 5353; carrying our random id, or id 0 (what
+/// multicast responders send) from port 5353 only. Anyone else on the LAN could
+/// otherwise redirect the relay to a camera of their own.
+pub fn ask_until(
+    target: SocketAddr,
+    questions: &[(&str, u16)],
+    wait: Duration,
+    enough: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
     let Ok(socket) = UdpSocket::bind(("0.0.0.0", 0)) else {
         return Vec::new();
     };
-    let id = (std::process::id() as u16) ^ (Instant::now().elapsed().subsec_nanos() as u16);
-    if socket.send_to(&build_query(id, questions), target).is_err() {
-        return Vec::new();
-    }
-    let deadline = Instant::now() + wait;
+    let id = random_id();
+    let query = build_query(id, questions);
+    let started = Instant::now();
+    let deadline = started + wait;
+    let mut resends = RESEND_AFTER.iter().map(|after| started + *after);
+    let mut next_send = Some(started);
     let mut records = Vec::new();
     let mut buf = [0u8; 9000];
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+        if next_send.is_some_and(|at| Instant::now() >= at) {
+            if socket.send_to(&query, target).is_err() {
+                return records;
+            }
+            next_send = resends.next();
+        }
+        let until = next_send.map_or(deadline, |at| at.min(deadline));
+        let left = until.saturating_duration_since(Instant::now());
+        if Instant::now() >= deadline || socket.set_read_timeout(Some(left.max(MIN_READ))).is_err()
+        {
             return records;
         }
         match socket.recv_from(&mut buf) {
-            Ok((n, _)) => {
-                // mDNS answers carry id 0 or ours; anything else is not for us.
-                if let Some(m) =
-                    parse(&buf[..n]).filter(|m| m.response && (m.id == id || m.id == 0))
-                {
-                    records.extend(m.records);
+            Ok((n, from)) => {
+                let Some(m) = parse(&buf[..n]).filter(|m| m.response) else {
+                    continue;
+                };
+                if !answers_us(target, from, m.id, id) {
+                    continue;
                 }
+                records.extend(m.records);
+                if enough(&records) {
+                    return records;
+                }
+                // Something answered: no need to ask again.
+                next_send = None;
             }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(_) => return records,
         }
     }
+}
+
+/// The shortest read wait (a zero timeout is refused by the socket).
+const MIN_READ: Duration = Duration::from_millis(1);
+
+/// Whether an answer from `from` with `answer_id` may be the answer to our query `id`
+/// sent to `target`.
+fn answers_us(target: SocketAddr, from: SocketAddr, answer_id: u16, id: u16) -> bool {
+    let from_mdns_port = from.port() == 5353;
+    let from_asked = if target.ip().is_multicast() {
+        from_mdns_port
+    } else {
+        from == target
+    };
+    from_asked && (answer_id == id || (answer_id == 0 && from_mdns_port))
+}
+
+/// A query id nobody on the LAN can guess, from the system's randomness.
+fn random_id() -> u16 {
+    let mut bytes = [0u8; 2];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_ok() {
+        return u16::from_ne_bytes(bytes);
+    }
+    // No /dev/urandom (a bare chroot): std's per-process random hash keys.
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u16
 }
 
 /// A camera found by DNS-SD.
@@ -106,7 +170,18 @@ pub fn resolve(target: SocketAddr, name: &str, wait: Duration) -> Option<(Ipv4Ad
     let instance = name.trim_end_matches('.').trim_end_matches(".local");
     let service = format!("{instance}.{OSC_SERVICE}");
     let host = format!("{instance}.local");
-    let records = ask(target, &[(&host, TYPE_A), (&service, TYPE_SRV)], wait);
+    // Done as soon as the address and the announced port are both in.
+    let enough = |records: &[Record]| {
+        let srv = find_srv(records, &service);
+        let srv_host = srv.as_ref().map(|(_, h)| h.as_str()).unwrap_or(&host);
+        srv.is_some() && find_a(records, srv_host).is_some()
+    };
+    let records = ask_until(
+        target,
+        &[(&host, TYPE_A), (&service, TYPE_SRV)],
+        wait,
+        enough,
+    );
     let port = find_srv(&records, &service).map(|(port, _)| port);
     let srv_host = find_srv(&records, &service).map(|(_, h)| h);
     let addr = find_a(&records, srv_host.as_deref().unwrap_or(&host))
@@ -142,6 +217,59 @@ pub fn is_mdns_name(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::dns::build_response;
+
+    fn theta_records(addr: Ipv4Addr, port: u16) -> Vec<Record> {
+        vec![
+            Record::Srv {
+                name: format!("THETAYN10010104.{OSC_SERVICE}"),
+                port,
+                target: "THETAYN10010104.local".into(),
+            },
+            Record::A {
+                name: "THETAYN10010104.local".into(),
+                addr,
+            },
+        ]
+    }
+
+    #[test]
+    fn a_spoofed_answer_is_ignored_and_the_real_one_returns_at_once() {
+        let responder = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = responder.local_addr().unwrap();
+        let spoofer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let asking = std::thread::spawn(move || {
+            let t = Instant::now();
+            let found = resolve(target, "THETAYN10010104.local", Duration::from_secs(3));
+            (found, t.elapsed())
+        });
+        let mut buf = [0u8; 1500];
+        let (n, querier) = responder.recv_from(&mut buf).unwrap();
+        let query = parse(&buf[..n]).unwrap();
+        // From another port, with id 0 and with the query's own id: neither is the camera.
+        let fake = theta_records(Ipv4Addr::new(10, 6, 6, 6), 8080);
+        spoofer.send_to(&build_response(0, &fake), querier).unwrap();
+        spoofer
+            .send_to(&build_response(query.id, &fake), querier)
+            .unwrap();
+        // The responder asked, with id 0: not from port 5353, so not a multicast answer.
+        responder
+            .send_to(&build_response(0, &fake), querier)
+            .unwrap();
+        let real = theta_records(Ipv4Addr::new(192, 168, 0, 101), 80);
+        responder
+            .send_to(&build_response(query.id, &real), querier)
+            .unwrap();
+        let (found, took) = asking.join().unwrap();
+        assert_eq!(found, Some((Ipv4Addr::new(192, 168, 0, 101), Some(80))));
+        assert!(took < Duration::from_millis(500), "{took:?}");
+    }
+
+    #[test]
+    fn query_ids_differ() {
+        let ids: std::collections::HashSet<u16> = (0..8).map(|_| random_id()).collect();
+        assert!(ids.len() > 4, "{ids:?}");
+    }
 
     #[test]
     fn theta_names_go_to_mdns() {
