@@ -7,8 +7,9 @@
 //! status and first line of output are logged.
 
 use crate::log;
-use std::io::Read;
+use std::io::{self, Read};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,32 @@ impl LostWatch {
     }
 }
 
+/// Most bytes of a hook's output kept for the log (its first line is logged).
+const OUTPUT_KEPT_BYTES: u64 = 4096;
+/// How long the hook's output may take to close after it exited (something it started
+/// in the background may hold it open).
+const OUTPUT_WAIT: Duration = Duration::from_secs(1);
+
+/// Reads `pipe` to its end on a thread of its own, keeping its first few KiB.
+fn keep_start_of(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("hook-output".into())
+        .spawn(move || {
+            let mut start = Vec::new();
+            let _ = pipe
+                .by_ref()
+                .take(OUTPUT_KEPT_BYTES)
+                .read_to_end(&mut start);
+            let _ = io::copy(&mut pipe, &mut io::sink());
+            let _ = tx.send(String::from_utf8_lossy(&start).into_owned());
+        });
+    if spawned.is_err() {
+        log::warning(format_args!("cannot read the output of --on-camera-lost"));
+    }
+    rx
+}
+
 fn run(hook: &LostHook, camera: &str) {
     log::warning(format_args!(
         "the camera at {camera} has been lost for {:?}: running --on-camera-lost",
@@ -71,6 +98,9 @@ fn run(hook: &LostHook, camera: &str) {
         .arg("-c")
         .arg(&hook.command)
         .env("OSCSTREAM_CAMERA", camera)
+        // The relay's own secrets are not the hook's business.
+        .env_remove("OSCSTREAM_PWD")
+        .env_remove("OSCSTREAM_AUTH")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -82,6 +112,8 @@ fn run(hook: &LostHook, camera: &str) {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            // A group of its own, so that a timeout ends everything it started.
+            libc::setpgid(0, 0);
             Ok(())
         });
     }
@@ -92,26 +124,31 @@ fn run(hook: &LostHook, camera: &str) {
             return;
         }
     };
+    // Read while it runs: a hook that prints more than a pipe holds must not block.
+    let stdout = child.stdout.take().map(keep_start_of);
+    let stderr = child.stderr.take().map(keep_start_of);
     let deadline = Instant::now() + HOOK_TIMEOUT;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
             _ => {
+                // SAFETY: a plain kill(2) of the hook's own process group.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
             }
         }
     };
-    let mut output = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.by_ref().take(4096).read_to_string(&mut output);
-    }
-    if output.trim().is_empty()
-        && let Some(mut err) = child.stderr.take()
-    {
-        let _ = err.by_ref().take(4096).read_to_string(&mut output);
+    let collected = |reader: Option<mpsc::Receiver<String>>| {
+        reader
+            .and_then(|r| r.recv_timeout(OUTPUT_WAIT).ok())
+            .unwrap_or_default()
+    };
+    let mut output = collected(stdout);
+    if output.trim().is_empty() {
+        output = collected(stderr);
     }
     let first_line = output.lines().next().unwrap_or("").trim();
     match status {

@@ -464,3 +464,31 @@ fn timers_lost_or_unreachable_while_nobody_watches_are_set_at_the_next_contact()
         "the camera's own values are back"
     );
 }
+
+#[test]
+fn a_lost_hook_that_prints_more_than_a_pipe_holds_is_not_blocked() {
+    let sim = start_sim();
+    let dir = temp_dir("lost-loud");
+    let done = dir.join("done");
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    config.cameras[0].on_lost = Some(oscstream::relay::lost::LostHook {
+        // 200 KB of output, more than a pipe holds, then a mark that it got past it.
+        command: format!(
+            "head -c 200000 /dev/zero | tr '\\0' x; echo; touch '{}'",
+            done.display()
+        ),
+        after: Duration::from_millis(300),
+    });
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    viewer.next_part();
+    sim.kill();
+    wait_for(
+        Duration::from_secs(5),
+        "the hook to get past its output",
+        || {
+            viewer.next_part();
+            done.exists().then_some(())
+        },
+    );
+}
