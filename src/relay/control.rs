@@ -207,15 +207,13 @@ impl Control {
         let current = match saved {
             Some(saved) => {
                 let names: Vec<&str> = saved.keys().map(String::as_str).collect();
-                camera.options(&names)?
+                timers_in(camera.options(&names)?, &names)
             }
             None => {
-                let mut found = camera.options(&TIMERS)?;
+                let mut found = timers_in(camera.options(&TIMERS)?, &TIMERS);
                 // Only an A1 has the USB timer; asking others for it is an error.
-                if let Ok(usb) = camera.options(&[USB_TIMER])
-                    && let Some(value) = usb.get(USB_TIMER)
-                {
-                    found.insert(USB_TIMER.into(), value.clone());
+                if let Ok(usb) = camera.options(&[USB_TIMER]) {
+                    found.extend(timers_in(usb, &[USB_TIMER]));
                 }
                 log::info(format_args!(
                     "keeping the camera at {} awake (its timers were {}; they are put back on a clean stop, or start with --let-camera-sleep)",
@@ -257,6 +255,15 @@ impl Control {
             .collect();
         camera.set_options(Value::Object(options)).map(|()| true)
     }
+}
+
+/// The timers asked for, of what the camera answered: another option it added, or a
+/// timer that is not a number of seconds, is neither set nor put back.
+fn timers_in(options: Object, asked: &[&str]) -> Object {
+    options
+        .into_iter()
+        .filter(|(name, value)| asked.contains(&name.as_str()) && value.is_u64())
+        .collect()
 }
 
 /// The THETA S firmware from which it can stream to other apps (API level 2).

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How the hostile camera answers one request: the path, and the raw socket to misuse.
+/// How the hostile camera answers one request: the command named in its body (or
+/// empty), the path, and the raw socket to misuse.
 type Answer = dyn Fn(&str, &str, &mut TcpStream) + Send + Sync;
 
 /// A camera on raw sockets; every request goes to `answer`.
@@ -39,11 +40,11 @@ impl HostileCamera {
                 let answer = answer.clone();
                 let count = count.clone();
                 thread::spawn(move || {
-                    let Some((method, path)) = read_request(&mut conn) else {
+                    let Some((command, path)) = read_request(&mut conn) else {
                         return;
                     };
                     count.fetch_add(1, Ordering::SeqCst);
-                    answer(&method, &path, &mut conn);
+                    answer(&command, &path, &mut conn);
                 });
             }
         });
@@ -62,14 +63,14 @@ impl Drop for HostileCamera {
     }
 }
 
-/// Reads a request head and its body; the method and path.
+/// Reads a request head and its body; the command the body names (or empty) and the path.
 fn read_request(conn: &mut TcpStream) -> Option<(String, String)> {
     conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(conn.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let path = parts.nth(1)?.to_string();
     let mut length = 0;
     loop {
         let mut header = String::new();
@@ -83,7 +84,11 @@ fn read_request(conn: &mut TcpStream) -> Option<(String, String)> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some((method, path))
+    let command = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|b| b.get("name")?.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Some((command, path))
 }
 
 fn head(conn: &mut TcpStream, status: &str, headers: &str) {
@@ -489,8 +494,8 @@ fn a_frame_claiming_a_giant_size_is_dropped_and_no_signal_stays_small() {
     giant.extend_from_slice(&[0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01]);
     giant.resize(38, 0x00);
     giant.extend_from_slice(&[0xFF, 0xD9]);
-    let camera = HostileCamera::start(move |_, path, conn| {
-        if path != "/osc/commands/execute" {
+    let camera = HostileCamera::start(move |command, _, conn| {
+        if command != "camera.getLivePreview" {
             head(conn, "404 Not Found", "Content-Length: 0\r\n");
             return;
         }

@@ -168,8 +168,10 @@ fn mutate(template: &Value, rng: &mut Rng) -> Value {
 
 /// The fake camera's answers now: (HTTP status, body) by path or command name.
 type Answers = Arc<Mutex<Vec<(&'static str, u16, String)>>>;
-/// How many requests the fake camera answered, by path or command name.
+/// How many requests the fake camera answered, by path or command name, and the
+/// `camera.setOptions` bodies it got.
 type Served = Arc<Mutex<Vec<(String, u64)>>>;
+type SetOptions = Arc<Mutex<Vec<String>>>;
 
 /// An OSC camera on raw sockets that answers from `answers`; `/osc/commands/execute`
 /// by the command named in the request.
@@ -177,6 +179,7 @@ struct ShapeCamera {
     addr: SocketAddr,
     answers: Answers,
     served: Served,
+    set_options: SetOptions,
     stop: Arc<AtomicBool>,
 }
 
@@ -186,22 +189,29 @@ impl ShapeCamera {
         let addr = listener.local_addr().unwrap();
         let answers: Answers = Arc::new(Mutex::new(Vec::new()));
         let served: Served = Arc::new(Mutex::new(Vec::new()));
+        let set_options: SetOptions = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (a, sv, st) = (answers.clone(), served.clone(), stop.clone());
+        let (a, sv, so, st) = (
+            answers.clone(),
+            served.clone(),
+            set_options.clone(),
+            stop.clone(),
+        );
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let (a, sv) = (a.clone(), sv.clone());
-                thread::spawn(move || serve(conn, &a, &sv));
+                let (a, sv, so) = (a.clone(), sv.clone(), so.clone());
+                thread::spawn(move || serve(conn, &a, &sv, &so));
             }
         });
         ShapeCamera {
             addr,
             answers,
             served,
+            set_options,
             stop,
         }
     }
@@ -226,7 +236,7 @@ impl Drop for ShapeCamera {
 }
 
 /// Answers requests on one connection (keep-alive, as a THETA does) until it closes.
-fn serve(conn: TcpStream, answers: &Answers, served: &Served) {
+fn serve(conn: TcpStream, answers: &Answers, served: &Served, set_options: &SetOptions) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = conn.set_nodelay(true);
     let mut reader = BufReader::new(conn.try_clone().unwrap());
@@ -262,6 +272,10 @@ fn serve(conn: TcpStream, answers: &Answers, served: &Served) {
             return;
         }
         let key = command.unwrap_or(path);
+        if key == "camera.setOptions" {
+            let body = String::from_utf8_lossy(&body).into_owned();
+            set_options.lock().unwrap().push(body);
+        }
         {
             let mut served = served.lock().unwrap();
             match served.iter_mut().find(|(k, _)| *k == key) {
@@ -464,6 +478,20 @@ fn the_relay_keeps_serving_through_the_issues_hostile_answers() {
     let (code, _) = get_json(&format!("{base}/status"));
     assert_eq!(code, 200);
     viewer.next_part();
+    // The template's getOptions answer holds more than the timers asked for: only the
+    // timers are ever set.
+    let sets = camera.set_options.lock().unwrap().clone();
+    assert!(!sets.is_empty(), "the timers were set");
+    for body in &sets {
+        let options = serde_json::from_str::<Value>(body).unwrap()["parameters"]["options"].clone();
+        let names: Vec<&String> = options.as_object().unwrap().keys().collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| ["sleepDelay", "offDelay", "_offDelayUSB"].contains(&n.as_str())),
+            "{body}"
+        );
+    }
     let panics = RELAY_PANICS.lock().unwrap().clone();
     assert!(
         panics.is_empty(),
