@@ -49,6 +49,9 @@ pub struct Timeouts {
     /// read again this often (one `getOptions`) and set again if the camera lost them (a
     /// power cycle, a reset). A sleeping V sleeps after 60 s at the least, so once a minute.
     pub awake_check: Duration,
+    /// A camera file download (`/camera-files/...`) as a whole; a THETA's largest video
+    /// takes a few minutes over its Wi-Fi.
+    pub download: Duration,
     /// A connection must deliver a whole request head (and body) within this.
     pub request: Duration,
     /// A client that takes no bytes (or no whole part of a stream) for this long is dropped.
@@ -75,6 +78,7 @@ impl Default for Timeouts {
             no_signal_after: Duration::from_secs(3),
             health_poll: Duration::from_secs(10),
             awake_check: Duration::from_secs(60),
+            download: Duration::from_secs(600),
             request: Duration::from_secs(10),
             write: Duration::from_secs(10),
         }

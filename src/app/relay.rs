@@ -5,6 +5,7 @@
 use crate::relay::channel::{Channel, ChannelConfig};
 use crate::timeouts::Timeouts;
 use crate::web::access::Access;
+use crate::web::budget::Budget;
 use crate::web::http::{Limits, Server};
 use crate::web::routes::Routes;
 use std::io;
@@ -17,6 +18,12 @@ use std::time::Duration;
 /// refused with 503 so that threads stay bounded by viewers + this.
 pub const SPARE_CONNECTIONS: usize = 64;
 /// How long a stop waits for viewers to finish their part and the camera connection to close.
+/// Requests waiting on a camera take at most this part of the connection cap (a
+/// quarter), so that the rest always has room for the page, `/status` and viewers.
+const CAMERA_WAITS_SHARE: usize = 4;
+/// Bytes of frames that snapshot readers may keep pinned while they read, all together:
+/// a few 4K frames, or hundreds of ordinary ones.
+const MAX_PINNED_BYTES: u64 = 64 << 20;
 const STOP_WAIT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, Clone)]
@@ -73,6 +80,8 @@ impl Relay {
             channels: channels.clone(),
             access: config.access,
             connections: connections.clone(),
+            camera_waits: Budget::new((limits.max_connections / CAMERA_WAITS_SHARE) as u64),
+            pinned: Budget::new(MAX_PINNED_BYTES),
         };
         let server = match Server::start_counted(
             config.listen.as_str(),

@@ -13,8 +13,9 @@ use crate::relay::channel::Channel;
 use crate::relay::control::{FormatError, switch_preview_format};
 use crate::web::http::{Request, Response, Status};
 use serde_json::{Value, json};
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 /// Most files one `/api/files` call lists.
 const MAX_LISTED_FILES: u32 = 100;
@@ -175,6 +176,41 @@ pub fn files(channel: &Channel, req: &Request, base: &str) -> Response {
     }
 }
 
+/// A download slower than this (after its first seconds) is cut: a reader at a trickle
+/// would otherwise hold a camera wait for hours.
+const MIN_DOWNLOAD_BYTES_PER_SEC: u64 = 16 << 10;
+/// The first seconds of a download, in which its rate is not judged yet.
+const DOWNLOAD_GRACE: Duration = Duration::from_secs(10);
+
+/// Copies a camera file to the client within `deadline` overall, at no less than the
+/// minimum rate once the grace time is over.
+fn copy_at_pace(from: &mut impl Read, to: &mut impl Write, deadline: Duration) -> io::Result<()> {
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = match from.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&chunk[..n])?;
+        sent += n as u64;
+        let took = started.elapsed();
+        let too_slow = took > DOWNLOAD_GRACE
+            && (sent as f64) < MIN_DOWNLOAD_BYTES_PER_SEC as f64 * took.as_secs_f64();
+        if took > deadline || too_slow {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the download of a camera file took longer than it may ({took:?}, {sent} bytes)"
+                ),
+            ));
+        }
+    }
+}
+
 /// The relay's URL for a camera file URL (`http://camera/files/...` → `/camera-files/...`).
 /// `base` is where this camera's routes are (`/cameras/NAME`, or empty for the first).
 fn relay_file_url(base: &str, file_url: &str) -> Option<String> {
@@ -196,6 +232,7 @@ pub fn camera_file(channel: &Channel, rest: &str) -> Response {
     if !safe {
         return Response::error(Status::NOT_FOUND, "There is no such camera file.");
     }
+    let deadline = channel.timeouts().download;
     match channel.camera().file(&format!("/files/{rest}")) {
         Ok(mut body) => {
             // Never the camera's own Content-Type: a hostile camera's `text/html` would
@@ -208,7 +245,7 @@ pub fn camera_file(channel: &Channel, rest: &str) -> Response {
             };
             let response = Response::stream(
                 content_type,
-                Box::new(move |out: &mut TcpStream| io::copy(&mut body, out).map(drop)),
+                Box::new(move |out: &mut TcpStream| copy_at_pace(&mut body, out, deadline)),
             )
             .with_header("X-Content-Type-Options", "nosniff");
             if content_type == "application/octet-stream" {

@@ -186,6 +186,8 @@ pub struct Response {
     pub status: Status,
     pub headers: Vec<(Cow<'static, str>, String)>,
     pub body: Body,
+    /// Held until the response is written whole (or fails): shares of a budget.
+    held: Vec<Box<dyn Send>>,
 }
 
 impl Response {
@@ -194,6 +196,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), content_type.to_string())],
             body: Body::Bytes(body.into()),
+            held: Vec::new(),
         }
     }
 
@@ -203,6 +206,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), content_type.to_string())],
             body: Body::Shared(body),
+            held: Vec::new(),
         }
     }
 
@@ -220,7 +224,14 @@ impl Response {
             status: Status::OK,
             headers: vec![("Content-Type".into(), content_type.to_string())],
             body: Body::Stream(body),
+            held: Vec::new(),
         }
+    }
+
+    /// Keeps `share` until this response has been written, a stream's included.
+    pub fn holding(mut self, share: impl Send + 'static) -> Self {
+        self.held.push(Box::new(share));
+        self
     }
 
     pub fn redirect(location: &str) -> Self {

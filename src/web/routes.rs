@@ -10,7 +10,8 @@
 use crate::relay::channel::Channel;
 use crate::web::access::Access;
 use crate::web::api;
-use crate::web::http::{Method, Request, Response, Status};
+use crate::web::budget::Budget;
+use crate::web::http::{Body, Method, Request, Response, Status};
 use crate::web::metrics;
 use crate::web::streams;
 use std::sync::Arc;
@@ -46,6 +47,9 @@ struct Route {
     /// GET also answers HEAD.
     method: Method,
     handler: Handler,
+    /// The handler waits on the camera (a camera call, a frame, a download): it runs
+    /// only with a share of [`Routes::camera_waits`].
+    waits: bool,
 }
 
 const fn exact(path: &'static str, method: Method, handler: Handler) -> Route {
@@ -54,6 +58,7 @@ const fn exact(path: &'static str, method: Method, handler: Handler) -> Route {
         prefix: false,
         method,
         handler,
+        waits: false,
     }
 }
 
@@ -63,6 +68,15 @@ const fn prefix(path: &'static str, method: Method, handler: Handler) -> Route {
         prefix: true,
         method,
         handler,
+        waits: false,
+    }
+}
+
+/// `route`, which waits on the camera.
+const fn waits(route: Route) -> Route {
+    Route {
+        waits: true,
+        ..route
     }
 }
 
@@ -85,8 +99,10 @@ const ROUTES: &[Route] = &[
     }),
     exact("/video_feed", Get, video_feed),
     exact("/stream", Get, video_feed),
-    exact("/snapshot.jpg", Get, |_, ch, _, _| streams::snapshot(ch)),
-    exact("/snapshot", Get, |_, ch, _, _| streams::snapshot(ch)),
+    waits(exact("/snapshot.jpg", Get, |_, ch, _, _| {
+        streams::snapshot(ch)
+    })),
+    waits(exact("/snapshot", Get, |_, ch, _, _| streams::snapshot(ch))),
     exact("/metrics", Get, |routes, _, _, _| {
         let connections = routes.connections.load(Ordering::Relaxed);
         let text = metrics::render(&routes.channels, connections);
@@ -95,35 +111,37 @@ const ROUTES: &[Route] = &[
     exact("/status", Get, |_, ch, _, _| {
         Response::json(Status::OK, &ch.status())
     }),
-    exact("/info", Get, |_, ch, _, _| api::camera_info(ch)),
-    exact("/osc/info", Get, |_, ch, _, _| api::camera_info(ch)),
-    exact("/state", Get, |_, ch, _, _| {
+    waits(exact("/info", Get, |_, ch, _, _| api::camera_info(ch))),
+    waits(exact("/osc/info", Get, |_, ch, _, _| api::camera_info(ch))),
+    waits(exact("/state", Get, |_, ch, _, _| {
         api::camera_json(
             ch.camera()
                 .state()
                 .map(|s| serde_json::Value::Object(s.state)),
         )
-    }),
-    exact("/osc/state", Post, |_, ch, _, _| {
+    })),
+    waits(exact("/osc/state", Post, |_, ch, _, _| {
         api::camera_json(
             ch.camera()
                 .state()
                 .map(|s| serde_json::Value::Object(s.whole)),
         )
-    }),
-    exact("/api/options", Get, |_, ch, req, _| api::options(ch, req)),
-    exact("/api/preview-formats", Get, |_, ch, _, _| {
+    })),
+    waits(exact("/api/options", Get, |_, ch, req, _| {
+        api::options(ch, req)
+    })),
+    waits(exact("/api/preview-formats", Get, |_, ch, _, _| {
         api::preview_formats(ch)
-    }),
-    exact("/api/preview-format", Post, |_, ch, req, _| {
+    })),
+    waits(exact("/api/preview-format", Post, |_, ch, req, _| {
         api::set_preview_format(ch, req)
-    }),
-    exact("/api/picture", Post, |routes, ch, _, _| {
+    })),
+    waits(exact("/api/picture", Post, |routes, ch, _, _| {
         api::take_picture(ch, &routes.base_of(ch))
-    }),
-    exact("/api/files", Get, |routes, ch, req, _| {
+    })),
+    waits(exact("/api/files", Get, |routes, ch, req, _| {
         api::files(ch, req, &routes.base_of(ch))
-    }),
+    })),
     exact("/public", Get, |_, _, _, _| {
         Response::redirect("/public/index.html")
     }),
@@ -131,12 +149,12 @@ const ROUTES: &[Route] = &[
         Response::redirect("/public/index.html")
     }),
     prefix("/public/", Get, |_, _, _, name| asset(name)),
-    prefix("/camera-files/", Get, |_, ch, _, rest| {
+    waits(prefix("/camera-files/", Get, |_, ch, _, rest| {
         api::camera_file(ch, rest)
-    }),
-    prefix("/getOption/", Get, |_, ch, _, name| {
+    })),
+    waits(prefix("/getOption/", Get, |_, ch, _, name| {
         api::get_option(ch, name)
-    }),
+    })),
     prefix("/setOption/", Get, set_option_gone),
     prefix("/setOption/", Post, set_option_gone),
 ];
@@ -176,6 +194,10 @@ pub struct Routes {
     pub channels: Vec<Arc<Channel>>,
     pub access: Access,
     pub connections: Arc<AtomicUsize>,
+    /// Requests waiting on a camera at once, below the connection cap.
+    pub camera_waits: Arc<Budget>,
+    /// Bytes of frames being written to snapshot readers at once.
+    pub pinned: Arc<Budget>,
 }
 
 impl Routes {
@@ -271,6 +293,45 @@ impl Routes {
         serde_json::json!({ "cameras": list })
     }
 
+    /// Runs `route`, with a share of the camera waits if it waits on the camera, and of
+    /// the pinned bytes for a frame it answers with.
+    fn run(&self, route: &Route, channel: &Arc<Channel>, req: &Request, rest: &str) -> Response {
+        let waiting = match route.waits {
+            false => None,
+            true => match self.camera_waits.try_take(1) {
+                Some(share) => Some(share),
+                None => {
+                    return Response::error(
+                        Status::SERVICE_UNAVAILABLE,
+                        format!(
+                            "{} requests are already waiting on the camera; try again shortly.",
+                            self.camera_waits.max()
+                        ),
+                    )
+                    .with_header("Retry-After", "1");
+                }
+            },
+        };
+        let response = (route.handler)(self, channel, req, rest);
+        let response = match &response.body {
+            Body::Shared(frame) => match self.pinned.try_take(frame.len() as u64) {
+                Some(share) => response.holding(share),
+                None => {
+                    return Response::error(
+                        Status::SERVICE_UNAVAILABLE,
+                        "Too many slow readers are still receiving frames; try again shortly.",
+                    )
+                    .with_header("Retry-After", "1");
+                }
+            },
+            _ => response,
+        };
+        match waiting {
+            Some(share) => response.holding(share),
+            None => response,
+        }
+    }
+
     /// Runs the route for `path` on `channel`; 405 with `Allow` when the path exists for
     /// other methods, 404 when it does not exist at all.
     fn dispatch(&self, channel: &Arc<Channel>, req: &Request, path: &str) -> Response {
@@ -280,7 +341,7 @@ impl Routes {
                 continue;
             };
             if route.accepts(req.method) {
-                return (route.handler)(self, channel, req, rest);
+                return self.run(route, channel, req, rest);
             }
             allowed.push(route.method);
         }

@@ -542,3 +542,110 @@ fn a_frame_claiming_a_giant_size_is_dropped_and_no_signal_stays_small() {
     assert_eq!(code, 200);
     assert!(status["frames_dropped"].as_u64() >= Some(1), "{status}");
 }
+
+#[test]
+fn requests_waiting_on_an_absent_camera_leave_room_for_status() {
+    // No camera at all: each snapshot waits its whole budget for a frame.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let relay = start_relay(camera_at(([127, 0, 0, 1], port).into(), None));
+    let addr = relay.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    // More looping snapshot clients than the whole connection cap (128 here).
+    let loops: Vec<_> = (0..140)
+        .map(|_| {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok(mut s) = TcpStream::connect(addr) else {
+                        continue;
+                    };
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                    let request = "GET /snapshot.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+                    let _ = s.write_all(request.as_bytes());
+                    let _ = s.read_to_end(&mut Vec::new());
+                    thread::sleep(Duration::from_millis(20));
+                }
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(500)); // the flood is under way
+    let t = Instant::now();
+    let mut answered = 0;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..30 {
+        let one = Instant::now();
+        let (code, _) = raw_request(
+            addr,
+            "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        );
+        slowest = slowest.max(one.elapsed());
+        if code.starts_with("HTTP/1.1 200") {
+            answered += 1;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    println!(
+        "140 looping snapshot clients, camera away: {answered}/30 fresh /status answered in {:?}, slowest {slowest:?}",
+        t.elapsed()
+    );
+    for l in loops {
+        let _ = l.join();
+    }
+    assert_eq!(answered, 30);
+}
+
+#[test]
+fn a_trickling_camera_file_download_is_cut_at_its_deadline() {
+    let camera = HostileCamera::start(|_, path, conn| {
+        if !path.starts_with("/files/") {
+            head(conn, "404 Not Found", "Content-Length: 0\r\n");
+            return;
+        }
+        let size = 50 << 20;
+        head(
+            conn,
+            "200 OK",
+            &format!("Content-Type: video/mp4\r\nContent-Length: {size}\r\n"),
+        );
+        let chunk = vec![0x55u8; 64 << 10];
+        for _ in 0..size / chunk.len() {
+            if conn.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut config = relay_config(camera_at(camera.addr, None), Duration::from_secs(10));
+    config.timeouts.download = Duration::from_secs(2);
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let mut s = TcpStream::connect(relay.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /camera-files/100RICOH/R0010001.MP4 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .unwrap();
+    // A reader at 200 KB/s would take over four minutes for the 50 MiB.
+    let t = Instant::now();
+    let mut buf = [0u8; 2048];
+    let mut got = 0;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+        thread::sleep(Duration::from_millis(10));
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "still downloading after {got} bytes"
+        );
+    }
+    println!(
+        "trickling download cut after {:?}, {got} bytes",
+        t.elapsed()
+    );
+    assert!(got < 10 << 20, "{got} bytes");
+}
