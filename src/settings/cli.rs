@@ -6,6 +6,7 @@ use crate::camera::client::{CameraAddr, MdnsName};
 use crate::formats::osc::{Credentials, PreviewFormat};
 use crate::relay::channel::Mode;
 use crate::settings::secret::read_secret_file;
+use crate::settings::values;
 use crate::sim::SimConfig;
 use crate::web::access::Access;
 use std::ffi::OsString;
@@ -248,7 +249,7 @@ fn parse_relay(
     let simulate = args.contains("--simulate");
     let config: Option<PathBuf> = args.opt_value_from_str("--config").map_err(from_pico)?;
     let host: Option<String> = args
-        .opt_value_from_str(["-o", "--host"])
+        .opt_value_from_fn(["-o", "--host"], values::camera_host)
         .map_err(from_pico)?;
     let port: Option<u16> = args
         .opt_value_from_fn(["-p", "--port"], parse_port)
@@ -588,10 +589,9 @@ fn parse_max_viewers(s: &str) -> Result<usize, String> {
 }
 
 fn parse_port(s: &str) -> Result<u16, String> {
-    match s.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!("'{s}' is not a port number (1-65535)")),
-    }
+    s.parse::<u64>()
+        .map_err(|_| format!("'{s}' is not a port number (1-65535)"))
+        .and_then(values::port)
 }
 
 fn parse_size(s: &str) -> Result<(u16, u16), String> {

@@ -14,6 +14,7 @@
 //! ```
 
 use crate::camera::client::CameraAddr;
+use crate::settings::values;
 use crate::formats::osc::{Credentials, PreviewFormat};
 use serde::Deserialize;
 use std::fmt;
@@ -59,7 +60,7 @@ struct RawFile {
 struct RawCamera {
     name: Spanned<String>,
     host: Spanned<String>,
-    port: Option<Spanned<u16>>,
+    port: Option<Spanned<u64>>,
     id: Option<Spanned<String>>,
     pwd_file: Option<Spanned<String>>,
     preview: Option<Spanned<String>>,
@@ -151,6 +152,13 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
                 at(c.host.span())
             )));
         }
+        let host = values::camera_host(c.host.get_ref())
+            .map_err(|e| ConfigError(format!("{}: {e}", at(c.host.span()))))?;
+        let port = match &c.port {
+            None => 80,
+            Some(p) => values::port(*p.get_ref())
+                .map_err(|e| ConfigError(format!("{}: {e}", at(p.span()))))?,
+        };
         cameras.push(CameraSpec {
             name: name.clone(),
             addr: CameraAddr {
@@ -160,8 +168,8 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
                         port_given: c.port.is_some(),
                     }
                 }),
-                host: c.host.into_inner(),
-                port: c.port.map_or(80, Spanned::into_inner),
+                host,
+                port,
                 credentials,
             },
             preview,
@@ -243,6 +251,16 @@ mod tests {
                 "no such file",
             ),
             ("listen = 5000\n", "line 1", ""),
+            (
+                "[[camera]]\nname = \"a\"\nhost = \"h\"\nport = 0\n",
+                "line 4",
+                "1-65535",
+            ),
+            (
+                "[[camera]]\nname = \"a\"\nhost = \"http://10.0.0.5/\"\n",
+                "line 3",
+                "not a camera address",
+            ),
         ];
         for (text, line, words) in cases {
             let e = error(text);
