@@ -63,6 +63,10 @@ const MAX_STATUS_FRAMES: usize = 4;
 /// The size of frames the relay draws before the camera ever sent one (a THETA's usual preview).
 const DEFAULT_FRAME_SIZE: (u16, u16) = (1024, 512);
 
+/// However long the viewers took to leave, the camera gets this long to take its own
+/// timers back on a stop.
+const MIN_RESTORE_WAIT: Duration = Duration::from_millis(500);
+
 /// Default for `--max-viewers`.
 pub const MAX_VIEWERS: usize = 64;
 
@@ -186,14 +190,34 @@ impl Channel {
         if let Some(handle) = handle.filter(|h| h.is_finished()) {
             let _ = handle.join();
         }
+        self.restore_timers_by(deadline.max(Instant::now() + MIN_RESTORE_WAIT));
+    }
+
+    /// Puts back the camera's own timers, waiting for the camera until `deadline` at
+    /// most: a camera dripping its answer must not hold the stop beyond its budget.
+    fn restore_timers_by(&self, deadline: Instant) {
         let camera = self.camera.addr().host_port();
-        match self.control.restore_timers(&self.camera) {
-            Ok(true) => log::info(format_args!(
+        let (done, result) = std::sync::mpsc::channel();
+        let (control, client) = (self.control.clone(), self.camera.clone());
+        let spawned = std::thread::Builder::new()
+            .name("restore-timers".into())
+            .spawn(move || {
+                let _ = done.send(control.restore_timers(&client));
+            });
+        if spawned.is_err() {
+            return;
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match result.recv_timeout(wait) {
+            Ok(Ok(true)) => log::info(format_args!(
                 "put back the sleep timers of the camera at {camera}"
             )),
-            Ok(false) => {}
-            Err(e) => log::warning(format_args!(
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => log::warning(format_args!(
                 "could not put back the sleep timers of the camera at {camera}: {e}"
+            )),
+            Err(_) => log::warning(format_args!(
+                "could not put back the sleep timers of the camera at {camera}: it did not answer within the stop's budget"
             )),
         }
     }

@@ -50,6 +50,8 @@ struct ControlState {
     timers_failing: bool,
     /// The preview stays closed until then, so that an overheated camera cools down.
     cooling_until: Option<Instant>,
+    /// The relay stops: the camera's own timers are being put back, not set again.
+    stopping: bool,
 }
 
 impl Control {
@@ -64,6 +66,7 @@ impl Control {
                 saved_timers: None,
                 timers_failing: false,
                 cooling_until: None,
+                stopping: false,
             }),
             set_options_pause,
             timers_check: Mutex::new(()),
@@ -167,6 +170,9 @@ impl Control {
             return true;
         }
         let _checking = self.timers_check.lock().unwrap_or_else(|e| e.into_inner());
+        if self.lock().stopping {
+            return true;
+        }
         let result = self.keep_camera_awake(camera);
         let mut s = self.lock();
         let was_failing = s.timers_failing;
@@ -239,7 +245,13 @@ impl Control {
 
     /// Puts back the timers the relay changed; `Ok(false)` when it changed none.
     pub fn restore_timers(&self, camera: &Camera) -> Result<bool, OscError> {
-        let Some(saved) = self.lock().saved_timers.take() else {
+        // After a check in flight, and before any later one: none sets them again.
+        let _checking = self.timers_check.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.lock();
+        s.stopping = true;
+        let saved = s.saved_timers.take();
+        drop(s);
+        let Some(saved) = saved else {
             return Ok(false);
         };
         // A V or later reads "never" back as 0, which setOptions does not take for sleepDelay.

@@ -53,23 +53,66 @@ enum Ended {
 }
 
 /// The same failure over and over is logged once, then every few minutes with a count,
-/// not every few seconds for months.
+/// not every few seconds for months; and however the failures vary (a camera may carry
+/// a new message in each), one camera writes at most a few lines a minute.
 #[derive(Default)]
 struct FailureLog {
     last: Option<OscError>,
     logged_at: Option<Instant>,
     repeats: u64,
+    /// This minute's lines, and the ones left out of it.
+    window: LogWindow,
+}
+
+/// At most [`MAX_LINES_PER_WINDOW`] lines per [`LOG_WINDOW`]; what is left out is counted
+/// and said when the next window opens.
+#[derive(Default)]
+struct LogWindow {
+    started: Option<Instant>,
+    lines: u32,
+    left_out: u64,
+}
+
+/// A camera's failure and recovery lines in one window, at most.
+const MAX_LINES_PER_WINDOW: u32 = 10;
+const LOG_WINDOW: Duration = Duration::from_secs(60);
+
+impl LogWindow {
+    /// Whether a line may be written now.
+    fn admit(&mut self, camera: &Camera) -> bool {
+        if self.started.is_none_or(|t| t.elapsed() >= LOG_WINDOW) {
+            if self.left_out > 0 {
+                log::warning(format_args!(
+                    "the camera at {} failed or recovered {} more times in the last {LOG_WINDOW:?} than were logged",
+                    camera.addr().host_port(),
+                    self.left_out
+                ));
+            }
+            *self = LogWindow {
+                started: Some(Instant::now()),
+                lines: 0,
+                left_out: 0,
+            };
+        }
+        if self.lines < MAX_LINES_PER_WINDOW {
+            self.lines += 1;
+            true
+        } else {
+            self.left_out += 1;
+            false
+        }
+    }
 }
 
 impl FailureLog {
-    fn failed(&mut self, error: &OscError) {
+    fn failed(&mut self, error: &OscError, camera: &Camera) {
         if self.last.as_ref() != Some(error) {
-            log::warning(format_args!("{error}; reconnecting"));
-            *self = FailureLog {
-                last: Some(error.clone()),
-                logged_at: Some(Instant::now()),
-                repeats: 0,
-            };
+            if self.window.admit(camera) {
+                log::warning(format_args!("{error}; reconnecting"));
+            }
+            self.last = Some(error.clone());
+            self.logged_at = Some(Instant::now());
+            self.repeats = 0;
             return;
         }
         self.repeats += 1;
@@ -87,7 +130,7 @@ impl FailureLog {
     }
 
     fn recovered(&mut self, camera: &Camera) {
-        if self.last.take().is_some() {
+        if self.last.take().is_some() && self.window.admit(camera) {
             log::notice(format_args!(
                 "the camera at {} streams again",
                 camera.addr().host_port()
@@ -138,7 +181,7 @@ fn run(camera: &Camera, hub: &Hub, fanout: &Fanout, control: &Control, timeouts:
                     // A camera being reconfigured may accept later: retry at the slowest pace.
                     delay = timeouts.retry_max;
                 }
-                failures.failed(&error);
+                failures.failed(&error, camera);
                 hub.set_error(error);
                 hub.set_upstream(Upstream::Retrying, false);
                 hub.pause_while_demanded(delay);

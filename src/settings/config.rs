@@ -14,8 +14,8 @@
 //! ```
 
 use crate::camera::client::CameraAddr;
-use crate::settings::values;
 use crate::formats::osc::{Credentials, PreviewFormat};
+use crate::settings::values;
 use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;

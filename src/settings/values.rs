@@ -35,7 +35,12 @@ mod tests {
 
     #[test]
     fn hosts_and_ports() {
-        for good in ["192.168.0.101", "THETAYN10010104.local", "theta-1", "fe80::1"] {
+        for good in [
+            "192.168.0.101",
+            "THETAYN10010104.local",
+            "theta-1",
+            "fe80::1",
+        ] {
             assert_eq!(camera_host(good).as_deref(), Ok(good));
         }
         for bad in ["", "http://192.168.1.1", "a/b", "a b", "x?y"] {

@@ -36,7 +36,10 @@ fn bad_flags_exit_2_with_one_sentence() {
         (&["simulate", "--fps", "0"][..], "framerate"),
         (&["--id", "X", "--pwd", "Y"][..], "-r"),
         (&["-o", "http://192.168.1.1/"][..], "not a camera address"),
-        (&["-r", "-o", "10.0.0.5", "-p", "0", "--id", "X", "--pwd", "Y"][..], "1-65535"),
+        (
+            &["-r", "-o", "10.0.0.5", "-p", "0", "--id", "X", "--pwd", "Y"][..],
+            "1-65535",
+        ),
     ] {
         let out = oscstream(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -649,3 +649,138 @@ fn a_trickling_camera_file_download_is_cut_at_its_deadline() {
     );
     assert!(got < 10 << 20, "{got} bytes");
 }
+
+#[test]
+fn a_stop_takes_its_budget_while_the_camera_drips_its_answer() {
+    let sets = Arc::new(AtomicU64::new(0));
+    let counted = sets.clone();
+    let camera = HostileCamera::start(move |command, _, conn| {
+        let json = |conn: &mut TcpStream, body: &str| {
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        };
+        match command {
+            "camera.getOptions" => json(
+                conn,
+                r#"{"name":"camera.getOptions","state":"done","results":{"options":{"sleepDelay":300,"offDelay":64800}}}"#,
+            ),
+            // The first set (keep-awake) is answered; the one putting them back drips.
+            "camera.setOptions" if counted.fetch_add(1, Ordering::SeqCst) == 0 => {
+                json(conn, r#"{"name":"camera.setOptions","state":"done"}"#)
+            }
+            "camera.setOptions" => {
+                head(
+                    conn,
+                    "200 OK",
+                    "Content-Type: application/json\r\nContent-Length: 40\r\n",
+                );
+                drip(conn, b"{\"state\":", Duration::from_millis(200));
+            }
+            _ => head(conn, "404 Not Found", "Content-Length: 0\r\n"),
+        }
+    });
+    let relay = relay_for(&camera);
+    wait_for(Duration::from_secs(3), "the timers to be set", || {
+        (sets.load(Ordering::SeqCst) >= 1).then_some(())
+    });
+    let t = Instant::now();
+    relay.stop();
+    let took = t.elapsed();
+    println!("stop with a dripping camera: {took:?}");
+    assert!(
+        sets.load(Ordering::SeqCst) >= 2,
+        "the stop tried to put the timers back"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn a_camera_alternating_streams_and_huge_new_refusals_cannot_flood_the_log() {
+    let jpeg = Arc::new(oscstream::formats::picture::no_signal_jpeg("flood", 64, 32));
+    let previews = Arc::new(AtomicU64::new(0));
+    let opened = previews.clone();
+    let camera = HostileCamera::start(move |command, _, conn| {
+        let json = |conn: &mut TcpStream, status: &str, body: &str| {
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        };
+        match command {
+            "camera.getLivePreview" if opened.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) => {
+                // One frame, then the camera ends the preview.
+                head(
+                    conn,
+                    "200 OK",
+                    "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
+                );
+                let _ = write!(
+                    conn,
+                    "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                    jpeg.len()
+                );
+                let _ = conn.write_all(&jpeg);
+                let _ = conn.write_all(b"\r\n");
+            }
+            "camera.getLivePreview" => {
+                // A refusal with a new 200 KB message each time.
+                let n = previews_message(opened.load(Ordering::SeqCst));
+                let body = format!(
+                    r#"{{"name":"camera.getLivePreview","state":"error","error":{{"code":"serviceUnavailable","message":"{n}"}}}}"#
+                );
+                json(conn, "503 Service Unavailable", &body);
+            }
+            "camera.getOptions" => json(
+                conn,
+                "200 OK",
+                r#"{"state":"done","results":{"options":{"sleepDelay":65535,"offDelay":65535}}}"#,
+            ),
+            _ => head(conn, "404 Not Found", "Content-Length: 0\r\n"),
+        }
+    });
+    let port = camera.addr.port().to_string();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oscstream"));
+    command
+        .args(["-o", "127.0.0.1", "-p", &port, "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped());
+    let (mut relay, url) = start_binary_with(&mut command, "open http://");
+    let stderr = relay.0.stderr.take().unwrap();
+    let log = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::BufReader::new(stderr).read_to_end(&mut text);
+        text
+    });
+    let mut viewer = Viewer::connect(addr_of(&url), "/video_feed");
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(6) {
+        viewer.next_part();
+    }
+    let attempts = previews.load(Ordering::SeqCst);
+    drop(viewer);
+    drop(relay);
+    let log = log.join().unwrap();
+    let lines = log.iter().filter(|b| **b == b'\n').count();
+    println!(
+        "{attempts} preview attempts in 6 s: {lines} log lines, {} bytes",
+        log.len()
+    );
+    assert!(
+        attempts >= 12,
+        "the camera alternated often enough to test ({attempts})"
+    );
+    assert!(
+        lines <= 14,
+        "{lines} lines: {}",
+        String::from_utf8_lossy(&log)
+    );
+    assert!(log.len() < 8 << 10, "{} bytes of log", log.len());
+}
+
+/// A 200 KB message, different for every `n`.
+fn previews_message(n: u64) -> String {
+    format!("{n}:{}", "x".repeat(200_000))
+}
