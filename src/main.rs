@@ -86,6 +86,7 @@ fn run(command: Command) -> Result<(), Exit> {
             keep_awake,
             cool_down,
             on_lost,
+            state_dir,
         } => {
             // The simulators live as long as the relay runs.
             let mut simulators = Vec::new();
@@ -99,6 +100,7 @@ fn run(command: Command) -> Result<(), Exit> {
                     keep_awake,
                     cool_down,
                     on_lost: on_lost.clone(),
+                    state_dir: state_dir.clone(),
                 }],
                 CameraTarget::Simulated { credentials, count } => (1..=count)
                     .map(|n| {
@@ -128,6 +130,7 @@ fn run(command: Command) -> Result<(), Exit> {
                             keep_awake,
                             cool_down,
                             on_lost: on_lost.clone(),
+                            state_dir: state_dir.clone(),
                         })
                     })
                     .collect::<Result<_, _>>()?,
@@ -146,6 +149,7 @@ fn run(command: Command) -> Result<(), Exit> {
                         keep_awake,
                         cool_down,
                         on_lost: on_lost.clone(),
+                        state_dir: state_dir.clone(),
                     })
                     .collect(),
             };

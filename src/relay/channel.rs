@@ -21,6 +21,7 @@ use crate::relay::upstream;
 use crate::timeouts::Timeouts;
 use serde_json::{Value, json};
 use std::io;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -91,6 +92,8 @@ pub struct ChannelConfig {
     pub cool_down: Duration,
     /// `--on-camera-lost`: what to run when the camera has been failing for a while.
     pub on_lost: Option<LostHook>,
+    /// `--state-dir`: where the camera's own timers are kept until they are put back.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// See the module docs.
@@ -120,7 +123,11 @@ impl Channel {
         let hub = Hub::new(timeouts.linger);
         let camera_label = config.camera.host_port();
         let camera = Arc::new(Camera::new(config.camera, &timeouts));
-        let control = Control::new(timeouts.set_options_pause, config.keep_awake);
+        let timers_file = config
+            .state_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("timers-{}.json", config.name)));
+        let control = Control::new(timeouts.set_options_pause, config.keep_awake, timers_file);
         if let Some(format) = config.preview {
             control.set_pending_format(format);
         }

@@ -11,6 +11,7 @@ use crate::formats::osc::PreviewFormat;
 use crate::log;
 use serde_json::{Value, json};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,9 @@ pub struct Control {
     /// Held while the timers are read and set: the watcher and the upstream thread both
     /// check them, and one check must see what the other set.
     timers_check: Mutex<()>,
+    /// Where the camera's own timers are kept until they are put back (`--state-dir`),
+    /// so that a relay killed before it could put them back leaves them to the next.
+    timers_file: Option<PathBuf>,
 }
 
 struct ControlState {
@@ -55,7 +59,11 @@ struct ControlState {
 }
 
 impl Control {
-    pub fn new(set_options_pause: Duration, keep_awake: bool) -> Arc<Control> {
+    pub fn new(
+        set_options_pause: Duration,
+        keep_awake: bool,
+        timers_file: Option<PathBuf>,
+    ) -> Arc<Control> {
         Arc::new(Control {
             keep_awake,
             state: Mutex::new(ControlState {
@@ -70,6 +78,7 @@ impl Control {
             }),
             set_options_pause,
             timers_check: Mutex::new(()),
+            timers_file,
         })
     }
 
@@ -215,20 +224,19 @@ impl Control {
                 let names: Vec<&str> = saved.keys().map(String::as_str).collect();
                 timers_in(camera.options(&names)?, &names)
             }
-            None => {
-                let mut found = timers_in(camera.options(&TIMERS)?, &TIMERS);
-                // Only an A1 has the USB timer; asking others for it is an error.
-                if let Ok(usb) = camera.options(&[USB_TIMER]) {
-                    found.extend(timers_in(usb, &[USB_TIMER]));
+            None => match self.timers_kept_earlier() {
+                Some(kept) => {
+                    let names: Vec<&str> = kept.keys().map(String::as_str).collect();
+                    let current = timers_in(camera.options(&names)?, &names);
+                    self.lock().saved_timers = Some(kept);
+                    current
                 }
-                log::info(format_args!(
-                    "keeping the camera at {} awake (its timers were {}; they are put back on a clean stop, or start with --let-camera-sleep)",
-                    camera.addr().host_port(),
-                    Value::Object(found.clone())
-                ));
-                self.lock().saved_timers = Some(found.clone());
-                found
-            }
+                None => {
+                    let found = self.first_found_timers(camera)?;
+                    self.lock().saved_timers = Some(found.clone());
+                    found
+                }
+            },
         };
         // A V or later reads "never" back as 0.
         let is_never = |v: &Value| matches!(v.as_u64(), Some(0) | Some(TIMER_NEVER));
@@ -241,6 +249,48 @@ impl Control {
             return Ok(false);
         }
         camera.set_options(Value::Object(to_set)).map(|()| true)
+    }
+
+    /// The camera's own timers as first found, read now: they are what a clean stop puts
+    /// back, and are kept in the state file (if any) until then.
+    fn first_found_timers(&self, camera: &Camera) -> Result<Object, OscError> {
+        let mut found = timers_in(camera.options(&TIMERS)?, &TIMERS);
+        // Only an A1 has the USB timer; asking others for it is an error.
+        if let Ok(usb) = camera.options(&[USB_TIMER]) {
+            found.extend(timers_in(usb, &[USB_TIMER]));
+        }
+        log::info(format_args!(
+            "keeping the camera at {} awake (its timers were {}; they are put back on a clean stop, or start with --let-camera-sleep)",
+            camera.addr().host_port(),
+            Value::Object(found.clone())
+        ));
+        if let Some(file) = &self.timers_file {
+            let text = Value::Object(found.clone()).to_string();
+            let kept = std::fs::write(file.with_extension("tmp"), text)
+                .and_then(|()| std::fs::rename(file.with_extension("tmp"), file));
+            if let Err(e) = kept {
+                log::warning(format_args!(
+                    "cannot keep the camera's timers in {} ({e}): a crash would lose them",
+                    file.display()
+                ));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The camera's own timers, kept by an earlier run that could not put them back.
+    fn timers_kept_earlier(&self) -> Option<Object> {
+        let file = self.timers_file.as_ref()?;
+        let text = std::fs::read(file).ok()?;
+        let kept: Object = serde_json::from_slice(&text).ok()?;
+        let names: Vec<&str> = kept.keys().map(String::as_str).collect();
+        let kept = timers_in(kept.clone(), &names);
+        log::info(format_args!(
+            "found the camera's own timers {} in {}, kept by a run that did not stop cleanly",
+            Value::Object(kept.clone()),
+            file.display()
+        ));
+        Some(kept)
     }
 
     /// Puts back the timers the relay changed; `Ok(false)` when it changed none.
@@ -265,7 +315,11 @@ impl Control {
                 )
             })
             .collect();
-        camera.set_options(Value::Object(options)).map(|()| true)
+        camera.set_options(Value::Object(options))?;
+        if let Some(file) = &self.timers_file {
+            let _ = std::fs::remove_file(file);
+        }
+        Ok(true)
     }
 }
 

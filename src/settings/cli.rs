@@ -66,6 +66,8 @@ OPTIONS:
                         per that while it stays lost; e.g. 'uhubctl -a cycle -l 1-1 -p 2'
       --let-camera-sleep  leave the camera's sleep and power-off timers alone (by default
                         they are set to never while the relay runs, and put back on stop)
+      --state-dir DIR   keep each camera's own timers in DIR, so that they are put back
+                        even after a crash or kill -9 (default $STATE_DIRECTORY, if set)
       --allow-origin O  allow web pages from origin O to use the relay (CORS) and to
                         change the camera; other sites' pages may not
       --allow-host NAME answer to this host name too (repeatable); IP addresses,
@@ -106,6 +108,8 @@ pub enum Command {
         cool_down: std::time::Duration,
         /// `--on-camera-lost CMD` with `--lost-after`.
         on_lost: Option<crate::relay::lost::LostHook>,
+        /// `--state-dir`, or systemd's `$STATE_DIRECTORY`.
+        state_dir: Option<PathBuf>,
     },
     Simulate(SimConfig),
     /// Find cameras by DNS-SD and say how to relay each.
@@ -278,6 +282,17 @@ fn parse_relay(
     .transpose()?;
     let read_only = args.contains("--read-only");
     let keep_awake = !args.contains("--let-camera-sleep");
+    let state_dir: Option<PathBuf> = args
+        .opt_value_from_str("--state-dir")
+        .map_err(from_pico)?
+        .or_else(|| {
+            // systemd may list several, separated by ':'; the first is ours.
+            let dirs = env("STATE_DIRECTORY")?;
+            dirs.split(':')
+                .next()
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+        });
     let cool_down = args
         .opt_value_from_fn("--cool-down", parse_cool_down)
         .map_err(from_pico)?
@@ -344,6 +359,7 @@ fn parse_relay(
             keep_awake,
             cool_down,
             on_lost,
+            state_dir,
         });
     }
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -420,6 +436,7 @@ fn parse_relay(
         keep_awake,
         cool_down,
         on_lost,
+        state_dir,
     })
 }
 

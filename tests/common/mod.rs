@@ -107,6 +107,7 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
             keep_awake: true,
             cool_down: Duration::from_secs(2),
             on_lost: None,
+            state_dir: None,
         }],
         access: Default::default(),
         timeouts: Timeouts {

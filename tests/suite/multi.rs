@@ -58,6 +58,7 @@ fn three_cameras() -> Site {
             keep_awake: true,
             cool_down: Duration::from_secs(2),
             on_lost: None,
+            state_dir: None,
         })
         .collect();
     let relay = Relay::start(RelayConfig {

@@ -492,3 +492,55 @@ fn a_lost_hook_that_prints_more_than_a_pipe_holds_is_not_blocked() {
         },
     );
 }
+
+#[test]
+fn a_relay_killed_with_sigkill_leaves_the_cameras_own_timers_to_the_next() {
+    let sim = start_sim();
+    let port = sim.addr().port().to_string();
+    let state = temp_dir("state-dir");
+    let relay = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oscstream"));
+        command
+            .args(["-o", "127.0.0.1", "-p", &port, "--listen", "127.0.0.1:0"])
+            .env("STATE_DIRECTORY", &state)
+            .stderr(Stdio::null());
+        start_binary_with(&mut command, "open http://")
+    };
+    let (first, _) = relay();
+    wait_for(Duration::from_secs(5), "the timers to be set", || {
+        (sim.timers() == NEVER).then_some(())
+    });
+    drop(first); // SIGKILL: nothing put back
+    assert_eq!(sim.timers(), NEVER);
+    // The next relay finds "never" on the camera, but knows the camera's own values.
+    let (mut second, url) = relay();
+    let sets = sim.counters().timer_sets.load(Ordering::SeqCst);
+    // The model is learnt right after the timers were read, at first contact.
+    wait_for(
+        Duration::from_secs(5),
+        "the next relay's first contact",
+        || {
+            let (_, s) = get_json(&format!("http://{}/status", addr_of(&url)));
+            (!s["camera_model"].is_null()).then_some(())
+        },
+    );
+    // SAFETY: kill(2) on the child we started.
+    assert_eq!(
+        unsafe { libc::kill(second.0.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = wait_for(Duration::from_secs(3), "the relay to exit", || {
+        second.0.try_wait().unwrap()
+    });
+    assert!(status.success());
+    assert_eq!(sim.counters().timer_sets.load(Ordering::SeqCst), sets + 1);
+    assert_eq!(
+        sim.timers(),
+        FACTORY_TIMERS,
+        "the camera's own values are back after a kill -9 and a clean stop"
+    );
+    assert!(
+        std::fs::read_dir(&state).unwrap().next().is_none(),
+        "the state file is gone once they are back"
+    );
+}
