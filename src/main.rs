@@ -154,6 +154,8 @@ fn run(command: Command) -> Result<(), Exit> {
                     .collect(),
             };
             let timeouts = Timeouts::default();
+            // The relay may change the cameras from here on: a signal now stops it cleanly.
+            service::stop_cleanly_on_signal();
             let relay = Relay::start(RelayConfig {
                 listen: listen.clone(),
                 cameras: cameras.clone(),

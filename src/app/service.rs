@@ -15,8 +15,8 @@ use crate::app::relay::Relay;
 use crate::log;
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -131,8 +131,11 @@ impl Supervisor {
     }
 }
 
-/// Blocks SIGTERM and SIGINT in this thread and every thread it starts afterwards: call
-/// it first thing in `main`, then take them with [`wait_for_stop_signal`].
+/// Blocks SIGTERM and SIGINT in this thread and every thread it starts afterwards, and
+/// starts the one thread that takes them: call it first thing in `main`. Until `main`
+/// says it can stop cleanly ([`stop_cleanly_on_signal`]), a signal ends the process at
+/// once: nothing has started that would need putting back, and a start-up that waits
+/// (a discovery, a slow file) must not outlive a stop.
 pub fn block_stop_signals() {
     // SAFETY: sigset_t is plain data initialised by sigemptyset before use, and
     // pthread_sigmask only changes this thread's mask.
@@ -140,21 +143,53 @@ pub fn block_stop_signals() {
         let set = stop_signals();
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
+    let (tx, rx) = mpsc::channel();
+    *SIGNALS.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+    let spawned = thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let first = wait_signal();
+            if !CLEAN_STOP.load(Ordering::SeqCst) {
+                // SAFETY: _exit ends the process at once; nothing is running that needs ending.
+                unsafe { libc::_exit(128 + first) }
+            }
+            let _ = tx.send(first);
+            // A second signal asks to end now, whatever the clean stop is doing.
+            let second = wait_signal();
+            // SAFETY: as above: what a second Ctrl-C asks for.
+            unsafe { libc::_exit(128 + second) }
+        });
+    if spawned.is_err() {
+        // Without the thread, signals keep their default action: ending the process.
+        // SAFETY: as above, on this thread's own mask.
+        unsafe {
+            let set = stop_signals();
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        }
+    }
+}
+
+/// From now on a stop signal is handed to [`wait_for_stop_signal`] (even one that comes
+/// before it is called) instead of ending the process at once.
+pub fn stop_cleanly_on_signal() {
+    CLEAN_STOP.store(true, Ordering::SeqCst);
 }
 
 /// Waits for SIGTERM or SIGINT; from then on a second one exits the process at once.
 pub fn wait_for_stop_signal() -> i32 {
-    let signal = wait_signal();
-    let _ = thread::Builder::new()
-        .name("second-signal".into())
-        .spawn(|| {
-            let signal = wait_signal();
-            // SAFETY: _exit ends the process without running anything else, which is
-            // what a second Ctrl-C asks for.
-            unsafe { libc::_exit(128 + signal) }
-        });
-    signal
+    stop_cleanly_on_signal();
+    let rx = SIGNALS.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match rx.map(|rx| rx.recv()) {
+        Some(Ok(signal)) => signal,
+        // No signal thread (or it ended): wait here.
+        _ => wait_signal(),
+    }
 }
+
+/// The signal thread hands the first stop signal over here.
+static SIGNALS: Mutex<Option<mpsc::Receiver<i32>>> = Mutex::new(None);
+/// Whether `main` stops cleanly on a signal yet.
+static CLEAN_STOP: AtomicBool = AtomicBool::new(false);
 
 fn wait_signal() -> i32 {
     // SAFETY: as in block_stop_signals; sigwait writes the signal number into `signal`.

@@ -574,3 +574,34 @@ fn a_camera_error_message_reaches_systemd_as_one_escaped_status_line() {
         );
     });
 }
+
+#[test]
+fn a_stop_signal_during_a_waiting_start_ends_the_process_at_once() {
+    // A discovery nobody answers waits its whole timeout; SIGTERM must not.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let target = silent.local_addr().unwrap().to_string();
+    let mut child = oscstream()
+        .args(["discover", "--timeout", "20", "--mdns", &target])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the query came, the command is surely waiting.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    silent
+        .recv_from(&mut [0u8; 512])
+        .expect("the discovery's query");
+    let t = Instant::now();
+    // SAFETY: kill(2) on the child we started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = wait_for(Duration::from_secs(3), "the command to end", || {
+        child.try_wait().unwrap()
+    });
+    println!(
+        "SIGTERM during discovery: ended after {:?} ({status})",
+        t.elapsed()
+    );
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
