@@ -784,3 +784,64 @@ fn a_camera_alternating_streams_and_huge_new_refusals_cannot_flood_the_log() {
 fn previews_message(n: u64) -> String {
     format!("{n}:{}", "x".repeat(200_000))
 }
+
+#[test]
+fn staggered_slow_snapshot_readers_cannot_pin_a_frame_each() {
+    // 8 MiB frames, each one different, eight a second.
+    let camera = HostileCamera::start(move |command, _, conn| {
+        if command != "camera.getLivePreview" {
+            head(conn, "404 Not Found", "Content-Length: 0\r\n");
+            return;
+        }
+        head(
+            conn,
+            "200 OK",
+            "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
+        );
+        for n in 0u64.. {
+            let mut jpeg = vec![0xFF, 0xD8];
+            jpeg.extend_from_slice(&n.to_be_bytes());
+            jpeg.resize((8 << 20) - 2, 0x55);
+            jpeg.extend_from_slice(&[0xFF, 0xD9]);
+            let part = format!(
+                "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                jpeg.len()
+            );
+            if conn.write_all(part.as_bytes()).is_err()
+                || conn.write_all(&jpeg).is_err()
+                || conn.write_all(b"\r\n").is_err()
+            {
+                return;
+            }
+            thread::sleep(Duration::from_millis(125));
+        }
+    });
+    let (relay, addr, _) = relay_process(&camera);
+    assert_eq!(ttfb(addr, "/snapshot.jpg").1, "200");
+    // Twenty-four readers, one every 150 ms (a new frame each), that then read nothing.
+    let mut refused = 0;
+    let slow: Vec<TcpStream> = (0..24)
+        .map(|_| {
+            thread::sleep(Duration::from_millis(150));
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET /snapshot.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    for s in &slow {
+        let mut first = [0u8; 12];
+        let mut s = s;
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        if s.read_exact(&mut first).is_ok() && &first[9..12] == b"503" {
+            refused += 1;
+        }
+    }
+    let peak = peak_rss_bytes(relay.0.id());
+    println!(
+        "8 MiB frames, 24 staggered stalled snapshot readers: {refused} refused, peak RSS {} MiB",
+        peak >> 20
+    );
+    assert!(refused > 0, "the pinned-bytes budget refused some");
+    assert!(peak < 140 << 20, "peak RSS {} MiB", peak >> 20);
+    drop(slow);
+}
