@@ -64,6 +64,8 @@ impl LostWatch {
 
 /// Most bytes of a hook's output kept for the log (its first line is logged).
 const OUTPUT_KEPT_BYTES: u64 = 4096;
+/// Most characters of the hook's first line that reach the log.
+const MAX_OUTPUT_SHOWN_CHARS: usize = 200;
 /// How long the hook's output may take to close after it exited (something it started
 /// in the background may hold it open).
 const OUTPUT_WAIT: Duration = Duration::from_secs(1);
@@ -150,7 +152,14 @@ fn run(hook: &LostHook, camera: &str) {
     if output.trim().is_empty() {
         output = collected(stderr);
     }
-    let first_line = output.lines().next().unwrap_or("").trim();
+    let first_line: String = output
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(MAX_OUTPUT_SHOWN_CHARS)
+        .collect();
     match status {
         Some(status) if status.success() => log::notice(format_args!(
             "--on-camera-lost finished ({status}): {first_line}"

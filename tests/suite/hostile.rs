@@ -755,9 +755,14 @@ fn a_camera_alternating_streams_and_huge_new_refusals_cannot_flood_the_log() {
         text
     });
     let mut viewer = Viewer::connect(addr_of(&url), "/video_feed");
+    // Twenty attempts (ten refusals, each with a new message), well within one minute.
     let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(6) {
+    while previews.load(Ordering::SeqCst) < 20 {
         viewer.next_part();
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "the relay kept retrying"
+        );
     }
     let attempts = previews.load(Ordering::SeqCst);
     drop(viewer);
@@ -765,12 +770,9 @@ fn a_camera_alternating_streams_and_huge_new_refusals_cannot_flood_the_log() {
     let log = log.join().unwrap();
     let lines = log.iter().filter(|b| **b == b'\n').count();
     println!(
-        "{attempts} preview attempts in 6 s: {lines} log lines, {} bytes",
+        "{attempts} preview attempts in {:?}: {lines} log lines, {} bytes",
+        t.elapsed(),
         log.len()
-    );
-    assert!(
-        attempts >= 12,
-        "the camera alternated often enough to test ({attempts})"
     );
     assert!(
         lines <= 14,
