@@ -87,6 +87,8 @@ SIMULATE OPTIONS (oscstream simulate):
       --fps N           preview framerate (default 30)
       --model NAME      'RICOH THETA Z1' (default) or 'RICOH THETA S' (API level 1 until
                         a client sets clientVersion 2; 640x320@10 only)
+      --time-scale K    live a camera's life K times faster than real time: sleep after
+                        sleepDelay, switch off offDelay later, heat up while streaming
 
 Then open http://127.0.0.1:5000/public/index.html, or record: curl http://127.0.0.1:5000/video_feed > out.mjpeg
 ";
@@ -465,6 +467,14 @@ fn parse_simulate(
             )),
         })
         .map_err(from_pico)?;
+    let time_scale = args
+        .opt_value_from_fn("--time-scale", |k: &str| match k.parse::<f64>() {
+            Ok(k) if (0.001..=100_000.0).contains(&k) => Ok(k),
+            _ => Err(format!(
+                "--time-scale is a factor from 0.001 to 100000 (got '{k}')"
+            )),
+        })
+        .map_err(from_pico)?;
     reject_leftovers(args)?;
     let credentials = match (id, pwd) {
         (Some(id), Some(pwd)) => Some(Credentials::new(id, pwd)),
@@ -483,6 +493,10 @@ fn parse_simulate(
         model: model.unwrap_or(defaults.model),
         firmware: None,
         mdns,
+        life: time_scale.map(|time_scale| crate::sim::LifeConfig {
+            time_scale,
+            ..Default::default()
+        }),
     }))
 }
 

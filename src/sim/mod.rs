@@ -14,12 +14,15 @@
 //! for MJPEG tools that can only GET and do not take THETA's bare boundary (the
 //! benchmark's peer, npm `mjpeg-proxy`).
 
+pub mod life;
 mod pattern;
 
 use crate::formats::digest::{Authorization, Challenge};
 use crate::formats::osc::Credentials;
 use crate::formats::osc::PreviewFormat;
 use crate::web::http::{Limits, Request, Response, Server, Status};
+use life::{Event, Life};
+pub use life::{LifeConfig, PowerOff};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -72,6 +75,9 @@ pub struct SimConfig {
     /// Answer DNS-SD queries (for `_osc._tcp.local` and its own names) on this UDP
     /// address, as a THETA in client mode does by multicast.
     pub mdns: Option<String>,
+    /// Live a camera's life (sleep, power-off, heat) on this clock; `None`: stay awake
+    /// and cool for ever, as tests of other things want.
+    pub life: Option<LifeConfig>,
 }
 
 /// The simulated camera's DNS-SD instance name (`THETA` + model letters + serial).
@@ -91,6 +97,7 @@ impl Default for SimConfig {
             width: 1024,
             height: 512,
             fps: 30,
+            life: None,
         }
     }
 }
@@ -125,6 +132,9 @@ pub struct Counters {
     pub timer_sets: AtomicU64,
     pub preview_requests: AtomicU64,
     pub previews_running: AtomicUsize,
+    /// Times the camera fell asleep, and commands that only woke it (refused).
+    pub fell_asleep: AtomicU64,
+    pub woken: AtomicU64,
     pub frames_sent: AtomicU64,
     pub pictures_taken: AtomicU64,
     pub unauthorized: AtomicU64,
@@ -166,6 +176,8 @@ struct Camera {
     /// Fields merged into `/osc/state`'s `state` (`POST /_sim/state`).
     state_overrides: Mutex<serde_json::Map<String, Value>>,
     pictures: Mutex<Vec<Picture>>,
+    /// Its own life, when it lives one (see [`life`]).
+    life: Option<Life>,
     /// Command id → (when it finishes, the picture's file name).
     commands: Mutex<HashMap<String, (Instant, String)>>,
     next_command: AtomicU64,
@@ -209,7 +221,7 @@ struct Faults {
 
 /// A running simulated camera; switched off when dropped.
 pub struct Simulator {
-    server: Server,
+    server: Arc<Server>,
     /// The DNS-SD responder's thread, if any; it ends once the camera is switched off.
     responder: Mutex<Option<thread::JoinHandle<()>>>,
     mdns_addr: Option<SocketAddr>,
@@ -277,15 +289,16 @@ impl Simulator {
             nonce: Mutex::new(String::new()),
             stale_nonces: Mutex::new(Vec::new()),
             faults: Faults::default(),
-            timers: Mutex::new(FACTORY_TIMERS),
+            timers: Mutex::new(config.life.map_or(FACTORY_TIMERS, |l| l.factory)),
             state_overrides: Mutex::new(serde_json::Map::new()),
             pictures: Mutex::new(Vec::new()),
+            life: config.life.map(Life::new),
             commands: Mutex::new(HashMap::new()),
             next_command: AtomicU64::new(1),
         });
         camera.new_nonce();
         let handler = camera.clone();
-        let server = Server::start(
+        let server = Arc::new(Server::start(
             config.listen.as_str(),
             Limits {
                 max_connections: MAX_CONNECTIONS,
@@ -293,7 +306,13 @@ impl Simulator {
                 write_timeout: WRITE_TIMEOUT,
             },
             Arc::new(move |req: Request| handler.handle(req)),
-        )?;
+        )?);
+        if camera.life.is_some() {
+            let (camera, server) = (camera.clone(), server.clone());
+            thread::Builder::new()
+                .name("sim-life".into())
+                .spawn(move || live(&camera, &server))?;
+        }
         let (responder, mdns_addr) = match &config.mdns {
             Some(listen) => {
                 let (thread, addr) = start_responder(listen, server.addr().port(), camera.clone())?;
@@ -308,6 +327,16 @@ impl Simulator {
             counters,
             camera,
         })
+    }
+
+    /// Whether (and why) the camera switched itself off in its life.
+    pub fn switched_off(&self) -> Option<PowerOff> {
+        self.camera.life.as_ref().and_then(Life::switched_off)
+    }
+
+    /// Whether the camera sleeps now.
+    pub fn asleep(&self) -> bool {
+        self.camera.life.as_ref().is_some_and(Life::asleep)
     }
 
     /// Makes the camera misbehave; see [`Fault`].
@@ -368,7 +397,11 @@ impl Simulator {
 
     /// Puts the timers back to the factory's, as a camera that lost power does.
     pub fn reset_timers(&self) {
-        *lock(&self.camera.timers) = FACTORY_TIMERS;
+        *lock(&self.camera.timers) = self
+            .camera
+            .life
+            .as_ref()
+            .map_or(FACTORY_TIMERS, |l| l.config().factory);
     }
 
     /// The camera's sleep and power-off timers now.
@@ -482,6 +515,31 @@ fn done(name: &str, results: Value) -> Response {
     )
 }
 
+/// How often the camera's life moves on, in real time.
+const LIFE_TICK: Duration = Duration::from_millis(20);
+
+/// The camera's life until it switches itself off (or is switched off).
+fn live(camera: &Camera, server: &Server) {
+    let Some(life) = &camera.life else { return };
+    while !camera.faults.killed.load(Ordering::SeqCst) {
+        thread::sleep(LIFE_TICK);
+        let previewing = camera.counters.previews_running.load(Ordering::SeqCst) > 0;
+        let timers = *lock(&camera.timers);
+        match life.advance(previewing, timers) {
+            Some(Event::FellAsleep) => {
+                camera.counters.fell_asleep.fetch_add(1, Ordering::SeqCst);
+            }
+            Some(Event::SwitchedOff(_)) => {
+                // As `Simulator::kill`: previews end, the port closes, DNS-SD falls silent.
+                camera.faults.killed.store(true, Ordering::SeqCst);
+                server.stop();
+                return;
+            }
+            None => {}
+        }
+    }
+}
+
 impl Camera {
     fn handle(self: &Arc<Self>, req: Request) -> Response {
         if let Some(challenge) = self.unauthorized(&req) {
@@ -492,6 +550,16 @@ impl Camera {
                 &b"<h1>401 Unauthorized</h1>"[..],
             )
             .with_header("WWW-Authenticate", challenge);
+        }
+        let asleep =
+            req.path.starts_with("/osc/") && self.life.as_ref().is_some_and(|life| !life.command());
+        if asleep {
+            self.counters.woken.fetch_add(1, Ordering::Relaxed);
+            return Response::json(
+                Status::SERVICE_UNAVAILABLE,
+                &json!({"state": "error", "error": {"code": "serviceUnavailable",
+                    "message": "The camera is waking up."}}),
+            );
         }
         match (req.method.as_str(), req.path.as_str()) {
             ("GET", "/osc/info") => Response::json(Status::OK, &self.info()),
@@ -598,6 +666,11 @@ impl Camera {
             "_apiVersion": lock(&self.api).level,
         });
         if let Some(map) = state.as_object_mut() {
+            if let Some(life) = &self.life {
+                let (temp, errors) = life.heat();
+                map.insert("_boardTemp".into(), json!((temp * 10.0).round() / 10.0));
+                map.insert("_cameraError".into(), json!(errors));
+            }
             for (k, v) in lock(&self.state_overrides).iter() {
                 map.insert(k.clone(), v.clone());
             }

@@ -14,6 +14,7 @@ mod control;
 mod faults;
 mod hls;
 mod hostile;
+mod life;
 mod multi;
 mod relay;
 mod security;
