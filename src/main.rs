@@ -194,11 +194,18 @@ fn run(command: Command) -> Result<(), Exit> {
                     .spawn(move || {
                         let label = camera.camera.host_port();
                         match check_camera(&camera.camera, camera.preview, &timeouts) {
-                            Ok(model) => say!(
-                                "relaying {} at {label} as {}",
-                                model.as_deref().unwrap_or("the camera"),
-                                camera.name
-                            ),
+                            Ok((model, address)) => {
+                                let found = if address == label {
+                                    String::new()
+                                } else {
+                                    format!(" ({address})")
+                                };
+                                say!(
+                                    "relaying {} at {label}{found} as {}",
+                                    model.as_deref().unwrap_or("the camera"),
+                                    camera.name
+                                )
+                            }
                             Err(Exit(code, message)) => {
                                 log::error(message);
                                 std::process::exit(code.into());
@@ -233,13 +240,19 @@ fn discover(timeout: std::time::Duration, target: std::net::SocketAddr) -> Resul
         ));
     }
     let timeouts = Timeouts::default();
+    // The group is the default; a responder given with --mdns must be given again.
+    let mdns_flag = if target == oscstream::camera::mdns::mdns_group() {
+        String::new()
+    } else {
+        format!(" --mdns {target}")
+    };
     for camera in found {
         let port = camera.port.unwrap_or(80);
         let address = camera
             .addr
             .map_or_else(|| "no address".to_string(), |a| format!("{a}:{port}"));
-        let what = match camera.addr {
-            None => "did not say its address".to_string(),
+        let (what, needs_login) = match camera.addr {
+            None => ("did not say its address".to_string(), false),
             Some(ip) => {
                 let client = Camera::new(
                     CameraAddr {
@@ -251,25 +264,28 @@ fn discover(timeout: std::time::Duration, target: std::net::SocketAddr) -> Resul
                     &timeouts,
                 );
                 match client.info() {
-                    Ok(info) => format!(
-                        "{}, firmware {}",
-                        log::escape(info.model.as_deref().unwrap_or("an OSC camera")),
-                        log::escape(info.firmware_version.as_deref().unwrap_or("unknown"))
+                    Ok(info) => (
+                        format!(
+                            "{}, firmware {}",
+                            log::escape(info.model.as_deref().unwrap_or("an OSC camera")),
+                            log::escape(info.firmware_version.as_deref().unwrap_or("unknown"))
+                        ),
+                        false,
                     ),
-                    Err(e) if e.is_login_refused() => "needs --id/--pwd".to_string(),
-                    Err(e) => format!("does not answer: {e}"),
+                    Err(e) if e.is_login_refused() => ("needs --id/--pwd".to_string(), true),
+                    Err(e) => (format!("does not answer: {e}"), false),
                 }
             }
         };
         let name = log::escape(&camera.instance);
-        say!(
-            "{name} at {address} ({}): {what}",
-            log::escape(&camera.host)
-        );
-        say!(
-            "  oscstream -r -o {} -p {port} --id {name} --pwd-file ~/.theta-pwd",
-            log::escape(&camera.host)
-        );
+        let host = log::escape(&camera.host);
+        say!("{name} at {address} ({host}): {what}");
+        let login = if needs_login {
+            format!("-r -o {host} -p {port} --id {name} --pwd-file ~/.theta-pwd")
+        } else {
+            format!("-o {host} -p {port}")
+        };
+        say!("  oscstream {login}{mdns_flag}");
     }
     Ok(())
 }
@@ -281,7 +297,7 @@ fn check_camera(
     addr: &CameraAddr,
     preview: Option<PreviewFormat>,
     timeouts: &Timeouts,
-) -> Result<Option<String>, Exit> {
+) -> Result<(Option<String>, String), Exit> {
     let camera = Camera::new(addr.clone(), timeouts);
     let info = camera.info();
     if let (Ok(_), Some(wanted)) = (&info, preview) {
@@ -292,11 +308,11 @@ fn check_camera(
         }
     }
     match info {
-        Ok(info) => Ok(info.model),
+        Ok(info) => Ok((info.model, camera.address_in_use())),
         Err(e) if e.is_login_refused() => Err(Exit(1, e.to_string())),
         Err(e) => {
             log::warning(format_args!("{e}; will keep trying"));
-            Ok(None)
+            Ok((None, camera.address_in_use()))
         }
     }
 }

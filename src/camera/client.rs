@@ -277,6 +277,13 @@ impl Camera {
         &self.addr
     }
 
+    /// The address and port requests go to now: for a camera found by name, what the
+    /// name last resolved to (its SRV port included); else `host:port`.
+    pub fn address_in_use(&self) -> String {
+        let last = *self.last_resolved.lock().unwrap_or_else(|e| e.into_inner());
+        last.map_or_else(|| self.addr.host_port(), |a| a.to_string())
+    }
+
     /// `GET /osc/info`, reused for a few seconds (a failure too): pages and scripts may
     /// poll it, and however many do, the camera is asked at most once per period.
     pub fn info_cached(&self) -> InfoAnswer {

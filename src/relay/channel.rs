@@ -377,6 +377,7 @@ impl Channel {
             "offline_reason": offline_reason,
             "mode": self.mode.as_str(),
             "camera": self.camera.addr().host_port(),
+            "camera_address": self.camera.address_in_use(),
             "upstream": s.upstream.as_str(),
             "camera_model": s.camera_model,
             "frames_received": s.frames_received,

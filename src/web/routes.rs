@@ -279,6 +279,7 @@ impl Routes {
                 serde_json::json!({
                     "name": c.name(),
                     "model": s["camera_model"],
+                    "address": s["camera_address"],
                     "online": s["online"],
                     "viewers": s["viewers"],
                     "urls": {

@@ -350,9 +350,35 @@ fn discover_finds_the_camera_by_name() {
         text.contains(&format!("THETAYN10010001 at 127.0.0.1:{port} (THETAYN10010001.local): RICOH THETA Z1, firmware 2.20.3")),
         "{text}"
     );
-    assert!(text.contains(&format!(
-        "oscstream -r -o THETAYN10010001.local -p {port} --id THETAYN10010001"
-    )));
+    // No login asked for: Mode 1's flags, and the responder that answered.
+    assert!(
+        text.contains(&format!(
+            "  oscstream -o THETAYN10010001.local -p {port} --mdns {mdns}\n"
+        )),
+        "{text}"
+    );
+    // A camera that asks for Digest auth gets Mode 2's flags.
+    let locked = start_sim_with(oscstream::sim::SimConfig {
+        mdns: Some("127.0.0.1:0".into()),
+        credentials: Some(oscstream::formats::osc::Credentials::new(
+            "THETAYN10010001",
+            "x",
+        )),
+        ..sim_config()
+    });
+    let locked_mdns = locked.mdns_addr().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oscstream"))
+        .args(["discover", "--timeout", "1", "--mdns", &locked_mdns])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let port = locked.addr().port();
+    assert!(
+        text.contains(&format!(
+            "  oscstream -r -o THETAYN10010001.local -p {port} --id THETAYN10010001 --pwd-file ~/.theta-pwd --mdns {locked_mdns}\n"
+        )),
+        "{text}"
+    );
     // Nobody there: a sentence on how else to look.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_oscstream"))
         .args(["discover", "--timeout", "1", "--mdns", "127.0.0.1:9"])
@@ -543,4 +569,41 @@ fn a_relay_killed_with_sigkill_leaves_the_cameras_own_timers_to_the_next() {
         std::fs::read_dir(&state).unwrap().next().is_none(),
         "the state file is gone once they are back"
     );
+}
+
+#[test]
+fn a_settled_relay_by_name_gets_its_first_frame_as_fast_as_by_address() {
+    let sim = named_sim("127.0.0.1:0");
+    let by_name = oscstream::camera::client::CameraAddr {
+        host: "THETAYN10010001.local".into(),
+        port: 80,
+        credentials: None,
+        mdns: Some(oscstream::camera::client::MdnsName {
+            target: sim.mdns_addr().unwrap(),
+            port_given: false,
+        }),
+    };
+    let first_frame = |camera: oscstream::camera::client::CameraAddr| {
+        let mut config = relay_config(camera, Duration::from_secs(10));
+        config.timeouts.set_options_pause = Duration::from_secs(1);
+        let relay = oscstream::app::relay::Relay::start(config).unwrap();
+        // Settled: it reached the camera (timers read, model known) and RICOH's pause is over.
+        wait_for(Duration::from_secs(3), "first contact", || {
+            (!status(&relay)["camera_model"].is_null()).then_some(())
+        });
+        std::thread::sleep(Duration::from_millis(1200));
+        let t = std::time::Instant::now();
+        let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+        while oscstream::sim::read_stamp(&viewer.next_part().jpeg).is_none() {}
+        let took = t.elapsed();
+        (took, status(&relay))
+    };
+    let (ip_time, _) = first_frame(camera_at(sim.addr(), None));
+    let (name_time, s) = first_frame(by_name);
+    println!(
+        "first camera frame of a settled relay: by address {ip_time:?}, by name {name_time:?}"
+    );
+    assert!(name_time < Duration::from_millis(300), "{name_time:?}");
+    assert_eq!(s["camera"], "THETAYN10010001.local:80");
+    assert_eq!(s["camera_address"], sim.addr().to_string(), "{s}");
 }
