@@ -466,7 +466,7 @@ function healthRows(health) {
   const rows = [];
   const degrees = (t) => (typeof t === "number" ? `${t.toFixed(1)} °C` : null);
   if (typeof health.battery === "number") {
-    rows.push(["Camera battery", `${Math.round(health.battery * 100)} %${health.battery_state ? ` (${health.battery_state})` : ""}`]);
+    rows.push(["Camera battery", `${Math.round(health.battery * 100)} %${health.battery_state ? ` (${batteryWords(health.battery_state)})` : ""}`]);
   }
   const temps = [["board", degrees(health.board_temp)], ["battery", degrees(health.battery_temp)]]
     .filter(([, t]) => t).map(([k, t]) => `${k} ${t}`);
@@ -492,7 +492,7 @@ async function refreshCamera() {
   try {
     const state = await getJson(base + "/state");
     const battery = typeof state.batteryLevel === "number" ? `${Math.round(state.batteryLevel * 100)} %` : "unknown";
-    $("camera-battery").textContent = battery + (state._batteryState ? ` (${state._batteryState})` : "");
+    $("camera-battery").textContent = battery + (state._batteryState ? ` (${batteryWords(state._batteryState)})` : "");
     $("camera-capture").textContent = state._captureStatus || "unknown";
   } catch (e) {
     $("camera-battery").textContent = "unknown";
@@ -642,3 +642,8 @@ function showCamera() {
   else showCamera();
   report();
 })();
+
+// The camera's _batteryState as a person says it.
+function batteryWords(state) {
+  return { charging: "charging", charged: "charged", disconnect: "on battery" }[state] || state;
+}

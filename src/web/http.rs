@@ -647,14 +647,16 @@ fn build_request(req: &httparse::Request, peer: SocketAddr) -> Result<Request, R
         headers.push(("Host".into(), authority.to_string()));
         target = if path.is_empty() { "/" } else { path };
     }
-    let hosts = headers
+    let hosts: Vec<&str> = headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
-        .count();
-    if (http11 && hosts == 0) || hosts > 1 {
+        .map(|(_, v)| v.as_str())
+        .collect();
+    // An empty Host names nothing: as wrong as none.
+    if (http11 && hosts.is_empty()) || hosts.len() > 1 || hosts.iter().any(|h| h.is_empty()) {
         return Err(Response::error(
             Status::BAD_REQUEST,
-            "An HTTP/1.1 request needs exactly one Host header.",
+            "An HTTP/1.1 request needs exactly one Host header, naming the host.",
         ));
     }
     let (path, query) = match target.split_once('?') {

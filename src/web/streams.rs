@@ -30,20 +30,27 @@ pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) ->
         }
     };
     if head_only {
-        return Response::stream(mjpeg::STREAM_CONTENT_TYPE, Box::new(|_| Ok(())))
-            .with_header("Cache-Control", "no-store, no-cache, must-revalidate");
+        return stream_headers(Response::stream(
+            mjpeg::STREAM_CONTENT_TYPE,
+            Box::new(|_| Ok(())),
+        ));
     }
     let Some(viewer) = channel.hub().try_viewer(channel.max_viewers()) else {
+        let most = channel.max_viewers();
+        let (viewers, are) = if most == 1 {
+            ("viewer", "is")
+        } else {
+            ("viewers", "are")
+        };
         return Response::error(
             Status::SERVICE_UNAVAILABLE,
             format!(
-                "{} viewers are already watching, the most this relay serves (--max-viewers).",
-                channel.max_viewers()
+                "{most} {viewers} {are} already watching, the most this relay serves (--max-viewers)."
             ),
         );
     };
     let channel = channel.clone();
-    Response::stream(
+    stream_headers(Response::stream(
         mjpeg::STREAM_CONTENT_TYPE,
         Box::new(move |out: &mut TcpStream| {
             let _viewer = viewer;
@@ -55,9 +62,16 @@ pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) ->
                 Some(gap) => feed_paced_viewer(&channel, out, gap),
             }
         }),
-    )
-    .with_header("Cache-Control", "no-store, no-cache, must-revalidate")
-    .with_header("Pragma", "no-cache")
+    ))
+}
+
+/// What every live stream answers with: never cached, and never buffered by a proxy
+/// (nginx holds each part until the next one unless told so; others ignore it).
+fn stream_headers(response: Response) -> Response {
+    response
+        .with_header("Cache-Control", "no-store, no-cache, must-revalidate")
+        .with_header("Pragma", "no-cache")
+        .with_header("X-Accel-Buffering", "no")
 }
 
 /// Feeds one viewer every newest frame through the fan-out until it goes or the

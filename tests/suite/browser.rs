@@ -102,7 +102,9 @@ fn the_page_draws_each_new_frame_once_and_shows_the_camera() {
                 attribute(&dom, "probe", "data-uploads").and_then(|n| n.parse::<u64>().ok());
             let model = text_of(&dom, "camera-model").is_some_and(|m| m.contains("THETA"));
             let formats = dom.contains("@ 8 fps</option>");
-            (drawn && uploads >= Some(10) && model && formats).then_some(dom)
+            // The camera's `_batteryState` "disconnect", as a person says it.
+            let battery = dom.contains("80 % (on battery)");
+            (drawn && uploads >= Some(10) && model && formats && battery).then_some(dom)
         },
     );
     let (received, superseded, uploads, ticks) = (

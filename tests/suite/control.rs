@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use oscstream::web::access::Access;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 /// Reads parts until one has `size`; fails after `limit`.
@@ -261,10 +262,24 @@ fn cors_head_and_options_are_answered() {
     );
     assert!(line.starts_with("HTTP/1.1 200") && text.contains("multipart/x-mixed-replace"));
     assert!(text.ends_with("\r\n\r\n"), "no body: {text:?}");
+    // A proxy must pass each part on at once (nginx buffers unless told not to).
+    assert!(text.contains("X-Accel-Buffering: no\r\n"), "{text}");
     assert!(
         !relay.channel().hub().has_demand(),
         "a HEAD is not a viewer"
     );
+    for path in ["/video_feed", "/video_feed?fps=5"] {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(head.contains("X-Accel-Buffering: no\r\n"), "{path}: {head}");
+    }
     // Without --allow-origin no CORS header is sent.
     let plain = start_relay(camera_at(sim.addr(), None));
     let (_, text) = raw_request(

@@ -400,6 +400,24 @@ fn max_viewers_refuses_the_next_stream_with_503() {
 }
 
 #[test]
+fn one_viewer_at_most_is_said_in_the_singular() {
+    let sim = start_sim();
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    config.cameras[0].max_viewers = 1;
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let _only = Viewer::connect(relay.addr(), "/video_feed");
+    let (code, body) = get_json(&format!("http://{}/video_feed", relay.addr()));
+    assert_eq!(code, 503);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 viewer is already watching"),
+        "{body}"
+    );
+}
+
+#[test]
 fn nothing_a_client_sends_crashes_or_stalls_the_server() {
     let sim = start_sim();
     let relay = start_relay(camera_at(sim.addr(), None));

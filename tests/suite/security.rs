@@ -138,8 +138,9 @@ fn a_rebinding_name_gets_nothing_and_known_names_work() {
         );
         assert_eq!(code, 200, "{host}: {text}");
     }
-    // HTTP/1.1 without Host is malformed.
+    // HTTP/1.1 without Host is malformed, and so is an empty one (it names nothing).
     assert_eq!(send(addr, "GET /status HTTP/1.1\r\n", "").0, 400);
+    assert_eq!(send(addr, "GET /status HTTP/1.1\r\nHost: \r\n", "").0, 400);
     // --allow-host adds a name; '*' turns the check off.
     for (allowed, host) in [
         ("theta.example.org", "theta.example.org"),
