@@ -13,7 +13,7 @@ use crate::formats::picture;
 use crate::log;
 use crate::relay::control::Control;
 use crate::relay::fanout::Fanout;
-use crate::relay::frame::unix_secs;
+use crate::relay::frame::{Frame, unix_secs};
 use crate::relay::health::{self, Health};
 use crate::relay::hub::{Hub, Upstream};
 use crate::relay::lost::{LostHook, LostWatch};
@@ -306,14 +306,27 @@ impl Channel {
     /// The part a viewer gets while the camera is quiet: its last frame again for a
     /// while, then NO SIGNAL (or COOLING) at the size of the last frame.
     pub fn quiet_part(&self) -> Part {
+        match self.quiet() {
+            Ok(frame) => frame.part(),
+            Err(drawn) => Part::new(drawn, unix_secs(SystemTime::now())),
+        }
+    }
+
+    /// The JPEG of [`Channel::quiet_part`].
+    pub fn quiet_jpeg(&self) -> Arc<[u8]> {
+        self.quiet()
+            .map_or_else(|drawn| drawn, |frame| frame.jpeg.clone())
+    }
+
+    /// The camera's last frame while it is recent, else the frame the relay draws.
+    fn quiet(&self) -> Result<Arc<Frame>, Arc<[u8]>> {
         match self.hub.latest() {
-            Some(f) if f.received_at.elapsed() < self.timeouts.no_signal_after => f.part(),
+            Some(f) if f.received_at.elapsed() < self.timeouts.no_signal_after => Ok(f),
             latest => {
                 let size = latest
                     .and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg))
                     .filter(|&size| fits_preview(size));
-                let frame = self.status_frame(size.unwrap_or(self.first_size));
-                Part::new(frame, unix_secs(SystemTime::now()))
+                Err(self.status_frame(size.unwrap_or(self.first_size)))
             }
         }
     }

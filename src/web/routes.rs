@@ -99,6 +99,9 @@ const ROUTES: &[Route] = &[
     }),
     exact("/video_feed", Get, video_feed),
     exact("/stream", Get, video_feed),
+    exact("/video.mkv", Get, |_, ch, req, _| {
+        streams::video_mkv(ch, req.method == Method::Head, req.query_param("fps"))
+    }),
     waits(exact("/snapshot.jpg", Get, |_, ch, _, _| {
         streams::snapshot(ch)
     })),

@@ -3,10 +3,11 @@
 //! lives here: it writes only what the fan-out hands it and the parts of quiet spells,
 //! each under the part deadline, until the viewer leaves or the relay stops.
 
-use crate::formats::mjpeg;
+use crate::formats::{matroska, mjpeg};
 use crate::relay::channel::Channel;
 use crate::relay::fanout::{Job, Outgoing};
 use crate::relay::frame::frames_missed;
+use crate::relay::hub::ViewerGuard;
 use crate::web::http::{DeadlineWriter, Response, Status};
 use std::io::{self, Write};
 use std::net::TcpStream;
@@ -19,15 +20,9 @@ pub const MAX_VIEWER_FPS: u32 = 60;
 /// The stream; for HEAD only its headers, without counting a viewer (which would
 /// open the camera for nobody).
 pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) -> Response {
-    let min_gap = match fps.map(str::parse::<u32>) {
-        None => None,
-        Some(Ok(n)) if (1..=MAX_VIEWER_FPS).contains(&n) => Some(Duration::from_secs(1) / n),
-        Some(_) => {
-            return Response::error(
-                Status::BAD_REQUEST,
-                format!("fps is a number of frames a second from 1 to {MAX_VIEWER_FPS}."),
-            );
-        }
+    let min_gap = match min_gap(fps) {
+        Ok(gap) => gap,
+        Err(refused) => return refused,
     };
     if head_only {
         return stream_headers(Response::stream(
@@ -35,19 +30,9 @@ pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) ->
             Box::new(|_| Ok(())),
         ));
     }
-    let Some(viewer) = channel.hub().try_viewer(channel.max_viewers()) else {
-        let most = channel.max_viewers();
-        let (viewers, are) = if most == 1 {
-            ("viewer", "is")
-        } else {
-            ("viewers", "are")
-        };
-        return Response::error(
-            Status::SERVICE_UNAVAILABLE,
-            format!(
-                "{most} {viewers} {are} already watching, the most this relay serves (--max-viewers)."
-            ),
-        );
+    let viewer = match join(channel) {
+        Ok(viewer) => viewer,
+        Err(refused) => return refused,
     };
     let channel = channel.clone();
     stream_headers(Response::stream(
@@ -63,6 +48,121 @@ pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) ->
             }
         }),
     ))
+}
+
+/// `?fps=N` as the shortest gap between two frames; 400 with the range when it is wrong.
+fn min_gap(fps: Option<&str>) -> Result<Option<Duration>, Response> {
+    match fps.map(str::parse::<u32>) {
+        None => Ok(None),
+        Some(Ok(n)) if (1..=MAX_VIEWER_FPS).contains(&n) => Ok(Some(Duration::from_secs(1) / n)),
+        Some(_) => Err(Response::error(
+            Status::BAD_REQUEST,
+            format!("fps is a number of frames a second from 1 to {MAX_VIEWER_FPS}."),
+        )),
+    }
+}
+
+/// A place among the channel's viewers, or 503 when all are taken.
+fn join(channel: &Channel) -> Result<ViewerGuard, Response> {
+    channel.hub().try_viewer(channel.max_viewers()).ok_or_else(|| {
+        let most = channel.max_viewers();
+        let (viewers, are) = if most == 1 {
+            ("viewer", "is")
+        } else {
+            ("viewers", "are")
+        };
+        Response::error(
+            Status::SERVICE_UNAVAILABLE,
+            format!(
+                "{most} {viewers} {are} already watching, the most this relay serves (--max-viewers)."
+            ),
+        )
+    })
+}
+
+/// `/video.mkv`: the same frames, unchanged, in Matroska, each stamped with when the
+/// relay received it, so players and ffmpeg keep the camera's real rate (an MJPEG
+/// stream has no timestamps, and every player guesses 25 fps). `?fps=N` as for
+/// `/video_feed`. Each viewer's thread takes the newest frame from the hub itself.
+pub fn video_mkv(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) -> Response {
+    let min_gap = match min_gap(fps) {
+        Ok(gap) => gap,
+        Err(refused) => return refused,
+    };
+    if head_only {
+        return stream_headers(Response::stream(
+            matroska::CONTENT_TYPE,
+            Box::new(|_| Ok(())),
+        ));
+    }
+    let viewer = match join(channel) {
+        Ok(viewer) => viewer,
+        Err(refused) => return refused,
+    };
+    let channel = channel.clone();
+    stream_headers(Response::stream(
+        matroska::CONTENT_TYPE,
+        Box::new(move |out: &mut TcpStream| {
+            let _viewer = viewer;
+            out.set_write_timeout(Some(channel.timeouts().write))?;
+            feed_mkv_viewer(&channel, out, min_gap.unwrap_or(Duration::ZERO))
+        }),
+    ))
+}
+
+/// Writes the Matroska stream: its head once the first frame tells the size, then every
+/// newest frame (at most one per `min_gap`), and the quiet-spell frame while the camera
+/// sends none, all stamped from the stream's start.
+fn feed_mkv_viewer(channel: &Channel, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
+    let hub = channel.hub();
+    let t = channel.timeouts();
+    let (mut seq, fresh) = hub.join(t.join_max_age);
+    // The first frame gives the track's size: the camera's, once it sends one.
+    let first = match fresh.or_else(|| hub.next_frame(seq, t.snapshot_wait)) {
+        Some(frame) => {
+            seq = frame.seq;
+            frame.jpeg.clone()
+        }
+        None if hub.is_stopped() => return Ok(()),
+        None => channel.quiet_jpeg(),
+    };
+    let (width, height) = mjpeg::jpeg_dimensions(&first).unwrap_or((1024, 512));
+    let camera_fps = hub.status().fps;
+    let interval = if camera_fps >= 1.0 {
+        Duration::from_secs_f64(1.0 / camera_fps)
+    } else {
+        Duration::from_secs(1) / 30
+    };
+    let frame_ns = interval.max(min_gap).as_nanos() as u64;
+    let started = Instant::now();
+    let mut clusters = matroska::Clusters::default();
+    let mut write = |out: &mut TcpStream, jpeg: &[u8], at: Instant| -> io::Result<()> {
+        let at_ms = at.saturating_duration_since(started).as_millis() as u64;
+        let head = clusters.before_frame(at_ms, jpeg.len());
+        let mut writer = DeadlineWriter::new(out, t.write);
+        writer.write_all(&head)?;
+        writer.write_all(jpeg)?;
+        hub.deliveries().count(1, jpeg.len() as u64, 0);
+        Ok(())
+    };
+    DeadlineWriter::new(out, t.write).write_all(&matroska::stream_head(width, height, frame_ns))?;
+    write(out, &first, started)?;
+    let mut next_allowed = Instant::now() + min_gap;
+    loop {
+        let wait = next_allowed.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        next_allowed = Instant::now().max(next_allowed) + min_gap;
+        match hub.next_frame(seq, t.keepalive) {
+            Some(frame) => {
+                write(out, &frame.jpeg, frame.received_at)?;
+                seq = frame.seq;
+            }
+            None if hub.is_stopped() => return Ok(()),
+            None => write(out, &channel.quiet_jpeg(), Instant::now())?,
+        }
+    }
 }
 
 /// What every live stream answers with: never cached, and never buffered by a proxy

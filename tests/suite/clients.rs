@@ -193,3 +193,87 @@ fn the_readmes_recording_recipe_gives_a_real_time_file() {
         "{frames} frames at 30 fps"
     );
 }
+
+#[test]
+fn a_curl_recording_of_video_mkv_is_matroska_at_the_cameras_real_rate() {
+    let (_relay, base) = relay();
+    let dir = temp_dir("mkv");
+    let file = dir.join("theta.mkv");
+    let url = format!("{base}/video.mkv");
+    // A relay whose camera streams already (a snapshot opened it): the recording then
+    // starts with the first second.
+    agent().get(&format!("{base}/snapshot.jpg")).call().unwrap();
+    // The README's recording, 5 s instead of 60: no ffmpeg needed to record.
+    let Some(out) = tool(
+        "curl",
+        &["-s", "--max-time", "5", "-o", file.to_str().unwrap(), &url],
+    ) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(28), "curl stops at --max-time");
+    let Some(out) = tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "format=format_name,duration:stream=codec_name,width,height,avg_frame_rate",
+            "-of",
+            "default=noprint_wrappers=1",
+            file.to_str().unwrap(),
+        ],
+    ) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("ffprobe of a 5 s /video.mkv recording:\n{text}");
+    assert!(text.contains("format_name=matroska,webm"), "{text}");
+    assert!(text.contains("codec_name=mjpeg"), "{text}");
+    assert!(
+        text.contains("width=1024") && text.contains("height=512"),
+        "{text}"
+    );
+    let packets = tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+            file.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let times: Vec<f64> = String::from_utf8_lossy(&packets.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    let span = times.last().unwrap() - times.first().unwrap();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut sorted = gaps.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    println!(
+        "{} frames over {span:.2} s, median gap {:.1} ms",
+        times.len(),
+        median * 1000.0
+    );
+    assert!(
+        gaps.iter().all(|g| *g > 0.0),
+        "timestamps strictly increase"
+    );
+    assert!(
+        (4.5..=5.2).contains(&span),
+        "a 5 s recording spans {span} s"
+    );
+    assert!(
+        (0.025..=0.042).contains(&median),
+        "about 33 ms apart: {median}"
+    );
+    assert!(times.len() >= 100, "{} frames", times.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
