@@ -8,7 +8,7 @@ use crate::relay::channel::Mode;
 use crate::settings::secret::read_secret_file;
 use crate::settings::values;
 use crate::sim::SimConfig;
-use crate::web::access::Access;
+use crate::web::access::{Access, Net};
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
@@ -70,6 +70,9 @@ OPTIONS:
                         even after a crash or kill -9 (default $STATE_DIRECTORY, if set)
       --allow-origin O  allow web pages from origin O to use the relay (CORS) and to
                         change the camera; other sites' pages may not
+      --trust-proxy ADDR  believe X-Forwarded-For/-Proto/-Host (or Forwarded) from this
+                        proxy (an IP or CIDR, repeatable): client addresses, the public
+                        scheme and host come from them
       --allow-host NAME answer to this host name too (repeatable); IP addresses,
                         localhost and this computer's names always work; '*' any name
       --simulate [N]    relay a simulated camera (or N of them) started on free loopback
@@ -323,11 +326,15 @@ fn parse_relay(
     let allow_hosts: Vec<String> = args
         .values_from_fn("--allow-host", parse_host_name)
         .map_err(from_pico)?;
-    let access = Access {
+    let trust_proxy: Vec<Net> = args
+        .values_from_fn("--trust-proxy", Net::parse)
+        .map_err(from_pico)?;
+    let mut access = Access {
         basic_auth,
         read_only,
         allow_origin,
         allow_hosts,
+        trust_proxy,
         ..Access::default()
     };
     reject_leftovers(args)?;
@@ -348,6 +355,7 @@ fn parse_relay(
             )));
         }
         let file = crate::settings::config::load(&path).map_err(|e| CliError(e.0))?;
+        access.trust_proxy.extend(file.trust_proxy);
         let listen = listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());

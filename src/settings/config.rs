@@ -4,6 +4,7 @@
 //!
 //! ```toml
 //! listen = "0.0.0.0:5000"      # optional; --listen wins
+//! trust_proxy = ["127.0.0.1"]   # optional; with --trust-proxy
 //! [[camera]]
 //! name = "front"               # [a-z0-9-]+, unique
 //! host = "192.168.0.101"
@@ -16,6 +17,7 @@
 use crate::camera::client::CameraAddr;
 use crate::formats::osc::{Credentials, PreviewFormat};
 use crate::settings::values;
+use crate::web::access::Net;
 use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;
@@ -34,6 +36,8 @@ pub struct CameraSpec {
 #[derive(Debug, Clone)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    /// Proxies whose forwarding headers are believed (see `--trust-proxy`).
+    pub trust_proxy: Vec<Net>,
     pub cameras: Vec<CameraSpec>,
 }
 
@@ -51,6 +55,8 @@ impl fmt::Display for ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     listen: Option<Spanned<String>>,
+    #[serde(default)]
+    trust_proxy: Vec<Spanned<String>>,
     #[serde(default)]
     camera: Vec<Spanned<RawCamera>>,
 }
@@ -176,7 +182,18 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         });
     }
     let listen = raw.listen.map(Spanned::into_inner);
-    Ok(FileConfig { listen, cameras })
+    let trust_proxy = raw
+        .trust_proxy
+        .iter()
+        .map(|net| {
+            Net::parse(net.get_ref()).map_err(|e| ConfigError(format!("{}: {e}", at(net.span()))))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(FileConfig {
+        listen,
+        trust_proxy,
+        cameras,
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

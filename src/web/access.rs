@@ -29,8 +29,69 @@ pub struct Access {
     /// `--allow-host NAME` (repeatable): host names the relay answers to beside IP
     /// literals, `localhost` and this computer's own names. `*` turns the check off.
     pub allow_hosts: Vec<String>,
+    /// `--trust-proxy ADDR` (repeatable, an IP or CIDR): proxies whose forwarding
+    /// headers are believed. From any other peer they are ignored.
+    pub trust_proxy: Vec<Net>,
     /// Recent failed logins per client address (state, not configuration).
     pub failures: LoginFailures,
+}
+
+/// An IP address or a network of them (`192.168.0.0/24`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    pub fn parse(s: &str) -> Result<Net, String> {
+        let bad = || {
+            format!("--trust-proxy takes an IP address or a network like 10.0.0.0/8 (got '{s}')")
+        };
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        let most = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => most,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= most)
+                .ok_or_else(bad)?,
+        };
+        Ok(Net { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |ip: IpAddr| -> (u128, u8) {
+            match ip {
+                IpAddr::V4(v4) => (u32::from(v4).into(), 32),
+                IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => (u32::from(v4).into(), 32),
+                    None => (u128::from(v6), 128),
+                },
+            }
+        };
+        let ((net, width), (ip, ip_width)) = (bits(self.addr), bits(ip));
+        if width != ip_width {
+            return false;
+        }
+        let keep = u32::from(self.prefix.min(width));
+        let shift = u32::from(width) - keep;
+        keep == 0 || (net >> shift) == (ip >> shift)
+    }
+}
+
+/// A request as it was made: by which client, to which public scheme and host. Behind
+/// a trusted proxy these come from its forwarding headers; else from the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub client: IpAddr,
+    pub scheme: String,
+    pub host: Option<String>,
 }
 
 /// Recent failed logins per client address, shared by every clone of an [`Access`].
@@ -44,6 +105,76 @@ struct Failures {
     locked_until: Option<Instant>,
 }
 
+/// What a proxy's forwarding headers say: `X-Forwarded-For/-Proto/-Host` (what nginx
+/// recipes and Caddy send), else RFC 7239 `Forwarded`.
+struct Forwarded {
+    /// Client, then each proxy, left to right.
+    chain: Vec<IpAddr>,
+    scheme: Option<String>,
+    host: Option<String>,
+}
+
+impl Forwarded {
+    fn of(req: &Request) -> Forwarded {
+        let first = |v: &str| v.split(',').next().map(|s| s.trim().to_string());
+        let scheme = req
+            .header("x-forwarded-proto")
+            .and_then(first)
+            .filter(|s| s == "http" || s == "https");
+        let host = req
+            .header("x-forwarded-host")
+            .and_then(first)
+            .filter(|h| !h.is_empty());
+        if let Some(list) = req.header("x-forwarded-for") {
+            let chain = list.split(',').filter_map(|a| address(a.trim())).collect();
+            return Forwarded {
+                chain,
+                scheme,
+                host,
+            };
+        }
+        // Forwarded: for=192.0.2.60;proto=https;host=theta.home, for="[2001:db8::1]:4711"
+        let mut forwarded = Forwarded {
+            chain: Vec::new(),
+            scheme,
+            host,
+        };
+        for element in req.header("forwarded").unwrap_or("").split(',') {
+            for pair in element.split(';') {
+                let Some((key, value)) = pair.split_once('=') else {
+                    continue;
+                };
+                let value = value.trim().trim_matches('"');
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "for" => forwarded.chain.extend(address(value)),
+                    "proto"
+                        if forwarded.scheme.is_none() && (value == "http" || value == "https") =>
+                    {
+                        forwarded.scheme = Some(value.into())
+                    }
+                    "host" if forwarded.host.is_none() && !value.is_empty() => {
+                        forwarded.host = Some(value.into())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        forwarded
+    }
+}
+
+/// An address as forwarding headers write it: `192.0.2.60`, `192.0.2.60:4711`,
+/// `2001:db8::1`, `[2001:db8::1]:4711`.
+fn address(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    s.rsplit_once(':')?.0.parse().ok()
+}
+
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The viewer password is never printed.
@@ -52,11 +183,44 @@ impl std::fmt::Debug for Access {
             .field("read_only", &self.read_only)
             .field("allow_origin", &self.allow_origin)
             .field("allow_hosts", &self.allow_hosts)
+            .field("trust_proxy", &self.trust_proxy)
             .finish()
     }
 }
 
 impl Access {
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trust_proxy.iter().any(|net| net.contains(ip))
+    }
+
+    /// Who made `req`, to which scheme and host (see [`Seen`]).
+    pub fn seen(&self, req: &Request) -> Seen {
+        let direct = Seen {
+            client: req.peer.ip(),
+            scheme: "http".into(),
+            host: req.header("host").map(str::to_string),
+        };
+        if !self.trusted(req.peer.ip()) {
+            return direct;
+        }
+        let forwarded = Forwarded::of(req);
+        // The rightmost address no trusted proxy added: the client as the first of our
+        // proxies saw it (anything to its left the client could have written).
+        let client = forwarded
+            .chain
+            .iter()
+            .rev()
+            .copied()
+            .find(|ip| !self.trusted(*ip))
+            .or_else(|| forwarded.chain.first().copied())
+            .unwrap_or(direct.client);
+        Seen {
+            client,
+            scheme: forwarded.scheme.unwrap_or(direct.scheme),
+            host: forwarded.host.or(direct.host),
+        }
+    }
+
     /// A request under a name the relay does not answer to: a DNS rebinding page (a
     /// site whose name now points at this computer) reading the camera. `None` to go on.
     pub fn refuse_host(&self, req: &Request) -> Option<Response> {
@@ -64,8 +228,8 @@ impl Access {
             return None;
         }
         // An HTTP/1.0 request may come without Host; the server refuses HTTP/1.1 ones.
-        let host = req.header("host")?;
-        let name = host_name(host);
+        let host = self.seen(req).host?;
+        let name = host_name(&host);
         let known = name.parse::<IpAddr>().is_ok()
             || name == "localhost"
             || name.ends_with(".localhost")
@@ -88,7 +252,7 @@ impl Access {
     /// ones; `None` to go on.
     pub fn refuse_login(&self, req: &Request) -> Option<Response> {
         self.basic_auth.as_ref()?;
-        let ip = req.peer.ip();
+        let ip = self.seen(req).client;
         let now = Instant::now();
         let locked_until = self.lock_failures().get(&ip).and_then(|f| f.locked_until);
         if let Some(until) = locked_until
@@ -159,11 +323,27 @@ impl Access {
     /// (a form, or a `no-cors` fetch): 403. Requests without `Origin` (curl, scripts,
     /// home automation) and the relay's own page pass.
     pub fn refuse_cross_site(&self, req: &Request) -> Option<Response> {
-        let refuse = || {
-            Some(Response::error(
-                Status::FORBIDDEN,
-                "A web page from another site may not change the camera. To allow one, start the relay with --allow-origin ORIGIN.",
-            ))
+        let seen = self.seen(req);
+        let own = seen.host.as_ref().map(|h| format!("{}://{h}", seen.scheme));
+        let refuse = |origin: Option<&str>| {
+            // The relay's own page under another address: a proxy we were not told of.
+            let same_name = origin
+                .and_then(|o| o.split_once("://"))
+                .zip(seen.host.as_deref())
+                .is_some_and(|((_, o), h)| host_name(o) == host_name(h));
+            let forwarded = req.header("x-forwarded-for").is_some()
+                || req.header("x-forwarded-host").is_some()
+                || req.header("forwarded").is_some();
+            let sentence = if same_name || forwarded {
+                format!(
+                    "This page's address ({}) is not the relay's own ({}): behind a proxy? Start the relay with --trust-proxy PROXY_ADDR.",
+                    origin.unwrap_or("unknown"),
+                    own.as_deref().unwrap_or("unknown")
+                )
+            } else {
+                "A web page from another site may not change the camera. To allow one, start the relay with --allow-origin ORIGIN.".to_string()
+            };
+            Some(Response::error(Status::FORBIDDEN, sentence))
         };
         if req
             .header("sec-fetch-site")
@@ -172,10 +352,9 @@ impl Access {
                 .header("origin")
                 .is_none_or(|o| !self.is_allowed_origin(o))
         {
-            return refuse();
+            return refuse(req.header("origin"));
         }
         let origin = req.header("origin")?;
-        let own = req.header("host").map(|h| format!("http://{h}"));
         if own
             .as_deref()
             .is_some_and(|own| origin.eq_ignore_ascii_case(own))
@@ -183,7 +362,7 @@ impl Access {
         {
             return None;
         }
-        refuse()
+        refuse(Some(origin))
     }
 
     fn is_allowed_origin(&self, origin: &str) -> bool {
@@ -284,5 +463,85 @@ mod tests {
         assert_eq!(base64_decode("YQ==").unwrap(), b"a");
         assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
         assert_eq!(base64_decode("not base64!"), None);
+    }
+
+    fn request(peer: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: crate::web::http::Method::Post,
+            path: "/api/picture".into(),
+            query: None,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: Vec::new(),
+            peer: peer.parse().unwrap(),
+            keep_alive: false,
+        }
+    }
+
+    #[test]
+    fn networks_contain_their_addresses() {
+        let lan = Net::parse("192.168.0.0/24").unwrap();
+        assert!(lan.contains("192.168.0.77".parse().unwrap()));
+        assert!(!lan.contains("192.168.1.1".parse().unwrap()));
+        assert!(
+            lan.contains("::ffff:192.168.0.9".parse().unwrap()),
+            "IPv4-mapped"
+        );
+        assert!(Net::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(Net::parse("10.0.0.0/33").is_err());
+        assert!(Net::parse("proxy").is_err());
+    }
+
+    #[test]
+    fn forwarding_headers_count_only_from_a_trusted_proxy() {
+        let access = Access {
+            trust_proxy: vec![Net::parse("10.0.0.1").unwrap()],
+            ..Access::default()
+        };
+        let forged = [
+            ("X-Forwarded-For", "6.6.6.6, 192.0.2.60"),
+            ("Host", "relay"),
+        ];
+        assert_eq!(
+            access.seen(&request("10.0.0.1:4000", &forged)).client,
+            "192.0.2.60".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            access.seen(&request("10.0.0.9:4000", &forged)).client,
+            "10.0.0.9".parse::<IpAddr>().unwrap()
+        );
+        let rfc = [
+            (
+                "Forwarded",
+                "for=\"[2001:db8::1]:4711\";proto=https;host=theta.home",
+            ),
+            ("Host", "relay"),
+        ];
+        let seen = access.seen(&request("10.0.0.1:4000", &rfc));
+        assert_eq!(seen.client, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            (seen.scheme.as_str(), seen.host.as_deref()),
+            ("https", Some("theta.home"))
+        );
+    }
+
+    #[test]
+    fn the_own_page_behind_an_unknown_proxy_is_told_what_to_do() {
+        let access = Access::default();
+        let behind = request(
+            "127.0.0.1:4000",
+            &[
+                ("Host", "theta.home"),
+                ("Origin", "https://theta.home"),
+                ("X-Forwarded-For", "192.0.2.60"),
+            ],
+        );
+        let refused = access.refuse_cross_site(&behind).unwrap();
+        let crate::web::http::Body::Bytes(body) = &refused.body else {
+            panic!()
+        };
+        assert!(String::from_utf8_lossy(body).contains("--trust-proxy PROXY_ADDR"));
     }
 }

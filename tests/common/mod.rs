@@ -234,14 +234,31 @@ impl Viewer {
     }
 
     pub fn connect_with(addr: SocketAddr, path: &str, connection: &str) -> Viewer {
+        Self::connect_with_headers(addr, path, &format!("Connection: {connection}\r\n"))
+    }
+
+    /// A viewer with HTTP Basic credentials, asking in HTTP/1.0 (a proxy then passes the
+    /// stream on as it is, not chunked, which this reader does not undo).
+    pub fn connect_as(addr: SocketAddr, path: &str, user: &str, password: &str) -> Viewer {
+        let token = base64(format!("{user}:{password}").as_bytes());
+        Self::open(
+            addr,
+            &format!("GET {path} HTTP/1.0"),
+            &format!("Authorization: Basic {token}\r\n"),
+        )
+    }
+
+    fn connect_with_headers(addr: SocketAddr, path: &str, headers: &str) -> Viewer {
+        Self::open(addr, &format!("GET {path} HTTP/1.1"), headers)
+    }
+
+    /// A viewer whose request line is `line` and carries `headers` (each ending in CRLF)
+    /// beside Host.
+    fn open(addr: SocketAddr, line: &str, headers: &str) -> Viewer {
         let connected = Instant::now();
         let mut s = TcpStream::connect(addr).expect("viewer connects");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: {connection}\r\n\r\n"
-        )
-        .unwrap();
+        write!(s, "{line}\r\nHost: {addr}\r\n{headers}\r\n").unwrap();
         let mut reader = BufReader::new(s);
         let mut head = String::new();
         loop {
@@ -499,4 +516,26 @@ pub fn readme_block(lang: &str, marker: &str) -> String {
         .find(|block| block.contains(marker))
         .unwrap_or_else(|| panic!("no ```{lang} block with {marker} in the README"))
         .to_string()
+}
+
+/// Standard base64 with padding, for Basic credentials.
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

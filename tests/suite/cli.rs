@@ -37,6 +37,10 @@ fn bad_flags_exit_2_with_one_sentence() {
         (&["--id", "X", "--pwd", "Y"][..], "-r"),
         (&["-o", "http://192.168.1.1/"][..], "not a camera address"),
         (
+            &["--trust-proxy", "the-proxy"][..],
+            "--trust-proxy takes an IP address",
+        ),
+        (
             &["-r", "-o", "10.0.0.5", "-p", "0", "--id", "X", "--pwd", "Y"][..],
             "1-65535",
         ),

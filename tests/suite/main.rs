@@ -16,6 +16,7 @@ mod hls;
 mod hostile;
 mod life;
 mod multi;
+mod proxy;
 mod relay;
 mod security;
 mod service;
