@@ -20,15 +20,39 @@ pub const MAX_VIEWER_FPS: u32 = 60;
 /// The stream; for HEAD only its headers, without counting a viewer (which would
 /// open the camera for nobody).
 pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) -> Response {
+    live_stream(
+        channel,
+        (head_only, fps),
+        mjpeg::STREAM_CONTENT_TYPE,
+        |channel, out, min_gap| {
+            out.write_all(mjpeg::STREAM_PREAMBLE.as_bytes())?;
+            match min_gap {
+                None => feed_viewer(channel, out),
+                Some(gap) => feed_paced_viewer(channel, out, gap),
+            }
+        },
+    )
+}
+
+/// What a viewer's thread does with its socket: the channel, the socket, `?fps=N` as
+/// the shortest gap between two frames.
+type Feed = fn(&Channel, &mut TcpStream, Option<Duration>) -> io::Result<()>;
+
+/// A live stream of `content_type` that `feed` writes: `?fps=N` checked, a place among
+/// the viewers taken (not for HEAD, which gets only the headers and opens nothing), the
+/// part deadline set, and the stream headers.
+fn live_stream(
+    channel: &Arc<Channel>,
+    (head_only, fps): (bool, Option<&str>),
+    content_type: &str,
+    feed: Feed,
+) -> Response {
     let min_gap = match min_gap(fps) {
         Ok(gap) => gap,
         Err(refused) => return refused,
     };
     if head_only {
-        return stream_headers(Response::stream(
-            mjpeg::STREAM_CONTENT_TYPE,
-            Box::new(|_| Ok(())),
-        ));
+        return stream_headers(Response::stream(content_type, Box::new(|_| Ok(()))));
     }
     let viewer = match join(channel) {
         Ok(viewer) => viewer,
@@ -36,16 +60,12 @@ pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) ->
     };
     let channel = channel.clone();
     stream_headers(Response::stream(
-        mjpeg::STREAM_CONTENT_TYPE,
+        content_type,
         Box::new(move |out: &mut TcpStream| {
             let _viewer = viewer;
-            out.write_all(mjpeg::STREAM_PREAMBLE.as_bytes())?;
             // Each part gets `write` (see DeadlineWriter): the socket starts from it.
             out.set_write_timeout(Some(channel.timeouts().write))?;
-            match min_gap {
-                None => feed_viewer(&channel, out),
-                Some(gap) => feed_paced_viewer(&channel, out, gap),
-            }
+            feed(&channel, out, min_gap)
         }),
     ))
 }
@@ -85,29 +105,12 @@ fn join(channel: &Channel) -> Result<ViewerGuard, Response> {
 /// stream has no timestamps, and every player guesses 25 fps). `?fps=N` as for
 /// `/video_feed`. Each viewer's thread takes the newest frame from the hub itself.
 pub fn video_mkv(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) -> Response {
-    let min_gap = match min_gap(fps) {
-        Ok(gap) => gap,
-        Err(refused) => return refused,
-    };
-    if head_only {
-        return stream_headers(Response::stream(
-            matroska::CONTENT_TYPE,
-            Box::new(|_| Ok(())),
-        ));
-    }
-    let viewer = match join(channel) {
-        Ok(viewer) => viewer,
-        Err(refused) => return refused,
-    };
-    let channel = channel.clone();
-    stream_headers(Response::stream(
+    live_stream(
+        channel,
+        (head_only, fps),
         matroska::CONTENT_TYPE,
-        Box::new(move |out: &mut TcpStream| {
-            let _viewer = viewer;
-            out.set_write_timeout(Some(channel.timeouts().write))?;
-            feed_mkv_viewer(&channel, out, min_gap.unwrap_or(Duration::ZERO))
-        }),
-    ))
+        |channel, out, min_gap| feed_mkv_viewer(channel, out, min_gap.unwrap_or(Duration::ZERO)),
+    )
 }
 
 /// Writes the Matroska stream: its head once the first frame tells the size, then every

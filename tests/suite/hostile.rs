@@ -95,6 +95,26 @@ fn head(conn: &mut TcpStream, status: &str, headers: &str) {
     let _ = write!(conn, "HTTP/1.1 {status}\r\n{headers}\r\n");
 }
 
+/// The head of a THETA's live-preview answer.
+fn preview_head(conn: &mut TcpStream) {
+    head(
+        conn,
+        "200 OK",
+        "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
+    );
+}
+
+/// One part of a THETA's live preview holding `jpeg`; `false` once the client is gone.
+fn send_part(conn: &mut TcpStream, jpeg: &[u8]) -> bool {
+    let part = format!(
+        "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        jpeg.len()
+    );
+    conn.write_all(part.as_bytes()).is_ok()
+        && conn.write_all(jpeg).is_ok()
+        && conn.write_all(b"\r\n").is_ok()
+}
+
 /// Writes `bytes` one at a time, `every` apart, until the client goes.
 fn drip(conn: &mut TcpStream, bytes: &[u8], every: Duration) {
     for b in bytes.iter().cycle() {
@@ -443,22 +463,8 @@ fn sixteen_mib_frames_and_forty_slow_snapshot_readers_stay_bounded() {
             head(conn, "404 Not Found", "Content-Length: 0\r\n");
             return;
         }
-        head(
-            conn,
-            "200 OK",
-            "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
-        );
-        loop {
-            let part = format!(
-                "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-                frame.len()
-            );
-            if conn.write_all(part.as_bytes()).is_err()
-                || conn.write_all(&frame).is_err()
-                || conn.write_all(b"\r\n").is_err()
-            {
-                return;
-            }
+        preview_head(conn);
+        while send_part(conn, &frame) {
             thread::sleep(Duration::from_millis(500));
         }
     });
@@ -499,18 +505,8 @@ fn a_frame_claiming_a_giant_size_is_dropped_and_no_signal_stays_small() {
             head(conn, "404 Not Found", "Content-Length: 0\r\n");
             return;
         }
-        head(
-            conn,
-            "200 OK",
-            "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
-        );
-        let part = format!(
-            "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-            giant.len()
-        );
-        let _ = conn.write_all(part.as_bytes());
-        let _ = conn.write_all(&giant);
-        let _ = conn.write_all(b"\r\n");
+        preview_head(conn);
+        send_part(conn, &giant);
         thread::sleep(Duration::from_secs(20)); // quiet, connection open
     });
     let (relay, addr, _) = relay_process(&camera);
@@ -713,18 +709,8 @@ fn a_camera_alternating_streams_and_huge_new_refusals_cannot_flood_the_log() {
         match command {
             "camera.getLivePreview" if opened.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) => {
                 // One frame, then the camera ends the preview.
-                head(
-                    conn,
-                    "200 OK",
-                    "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
-                );
-                let _ = write!(
-                    conn,
-                    "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-                    jpeg.len()
-                );
-                let _ = conn.write_all(&jpeg);
-                let _ = conn.write_all(b"\r\n");
+                preview_head(conn);
+                send_part(conn, &jpeg);
             }
             "camera.getLivePreview" => {
                 // A refusal with a new 200 KB message each time.
@@ -795,24 +781,13 @@ fn staggered_slow_snapshot_readers_cannot_pin_a_frame_each() {
             head(conn, "404 Not Found", "Content-Length: 0\r\n");
             return;
         }
-        head(
-            conn,
-            "200 OK",
-            "Content-Type: multipart/x-mixed-replace; boundary=\"---osclivepreview---\"\r\n",
-        );
+        preview_head(conn);
         for n in 0u64.. {
             let mut jpeg = vec![0xFF, 0xD8];
             jpeg.extend_from_slice(&n.to_be_bytes());
             jpeg.resize((8 << 20) - 2, 0x55);
             jpeg.extend_from_slice(&[0xFF, 0xD9]);
-            let part = format!(
-                "---osclivepreview---\r\nContent-type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-                jpeg.len()
-            );
-            if conn.write_all(part.as_bytes()).is_err()
-                || conn.write_all(&jpeg).is_err()
-                || conn.write_all(b"\r\n").is_err()
-            {
+            if !send_part(conn, &jpeg) {
                 return;
             }
             thread::sleep(Duration::from_millis(125));

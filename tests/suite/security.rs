@@ -296,22 +296,6 @@ fn ambiguous_requests_are_refused_and_modern_forms_are_served() {
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
 }
 
-/// A small deterministic generator, so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
 /// A request head built from pieces real and hostile clients send, then cut or flipped.
 fn generated_head(rng: &mut Rng, addr: SocketAddr) -> Vec<u8> {
     let method = rng.pick(&["GET", "POST", "HEAD", "OPTIONS", "BREW", "G ET", "", "get"]);
