@@ -9,7 +9,7 @@ use oscstream::formats::osc::PreviewFormat;
 use oscstream::log;
 use oscstream::relay::channel::{ChannelConfig, FIRST_CAMERA, Mode};
 use oscstream::relay::control::{FormatError, check_supported};
-use oscstream::settings::cli::{self, CameraTarget, Command};
+use oscstream::settings::cli::{self, CameraTarget, Command, RelayRequest};
 use oscstream::sim::{SimConfig, Simulator};
 use oscstream::timeouts::Timeouts;
 use std::process::ExitCode;
@@ -64,163 +64,170 @@ fn run(command: Command) -> Result<(), Exit> {
             Ok(())
         }
         Command::Discover { timeout, target } => discover(timeout, target),
-        Command::Simulate(config) => {
-            let listen = config.listen.clone();
-            let sim = Simulator::start(config)
-                .map_err(|e| format!("cannot start the simulated camera on {listen}: {e}"))?;
-            say!(
-                "simulated camera ({}) at http://{}/osc/info",
-                oscstream::sim::MODEL,
-                sim.addr()
-            );
-            service::wait_for_stop_signal();
-            sim.kill();
-            Ok(())
+        Command::Simulate(config) => simulate(config),
+        Command::Relay(request) => relay(request),
+    }
+}
+
+/// `oscstream simulate`: only the simulated camera, until a stop signal.
+fn simulate(config: SimConfig) -> Result<(), Exit> {
+    let listen = config.listen.clone();
+    let sim = Simulator::start(config)
+        .map_err(|e| format!("cannot start the simulated camera on {listen}: {e}"))?;
+    say!(
+        "simulated camera ({}) at http://{}/osc/info",
+        oscstream::sim::MODEL,
+        sim.addr()
+    );
+    service::wait_for_stop_signal();
+    sim.kill();
+    Ok(())
+}
+
+/// The relay: its channels, its server and systemd's supervisor, until a stop signal.
+fn relay(request: RelayRequest) -> Result<(), Exit> {
+    // The simulators live as long as the relay runs.
+    let (cameras, _simulators) = channel_configs(&request)?;
+    let timeouts = Timeouts::default();
+    // The relay may change the cameras from here on: a signal now stops it cleanly.
+    service::stop_cleanly_on_signal();
+    let listen = &request.listen;
+    let relay = Relay::start(RelayConfig {
+        listen: listen.clone(),
+        cameras: cameras.clone(),
+        access: request.access.clone(),
+        timeouts,
+    })
+    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let relay = Arc::new(relay);
+    let supervisor = match service::Notifier::from_env() {
+        Some(notifier) => Some(
+            Supervisor::start(relay.clone(), notifier, service::watchdog_from_env())
+                .map_err(|e| format!("cannot start the systemd supervisor: {e}"))?,
+        ),
+        None => None,
+    };
+    say_where_to_look(&relay, &request, cameras.len());
+    // The relay already serves; the cameras are checked beside it, so a slow or absent
+    // camera delays nothing. A wrong login or format ends the process.
+    for camera in cameras {
+        std::thread::Builder::new()
+            .name("startup-check".into())
+            .spawn(move || check_in_background(&camera, &timeouts))
+            .map_err(|e| format!("cannot start the camera check: {e}"))?;
+    }
+    let signal = service::wait_for_stop_signal();
+    log::info(format_args!("stopping on signal {signal}"));
+    if let Some(supervisor) = supervisor {
+        supervisor.stop();
+    }
+    relay.stop();
+    Ok(())
+}
+
+/// One channel per camera the request names (starting the simulated ones), and the
+/// simulators to keep alive.
+fn channel_configs(request: &RelayRequest) -> Result<(Vec<ChannelConfig>, Vec<Simulator>), Exit> {
+    let channel = |name: String, camera: CameraAddr, mode: Mode, preview| ChannelConfig {
+        name,
+        camera,
+        mode,
+        max_viewers: request.max_viewers,
+        preview,
+        keep_awake: request.keep_awake,
+        cool_down: request.cool_down,
+        on_lost: request.on_lost.clone(),
+        state_dir: request.state_dir.clone(),
+    };
+    let mut simulators = Vec::new();
+    let cameras = match &request.camera {
+        CameraTarget::Real { addr, mode } => {
+            vec![channel(
+                FIRST_CAMERA.into(),
+                addr.clone(),
+                *mode,
+                request.preview,
+            )]
         }
-        Command::Relay {
-            listen,
-            camera,
-            max_viewers,
-            preview,
-            access,
-            keep_awake,
-            cool_down,
-            on_lost,
-            state_dir,
-        } => {
-            // The simulators live as long as the relay runs.
-            let mut simulators = Vec::new();
-            let cameras: Vec<ChannelConfig> = match camera {
-                CameraTarget::Real { addr, mode } => vec![ChannelConfig {
-                    name: FIRST_CAMERA.into(),
-                    camera: addr,
-                    mode,
-                    max_viewers,
-                    preview,
-                    keep_awake,
-                    cool_down,
-                    on_lost: on_lost.clone(),
-                    state_dir: state_dir.clone(),
-                }],
-                CameraTarget::Simulated { credentials, count } => (1..=count)
-                    .map(|n| {
-                        let sim = Simulator::start(SimConfig {
-                            credentials: credentials.clone(),
-                            ..SimConfig::default()
-                        })
-                        .map_err(|e| format!("cannot start the simulated camera: {e}"))?;
-                        say!("simulated camera at http://{}", sim.addr());
-                        let camera = CameraAddr {
-                            mdns: None,
-                            host: "127.0.0.1".into(),
-                            port: sim.addr().port(),
-                            credentials: credentials.clone(),
-                        };
-                        simulators.push(sim);
-                        Ok::<_, String>(ChannelConfig {
-                            name: if count == 1 {
-                                FIRST_CAMERA.into()
-                            } else {
-                                format!("sim{n}")
-                            },
-                            camera,
-                            mode: Mode::Simulated,
-                            max_viewers,
-                            preview,
-                            keep_awake,
-                            cool_down,
-                            on_lost: on_lost.clone(),
-                            state_dir: state_dir.clone(),
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-                CameraTarget::Configured(specs) => specs
-                    .into_iter()
-                    .map(|spec| ChannelConfig {
-                        name: spec.name,
-                        mode: if spec.addr.credentials.is_some() {
-                            Mode::Router
-                        } else {
-                            Mode::Direct
-                        },
-                        camera: spec.addr,
-                        max_viewers,
-                        preview: spec.preview,
-                        keep_awake,
-                        cool_down,
-                        on_lost: on_lost.clone(),
-                        state_dir: state_dir.clone(),
-                    })
-                    .collect(),
-            };
-            let timeouts = Timeouts::default();
-            // The relay may change the cameras from here on: a signal now stops it cleanly.
-            service::stop_cleanly_on_signal();
-            let relay = Relay::start(RelayConfig {
-                listen: listen.clone(),
-                cameras: cameras.clone(),
-                access: access.clone(),
-                timeouts,
+        CameraTarget::Simulated { credentials, count } => {
+            let mut cameras = Vec::new();
+            for n in 1..=*count {
+                let sim = Simulator::start(SimConfig {
+                    credentials: credentials.clone(),
+                    ..SimConfig::default()
+                })
+                .map_err(|e| format!("cannot start the simulated camera: {e}"))?;
+                say!("simulated camera at http://{}", sim.addr());
+                let camera = CameraAddr {
+                    mdns: None,
+                    host: "127.0.0.1".into(),
+                    port: sim.addr().port(),
+                    credentials: credentials.clone(),
+                };
+                simulators.push(sim);
+                let name = if *count == 1 {
+                    FIRST_CAMERA.into()
+                } else {
+                    format!("sim{n}")
+                };
+                cameras.push(channel(name, camera, Mode::Simulated, request.preview));
+            }
+            cameras
+        }
+        CameraTarget::Configured(specs) => specs
+            .iter()
+            .map(|spec| {
+                let mode = if spec.addr.credentials.is_some() {
+                    Mode::Router
+                } else {
+                    Mode::Direct
+                };
+                channel(spec.name.clone(), spec.addr.clone(), mode, spec.preview)
             })
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-            let relay = Arc::new(relay);
-            let supervisor = match service::Notifier::from_env() {
-                Some(notifier) => Some(
-                    Supervisor::start(relay.clone(), notifier, service::watchdog_from_env())
-                        .map_err(|e| format!("cannot start the systemd supervisor: {e}"))?,
-                ),
-                None => None,
-            };
-            let local = relay.addr();
-            let shown = if local.ip().is_unspecified() {
-                format!("<this computer's address>:{}", local.port())
+            .collect(),
+    };
+    Ok((cameras, simulators))
+}
+
+/// The page's address, and a warning when anyone on the network may use it.
+fn say_where_to_look(relay: &Relay, request: &RelayRequest, cameras: usize) {
+    let local = relay.addr();
+    let shown = if local.ip().is_unspecified() {
+        format!("<this computer's address>:{}", local.port())
+    } else {
+        local.to_string()
+    };
+    say!("open http://{shown}/public/index.html  (stream: http://{shown}/video_feed)");
+    if !local.ip().is_loopback() && request.access.basic_auth.is_none() {
+        log::warning(format_args!(
+            "listening on {local} without --auth: anyone on your network can watch and control the camera"
+        ));
+    }
+    if cameras > 1 {
+        say!("cameras: http://{shown}/cameras");
+    }
+}
+
+/// Says which camera a channel relays once it answered; ends the process on a wrong
+/// login or a format the camera lacks.
+fn check_in_background(camera: &ChannelConfig, timeouts: &Timeouts) {
+    let label = camera.camera.host_port();
+    match check_camera(&camera.camera, camera.preview, timeouts) {
+        Ok((model, address)) => {
+            let found = if address == label {
+                String::new()
             } else {
-                local.to_string()
+                format!(" ({address})")
             };
-            say!("open http://{shown}/public/index.html  (stream: http://{shown}/video_feed)");
-            if !local.ip().is_loopback() && access.basic_auth.is_none() {
-                log::warning(format_args!(
-                    "listening on {local} without --auth: anyone on your network can watch and control the camera"
-                ));
-            }
-            if cameras.len() > 1 {
-                say!("cameras: http://{shown}/cameras");
-            }
-            // The relay already serves; the cameras are checked beside it, so a slow or
-            // absent camera delays nothing. A wrong login or format ends the process.
-            for camera in cameras {
-                std::thread::Builder::new()
-                    .name("startup-check".into())
-                    .spawn(move || {
-                        let label = camera.camera.host_port();
-                        match check_camera(&camera.camera, camera.preview, &timeouts) {
-                            Ok((model, address)) => {
-                                let found = if address == label {
-                                    String::new()
-                                } else {
-                                    format!(" ({address})")
-                                };
-                                say!(
-                                    "relaying {} at {label}{found} as {}",
-                                    model.as_deref().unwrap_or("the camera"),
-                                    camera.name
-                                )
-                            }
-                            Err(Exit(code, message)) => {
-                                log::error(message);
-                                std::process::exit(code.into());
-                            }
-                        }
-                    })
-                    .map_err(|e| format!("cannot start the camera check: {e}"))?;
-            }
-            let signal = service::wait_for_stop_signal();
-            log::info(format_args!("stopping on signal {signal}"));
-            if let Some(supervisor) = supervisor {
-                supervisor.stop();
-            }
-            relay.stop();
-            Ok(())
+            say!(
+                "relaying {} at {label}{found} as {}",
+                model.as_deref().unwrap_or("the camera"),
+                camera.name
+            )
+        }
+        Err(Exit(code, message)) => {
+            log::error(message);
+            std::process::exit(code.into());
         }
     }
 }

@@ -101,21 +101,7 @@ Then open http://127.0.0.1:5000/public/index.html, or record: curl http://127.0.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
-    Relay {
-        listen: String,
-        camera: CameraTarget,
-        max_viewers: usize,
-        preview: Option<PreviewFormat>,
-        access: Access,
-        /// Keep the cameras' sleep timers at "never" (not `--let-camera-sleep`).
-        keep_awake: bool,
-        /// How long an overheated camera's preview stays closed.
-        cool_down: std::time::Duration,
-        /// `--on-camera-lost CMD` with `--lost-after`.
-        on_lost: Option<crate::relay::lost::LostHook>,
-        /// `--state-dir`, or systemd's `$STATE_DIRECTORY`.
-        state_dir: Option<PathBuf>,
-    },
+    Relay(RelayRequest),
     Simulate(SimConfig),
     /// Find cameras by DNS-SD and say how to relay each.
     Discover {
@@ -124,6 +110,24 @@ pub enum Command {
     },
     Help,
     Version,
+}
+
+/// What `oscstream` with relay flags (or `--config`) asks for.
+#[derive(Debug)]
+pub struct RelayRequest {
+    pub listen: String,
+    pub camera: CameraTarget,
+    pub max_viewers: usize,
+    pub preview: Option<PreviewFormat>,
+    pub access: Access,
+    /// Keep the cameras' sleep timers at "never" (not `--let-camera-sleep`).
+    pub keep_awake: bool,
+    /// How long an overheated camera's preview stays closed.
+    pub cool_down: std::time::Duration,
+    /// `--on-camera-lost CMD` with `--lost-after`.
+    pub on_lost: Option<crate::relay::lost::LostHook>,
+    /// `--state-dir`, or systemd's `$STATE_DIRECTORY`.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Which camera the relay reads.
@@ -360,7 +364,7 @@ fn parse_relay(
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         parse_listen(Some(listen.clone()))?;
-        return Ok(Command::Relay {
+        return Ok(Command::Relay(RelayRequest {
             listen,
             camera: CameraTarget::Configured(file.cameras),
             max_viewers,
@@ -370,7 +374,7 @@ fn parse_relay(
             cool_down,
             on_lost,
             state_dir,
-        });
+        }));
     }
     let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let camera = if simulate {
@@ -437,7 +441,7 @@ fn parse_relay(
             mode: Mode::Direct,
         }
     };
-    Ok(Command::Relay {
+    Ok(Command::Relay(RelayRequest {
         listen,
         camera,
         max_viewers,
@@ -447,7 +451,7 @@ fn parse_relay(
         cool_down,
         on_lost,
         state_dir,
-    })
+    }))
 }
 
 fn parse_simulate(
@@ -675,11 +679,11 @@ mod tests {
     #[test]
     fn no_flags_is_mode_1_at_the_cameras_own_address() {
         match parse_str(&[]).unwrap() {
-            Command::Relay {
+            Command::Relay(RelayRequest {
                 listen,
                 camera: CameraTarget::Real { addr, mode },
                 ..
-            } => {
+            }) => {
                 assert_eq!(listen, "127.0.0.1:5000");
                 assert_eq!(
                     (addr.host.as_str(), addr.port, mode),
@@ -706,10 +710,10 @@ mod tests {
         ])
         .unwrap();
         match cmd {
-            Command::Relay {
+            Command::Relay(RelayRequest {
                 camera: CameraTarget::Real { addr, mode },
                 ..
-            } => {
+            }) => {
                 assert_eq!(mode, Mode::Router);
                 assert_eq!(
                     addr.credentials,
@@ -750,10 +754,10 @@ mod tests {
         ])
         .unwrap();
         match cmd {
-            Command::Relay {
+            Command::Relay(RelayRequest {
                 camera: CameraTarget::Real { addr, .. },
                 ..
-            } => {
+            }) => {
                 let mdns = addr.mdns.expect("resolved by mDNS");
                 assert_eq!(mdns.target.to_string(), "127.0.0.1:5353");
                 assert!(!mdns.port_given);
@@ -762,7 +766,7 @@ mod tests {
         }
         let direct = parse_str(&["-o", "10.0.0.5"]).unwrap();
         assert!(
-            matches!(direct, Command::Relay { camera: CameraTarget::Real { addr, .. }, .. } if addr.mdns.is_none())
+            matches!(direct, Command::Relay(RelayRequest { camera: CameraTarget::Real { addr, .. }, .. }) if addr.mdns.is_none())
         );
     }
 
