@@ -253,24 +253,25 @@ fn secret(
     }
 }
 
+/// The flags that say which camera to relay, as given, before they are checked
+/// against each other.
+struct CameraFlags {
+    router: bool,
+    simulate: bool,
+    config: Option<PathBuf>,
+    host: Option<String>,
+    port: Option<u16>,
+    id: Option<String>,
+    pwd: Option<String>,
+    mdns_target: std::net::SocketAddr,
+}
+
 fn parse_relay(
     mut args: pico_args::Arguments,
     env: &dyn Fn(&str) -> Option<String>,
     simulated: usize,
 ) -> Result<Command, CliError> {
-    let router = args.contains(["-r", "--router"]);
-    let simulate = args.contains("--simulate");
-    let config: Option<PathBuf> = args.opt_value_from_str("--config").map_err(from_pico)?;
-    let host: Option<String> = args
-        .opt_value_from_fn(["-o", "--host"], values::camera_host)
-        .map_err(from_pico)?;
-    let port: Option<u16> = args
-        .opt_value_from_fn(["-p", "--port"], parse_port)
-        .map_err(from_pico)?;
-    let port_given = port.is_some();
-    let id: Option<String> = args.opt_value_from_str(["-i", "--id"]).map_err(from_pico)?;
-    let pwd = camera_password(&mut args, env)?;
-    let mdns_target = parse_mdns(args.opt_value_from_str("--mdns").map_err(from_pico)?)?;
+    let flags = read_camera_flags(&mut args, env)?;
     let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?;
     let max_viewers = args
         .opt_value_from_fn("--max-viewers", parse_max_viewers)
@@ -279,168 +280,28 @@ fn parse_relay(
     let preview = args
         .opt_value_from_fn("--preview", parse_preview)
         .map_err(from_pico)?;
-    let auth: Option<String> = args.opt_value_from_str("--auth").map_err(from_pico)?;
-    let auth_file: Option<PathBuf> = args.opt_value_from_str("--auth-file").map_err(from_pico)?;
-    let basic_auth = secret(
-        auth,
-        auth_file,
-        env("OSCSTREAM_AUTH"),
-        ("--auth", "--auth-file", "the viewers' USER:PASSWORD"),
-    )?
-    .map(|pair| parse_user_pass(&pair))
-    .transpose()?;
-    let read_only = args.contains("--read-only");
+    let mut access = read_access(&mut args, env)?;
     let keep_awake = !args.contains("--let-camera-sleep");
-    let state_dir: Option<PathBuf> = args
-        .opt_value_from_str("--state-dir")
-        .map_err(from_pico)?
-        .or_else(|| {
-            // systemd may list several, separated by ':'; the first is ours.
-            let dirs = env("STATE_DIRECTORY")?;
-            dirs.split(':')
-                .next()
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from)
-        });
+    let state_dir = read_state_dir(&mut args, env)?;
     let cool_down = args
         .opt_value_from_fn("--cool-down", parse_cool_down)
         .map_err(from_pico)?
         .unwrap_or(DEFAULT_COOL_DOWN);
-    let lost_command: Option<String> = args
-        .opt_value_from_str("--on-camera-lost")
-        .map_err(from_pico)?;
-    let lost_after = args
-        .opt_value_from_fn("--lost-after", parse_lost_after)
-        .map_err(from_pico)?;
-    let on_lost = match (lost_command, lost_after) {
-        (Some(command), after) => Some(crate::relay::lost::LostHook {
-            command,
-            after: after.unwrap_or(DEFAULT_LOST_AFTER),
-        }),
-        (None, Some(_)) => {
-            return Err(CliError(
-                "--lost-after goes with --on-camera-lost 'COMMAND'".into(),
-            ));
-        }
-        (None, None) => None,
-    };
-    let allow_origin: Option<String> = args
-        .opt_value_from_str("--allow-origin")
-        .map_err(from_pico)?;
-    let allow_hosts: Vec<String> = args
-        .values_from_fn("--allow-host", parse_host_name)
-        .map_err(from_pico)?;
-    let trust_proxy: Vec<Net> = args
-        .values_from_fn("--trust-proxy", Net::parse)
-        .map_err(from_pico)?;
-    let mut access = Access {
-        basic_auth,
-        read_only,
-        allow_origin,
-        allow_hosts,
-        trust_proxy,
-        ..Access::default()
-    };
+    let on_lost = read_lost_hook(&mut args)?;
     reject_leftovers(args)?;
-
-    if let Some(path) = config {
-        let given = [
-            (router, "-r"),
-            (simulate, "--simulate"),
-            (host.is_some(), "-o/--host"),
-            (port.is_some(), "-p/--port"),
-            (id.is_some(), "--id"),
-            (pwd.is_some(), "--pwd"),
-            (preview.is_some(), "--preview"),
-        ];
-        if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
-            return Err(CliError(format!(
-                "--config names the cameras; leave out {flag} (put it in the file)"
-            )));
+    let (camera, listen, preview) = match &flags.config {
+        Some(path) => {
+            let (cameras, file_listen, trust_proxy) =
+                configured_cameras(&flags, preview.is_some(), path)?;
+            access.trust_proxy.extend(trust_proxy);
+            (cameras, listen.or(file_listen), None)
         }
-        let file = crate::settings::config::load(&path).map_err(|e| CliError(e.0))?;
-        access.trust_proxy.extend(file.trust_proxy);
-        let listen = listen
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-        parse_listen(Some(listen.clone()))?;
-        return Ok(Command::Relay(RelayRequest {
-            listen,
-            camera: CameraTarget::Configured(file.cameras),
-            max_viewers,
-            preview: None,
-            access,
-            keep_awake,
-            cool_down,
-            on_lost,
-            state_dir,
-        }));
-    }
-    let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let camera = if simulate {
-        if host.is_some() || port.is_some() {
-            return Err(CliError(
-                "--simulate starts its own camera; leave out -o/--host and -p/--port".into(),
-            ));
-        }
-        let credentials = match (router, id, pwd) {
-            (true, Some(id), Some(pwd)) => Some(Credentials::new(id, pwd)),
-            (true, None, _) => return Err(missing("--id", "the camera id the simulator demands")),
-            (true, _, None) => {
-                return Err(missing(
-                    "--pwd",
-                    "the camera password the simulator demands",
-                ));
-            }
-            (false, None, None) => None,
-            (false, _, _) => return Err(id_without_router()),
-        };
-        CameraTarget::Simulated {
-            credentials,
-            count: simulated,
-        }
-    } else if router {
-        let host =
-            host.ok_or_else(|| missing("-o/--host", "the camera's address on your router"))?;
-        // A name found by mDNS announces its port; an address needs one.
-        let by_name = crate::camera::mdns::is_mdns_name(&host);
-        let port = match port {
-            Some(port) => port,
-            None if by_name => DIRECT_PORT,
-            None => return Err(missing("-p/--port", "the camera's port, usually 80")),
-        };
-        let id = id.ok_or_else(|| missing("-i/--id", "the camera id, e.g. THETAYL00103139"))?;
-        let pwd = pwd.ok_or_else(|| missing("--pwd", "the camera password, e.g. 00103139"))?;
-        CameraTarget::Real {
-            addr: CameraAddr {
-                mdns: by_name.then_some(MdnsName {
-                    target: mdns_target,
-                    port_given,
-                }),
-                host,
-                port,
-                credentials: Some(Credentials::new(id, pwd)),
-            },
-            mode: Mode::Router,
-        }
-    } else {
-        if id.is_some() || pwd.is_some() {
-            return Err(id_without_router());
-        }
-        let host = host.unwrap_or_else(|| DIRECT_HOST.to_string());
-        CameraTarget::Real {
-            addr: CameraAddr {
-                mdns: crate::camera::mdns::is_mdns_name(&host).then_some(MdnsName {
-                    target: mdns_target,
-                    port_given,
-                }),
-                host,
-                port: port.unwrap_or(DIRECT_PORT),
-                credentials: None,
-            },
-            mode: Mode::Direct,
-        }
+        None if flags.simulate => (simulated_camera(flags, simulated)?, listen, preview),
+        None if flags.router => (router_camera(flags)?, listen, preview),
+        None => (direct_camera(flags)?, listen, preview),
     };
+    let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    parse_listen(Some(listen.clone()))?;
     Ok(Command::Relay(RelayRequest {
         listen,
         camera,
@@ -452,6 +313,198 @@ fn parse_relay(
         on_lost,
         state_dir,
     }))
+}
+
+fn read_camera_flags(
+    args: &mut pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<CameraFlags, CliError> {
+    Ok(CameraFlags {
+        router: args.contains(["-r", "--router"]),
+        simulate: args.contains("--simulate"),
+        config: args.opt_value_from_str("--config").map_err(from_pico)?,
+        host: args
+            .opt_value_from_fn(["-o", "--host"], values::camera_host)
+            .map_err(from_pico)?,
+        port: args
+            .opt_value_from_fn(["-p", "--port"], parse_port)
+            .map_err(from_pico)?,
+        id: args.opt_value_from_str(["-i", "--id"]).map_err(from_pico)?,
+        pwd: camera_password(args, env)?,
+        mdns_target: parse_mdns(args.opt_value_from_str("--mdns").map_err(from_pico)?)?,
+    })
+}
+
+/// `--auth`/`--auth-file`, `--read-only`, `--allow-origin`, `--allow-host`, `--trust-proxy`.
+fn read_access(
+    args: &mut pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Access, CliError> {
+    let auth: Option<String> = args.opt_value_from_str("--auth").map_err(from_pico)?;
+    let auth_file: Option<PathBuf> = args.opt_value_from_str("--auth-file").map_err(from_pico)?;
+    let basic_auth = secret(
+        auth,
+        auth_file,
+        env("OSCSTREAM_AUTH"),
+        ("--auth", "--auth-file", "the viewers' USER:PASSWORD"),
+    )?
+    .map(|pair| parse_user_pass(&pair))
+    .transpose()?;
+    Ok(Access {
+        basic_auth,
+        read_only: args.contains("--read-only"),
+        allow_origin: args
+            .opt_value_from_str("--allow-origin")
+            .map_err(from_pico)?,
+        allow_hosts: args
+            .values_from_fn("--allow-host", parse_host_name)
+            .map_err(from_pico)?,
+        trust_proxy: args
+            .values_from_fn("--trust-proxy", Net::parse)
+            .map_err(from_pico)?,
+        ..Access::default()
+    })
+}
+
+/// `--state-dir`, else the first of systemd's `$STATE_DIRECTORY` (it may list several,
+/// separated by ':').
+fn read_state_dir(
+    args: &mut pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<PathBuf>, CliError> {
+    let given: Option<PathBuf> = args.opt_value_from_str("--state-dir").map_err(from_pico)?;
+    Ok(given.or_else(|| {
+        let dirs = env("STATE_DIRECTORY")?;
+        dirs.split(':')
+            .next()
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    }))
+}
+
+/// `--on-camera-lost CMD` with its `--lost-after`.
+fn read_lost_hook(
+    args: &mut pico_args::Arguments,
+) -> Result<Option<crate::relay::lost::LostHook>, CliError> {
+    let command: Option<String> = args
+        .opt_value_from_str("--on-camera-lost")
+        .map_err(from_pico)?;
+    let after = args
+        .opt_value_from_fn("--lost-after", parse_lost_after)
+        .map_err(from_pico)?;
+    match (command, after) {
+        (Some(command), after) => Ok(Some(crate::relay::lost::LostHook {
+            command,
+            after: after.unwrap_or(DEFAULT_LOST_AFTER),
+        })),
+        (None, Some(_)) => Err(CliError(
+            "--lost-after goes with --on-camera-lost 'COMMAND'".into(),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `--config FILE`: its cameras, its `listen` and its `trust_proxy`; the camera flags
+/// belong in the file.
+fn configured_cameras(
+    flags: &CameraFlags,
+    preview_given: bool,
+    path: &std::path::Path,
+) -> Result<(CameraTarget, Option<String>, Vec<Net>), CliError> {
+    let given = [
+        (flags.router, "-r"),
+        (flags.simulate, "--simulate"),
+        (flags.host.is_some(), "-o/--host"),
+        (flags.port.is_some(), "-p/--port"),
+        (flags.id.is_some(), "--id"),
+        (flags.pwd.is_some(), "--pwd"),
+        (preview_given, "--preview"),
+    ];
+    if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
+        return Err(CliError(format!(
+            "--config names the cameras; leave out {flag} (put it in the file)"
+        )));
+    }
+    let file = crate::settings::config::load(path).map_err(|e| CliError(e.0))?;
+    Ok((
+        CameraTarget::Configured(file.cameras),
+        file.listen,
+        file.trust_proxy,
+    ))
+}
+
+/// `--simulate [N]`: the simulated cameras, with Digest when `-r --id --pwd` ask for it.
+fn simulated_camera(flags: CameraFlags, count: usize) -> Result<CameraTarget, CliError> {
+    if flags.host.is_some() || flags.port.is_some() {
+        return Err(CliError(
+            "--simulate starts its own camera; leave out -o/--host and -p/--port".into(),
+        ));
+    }
+    let credentials = match (flags.router, flags.id, flags.pwd) {
+        (true, Some(id), Some(pwd)) => Some(Credentials::new(id, pwd)),
+        (true, None, _) => return Err(missing("--id", "the camera id the simulator demands")),
+        (true, _, None) => {
+            return Err(missing(
+                "--pwd",
+                "the camera password the simulator demands",
+            ));
+        }
+        (false, None, None) => None,
+        (false, _, _) => return Err(id_without_router()),
+    };
+    Ok(CameraTarget::Simulated { credentials, count })
+}
+
+/// Mode 2: a camera on the router, with Digest auth.
+fn router_camera(flags: CameraFlags) -> Result<CameraTarget, CliError> {
+    let host = flags
+        .host
+        .ok_or_else(|| missing("-o/--host", "the camera's address on your router"))?;
+    // A name found by mDNS announces its port; an address needs one.
+    let by_name = crate::camera::mdns::is_mdns_name(&host);
+    let port = match flags.port {
+        Some(port) => port,
+        None if by_name => DIRECT_PORT,
+        None => return Err(missing("-p/--port", "the camera's port, usually 80")),
+    };
+    let id = flags
+        .id
+        .ok_or_else(|| missing("-i/--id", "the camera id, e.g. THETAYL00103139"))?;
+    let pwd = flags
+        .pwd
+        .ok_or_else(|| missing("--pwd", "the camera password, e.g. 00103139"))?;
+    Ok(CameraTarget::Real {
+        addr: CameraAddr {
+            mdns: by_name.then_some(MdnsName {
+                target: flags.mdns_target,
+                port_given: flags.port.is_some(),
+            }),
+            host,
+            port,
+            credentials: Some(Credentials::new(id, pwd)),
+        },
+        mode: Mode::Router,
+    })
+}
+
+/// Mode 1: the camera's own Wi-Fi, 192.168.1.1:80 unless told otherwise, no login.
+fn direct_camera(flags: CameraFlags) -> Result<CameraTarget, CliError> {
+    if flags.id.is_some() || flags.pwd.is_some() {
+        return Err(id_without_router());
+    }
+    let host = flags.host.unwrap_or_else(|| DIRECT_HOST.to_string());
+    Ok(CameraTarget::Real {
+        addr: CameraAddr {
+            mdns: crate::camera::mdns::is_mdns_name(&host).then_some(MdnsName {
+                target: flags.mdns_target,
+                port_given: flags.port.is_some(),
+            }),
+            host,
+            port: flags.port.unwrap_or(DIRECT_PORT),
+            credentials: None,
+        },
+        mode: Mode::Direct,
+    })
 }
 
 fn parse_simulate(
