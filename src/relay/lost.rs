@@ -70,6 +70,36 @@ const MAX_OUTPUT_SHOWN_CHARS: usize = 200;
 /// in the background may hold it open).
 const OUTPUT_WAIT: Duration = Duration::from_secs(1);
 
+/// `sh -c CMD` for the hook: `OSCSTREAM_CAMERA` set, the relay's secrets not passed
+/// on, its output piped, in a process group of its own, signals unblocked.
+fn hook_command(hook: &LostHook, camera: &str) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(&hook.command)
+        .env("OSCSTREAM_CAMERA", camera)
+        // The relay's own secrets are not the hook's business.
+        .env_remove("OSCSTREAM_PWD")
+        .env_remove("OSCSTREAM_AUTH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only async-signal-safe calls: the relay blocks
+    // SIGTERM/SIGINT in every thread, and the command must not inherit that mask.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            // A group of its own, so that a timeout ends everything it started.
+            libc::setpgid(0, 0);
+            Ok(())
+        });
+    }
+    command
+}
+
 /// Reads `pipe` to its end on a thread of its own, keeping its first few KiB.
 fn keep_start_of(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -95,30 +125,7 @@ fn run(hook: &LostHook, camera: &str) {
         "the camera at {camera} has been lost for {:?}: running --on-camera-lost",
         hook.after
     ));
-    let mut command = Command::new("sh");
-    command
-        .arg("-c")
-        .arg(&hook.command)
-        .env("OSCSTREAM_CAMERA", camera)
-        // The relay's own secrets are not the hook's business.
-        .env_remove("OSCSTREAM_PWD")
-        .env_remove("OSCSTREAM_AUTH")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: between fork and exec only async-signal-safe calls: the relay blocks
-    // SIGTERM/SIGINT in every thread, and the command must not inherit that mask.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        command.pre_exec(|| {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            // A group of its own, so that a timeout ends everything it started.
-            libc::setpgid(0, 0);
-            Ok(())
-        });
-    }
+    let mut command = hook_command(hook, camera);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {

@@ -8,7 +8,7 @@
 //! quickly, later ones back off to the `retry_max` timeout. Viewers never notice more
 //! than a pause: they stay connected to the hub, not to the camera.
 
-use crate::camera::client::{Camera, OscError};
+use crate::camera::client::{Camera, OscError, Preview};
 use crate::formats::mjpeg::{self, Parsed, Parser};
 use crate::formats::osc::fits_preview;
 use crate::log;
@@ -198,6 +198,17 @@ fn stream_once(
     control: &Control,
     timeouts: &Timeouts,
 ) -> Ended {
+    match open_preview(camera, hub, control) {
+        Ok(preview) => read_until_ended(preview, camera, hub, fanout, control, timeouts),
+        Err(error) => Ended::Failed {
+            error,
+            got_frames: false,
+        },
+    }
+}
+
+/// What is due before a preview (RICOH's pauses, formats, the timers), then the preview.
+fn open_preview(camera: &Camera, hub: &Hub, control: &Control) -> Result<Preview, OscError> {
     // A beat after each camera call: each is bounded by its own timeouts, so the gap
     // between beats stays short unless the thread is truly stuck.
     let opened = control.before_preview(camera).and_then(|()| {
@@ -205,15 +216,7 @@ fn stream_once(
         camera.live_preview()
     });
     hub.beat();
-    let mut preview = match opened {
-        Ok(p) => p,
-        Err(error) => {
-            return Ended::Failed {
-                error,
-                got_frames: false,
-            };
-        }
-    };
+    let preview = opened?;
     hub.set_upstream(Upstream::Streaming, false);
     if hub.camera_model().is_none() {
         // Only for /status and the page. Asked once the camera has answered, so that an
@@ -223,6 +226,19 @@ fn stream_once(
         }
         hub.beat();
     }
+    Ok(preview)
+}
+
+/// Feeds the preview through the parser into the hub and the fan-out until nobody
+/// wants frames, the camera must be left alone, or the stream ends or fails.
+fn read_until_ended(
+    mut preview: Preview,
+    camera: &Camera,
+    hub: &Hub,
+    fanout: &Fanout,
+    control: &Control,
+    timeouts: &Timeouts,
+) -> Ended {
     let mut parser = Parser::new(&preview.boundary);
     let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let mut got_frames = false;
