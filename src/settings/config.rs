@@ -99,87 +99,8 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     }
     let mut cameras: Vec<CameraSpec> = Vec::new();
     for entry in raw.camera {
-        let c = entry.into_inner();
-        let name = c.name.get_ref();
-        let valid = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid {
-            return Err(ConfigError(format!(
-                "{}: the camera name {name:?} may only hold a-z, 0-9 and -",
-                at(c.name.span())
-            )));
-        }
-        if cameras.iter().any(|other| other.name == *name) {
-            return Err(ConfigError(format!(
-                "{}: a second camera is named {name:?}; names must be unique",
-                at(c.name.span())
-            )));
-        }
-        let credentials = match (&c.id, &c.pwd_file) {
-            (None, None) => None,
-            (Some(id), Some(file)) => {
-                let file_path = path.parent().unwrap_or(Path::new(".")).join(file.get_ref());
-                let password = crate::settings::secret::read_secret_file(
-                    &file_path,
-                    "pwd_file",
-                    "the camera password",
-                )
-                .map_err(|e| ConfigError(format!("{}: {e}", at(file.span()))))?;
-                Some(Credentials::new(id.get_ref().clone(), password))
-            }
-            (Some(id), None) => {
-                return Err(ConfigError(format!(
-                    "{}: camera {name:?} has an id but no pwd_file with its password",
-                    at(id.span())
-                )));
-            }
-            (None, Some(file)) => {
-                return Err(ConfigError(format!(
-                    "{}: camera {name:?} has a pwd_file but no id",
-                    at(file.span())
-                )));
-            }
-        };
-        let preview = match &c.preview {
-            None => None,
-            Some(p) => Some(PreviewFormat::parse(p.get_ref()).ok_or_else(|| {
-                ConfigError(format!(
-                    "{}: preview takes WIDTHxHEIGHT@FPS, e.g. 1920x960@8 (got {:?})",
-                    at(p.span()),
-                    p.get_ref()
-                ))
-            })?),
-        };
-        if c.host.get_ref().trim().is_empty() {
-            return Err(ConfigError(format!(
-                "{}: camera {name:?} has an empty host",
-                at(c.host.span())
-            )));
-        }
-        let host = values::camera_host(c.host.get_ref())
-            .map_err(|e| ConfigError(format!("{}: {e}", at(c.host.span()))))?;
-        let port = match &c.port {
-            None => 80,
-            Some(p) => values::port(*p.get_ref())
-                .map_err(|e| ConfigError(format!("{}: {e}", at(p.span()))))?,
-        };
-        cameras.push(CameraSpec {
-            name: name.clone(),
-            addr: CameraAddr {
-                mdns: crate::camera::mdns::is_mdns_name(c.host.get_ref()).then(|| {
-                    crate::camera::client::MdnsName {
-                        target: crate::camera::mdns::mdns_group(),
-                        port_given: c.port.is_some(),
-                    }
-                }),
-                host,
-                port,
-                credentials,
-            },
-            preview,
-        });
+        let camera = camera_spec(entry.into_inner(), path, &at, &cameras)?;
+        cameras.push(camera);
     }
     let listen = raw.listen.map(Spanned::into_inner);
     let trust_proxy = raw
@@ -194,6 +115,103 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         trust_proxy,
         cameras,
     })
+}
+
+/// Where in the file a span is, as the sentences say it.
+type At<'a> = dyn Fn(Range<usize>) -> String + 'a;
+
+/// One `[[camera]]`, checked: its name (unique among `before`), login, preview, host
+/// and port.
+fn camera_spec(
+    c: RawCamera,
+    path: &Path,
+    at: &At,
+    before: &[CameraSpec],
+) -> Result<CameraSpec, ConfigError> {
+    let name = c.name.get_ref();
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(ConfigError(format!(
+            "{}: the camera name {name:?} may only hold a-z, 0-9 and -",
+            at(c.name.span())
+        )));
+    }
+    if before.iter().any(|other| other.name == *name) {
+        return Err(ConfigError(format!(
+            "{}: a second camera is named {name:?}; names must be unique",
+            at(c.name.span())
+        )));
+    }
+    let credentials = credentials_of(&c, path, at)?;
+    let preview = match &c.preview {
+        None => None,
+        Some(p) => Some(PreviewFormat::parse(p.get_ref()).ok_or_else(|| {
+            ConfigError(format!(
+                "{}: preview takes WIDTHxHEIGHT@FPS, e.g. 1920x960@8 (got {:?})",
+                at(p.span()),
+                p.get_ref()
+            ))
+        })?),
+    };
+    if c.host.get_ref().trim().is_empty() {
+        return Err(ConfigError(format!(
+            "{}: camera {name:?} has an empty host",
+            at(c.host.span())
+        )));
+    }
+    let host = values::camera_host(c.host.get_ref())
+        .map_err(|e| ConfigError(format!("{}: {e}", at(c.host.span()))))?;
+    let port = match &c.port {
+        None => 80,
+        Some(p) => {
+            values::port(*p.get_ref()).map_err(|e| ConfigError(format!("{}: {e}", at(p.span()))))?
+        }
+    };
+    Ok(CameraSpec {
+        name: name.clone(),
+        addr: CameraAddr {
+            mdns: crate::camera::mdns::is_mdns_name(&host).then(|| {
+                crate::camera::client::MdnsName {
+                    target: crate::camera::mdns::mdns_group(),
+                    port_given: c.port.is_some(),
+                }
+            }),
+            host,
+            port,
+            credentials,
+        },
+        preview,
+    })
+}
+
+/// A camera's `id` with the password from its `pwd_file` (relative to the config
+/// file's folder), both or neither.
+fn credentials_of(c: &RawCamera, path: &Path, at: &At) -> Result<Option<Credentials>, ConfigError> {
+    let name = c.name.get_ref();
+    match (&c.id, &c.pwd_file) {
+        (None, None) => Ok(None),
+        (Some(id), Some(file)) => {
+            let file_path = path.parent().unwrap_or(Path::new(".")).join(file.get_ref());
+            let password = crate::settings::secret::read_secret_file(
+                &file_path,
+                "pwd_file",
+                "the camera password",
+            )
+            .map_err(|e| ConfigError(format!("{}: {e}", at(file.span()))))?;
+            Ok(Some(Credentials::new(id.get_ref().clone(), password)))
+        }
+        (Some(id), None) => Err(ConfigError(format!(
+            "{}: camera {name:?} has an id but no pwd_file with its password",
+            at(id.span())
+        ))),
+        (None, Some(file)) => Err(ConfigError(format!(
+            "{}: camera {name:?} has a pwd_file but no id",
+            at(file.span())
+        ))),
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
