@@ -29,6 +29,15 @@ pub enum Upstream {
 }
 
 impl Upstream {
+    /// Every state, for reports that list them all (a metric per state).
+    pub const ALL: [Upstream; 5] = [
+        Upstream::Idle,
+        Upstream::Connecting,
+        Upstream::Streaming,
+        Upstream::Retrying,
+        Upstream::Cooling,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Upstream::Idle => "idle",

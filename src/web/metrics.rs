@@ -11,14 +11,6 @@ use std::sync::Arc;
 /// The Content-Type Prometheus expects for this format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const UPSTREAM_STATES: [Upstream; 5] = [
-    Upstream::Idle,
-    Upstream::Connecting,
-    Upstream::Streaming,
-    Upstream::Retrying,
-    Upstream::Cooling,
-];
-
 /// The families read straight from each camera's status: name, type, help, value.
 type Family = (
     &'static str,
@@ -98,53 +90,60 @@ const PER_CAMERA: &[Family] = &[
     ),
 ];
 
+/// The text being written, one metric family after another.
+struct Exposition(String);
+
+impl Exposition {
+    fn family(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: impl Iterator<Item = (String, String)>,
+    ) {
+        let out = &mut self.0;
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    }
+}
+
 /// The whole exposition for these channels and `connections` open now.
 pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
     let statuses: Vec<_> = channels
         .iter()
         .map(|c| (label_value(c.name()), c.hub().status()))
         .collect();
-    let mut out = String::with_capacity(4096);
-    let mut family = |name: &str,
-                      kind: &str,
-                      help: &str,
-                      samples: &mut dyn Iterator<Item = (String, String)>| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-    };
-    let per_camera = |value: &dyn Fn(&Status) -> String| {
-        statuses
-            .iter()
-            .map(|(camera, s)| (format!("{{camera=\"{camera}\"}}"), value(s)))
-            .collect::<Vec<_>>()
-    };
-    family(
+    let mut out = Exposition(String::with_capacity(4096));
+    out.family(
         "oscstream_build_info",
         "gauge",
         "The running oscstream's version.",
-        &mut std::iter::once((
+        std::iter::once((
             format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")),
             "1".to_string(),
         )),
     );
     for (name, kind, help, value) in PER_CAMERA {
-        family(name, kind, help, &mut per_camera(value).into_iter());
+        let samples = statuses
+            .iter()
+            .map(|(camera, s)| (format!("{{camera=\"{camera}\"}}"), value(s)));
+        out.family(name, kind, help, samples);
     }
-    family(
+    out.family(
         "oscstream_connections",
         "gauge",
         "HTTP connections served now (viewers included).",
-        &mut std::iter::once((String::new(), connections.to_string())),
+        std::iter::once((String::new(), connections.to_string())),
     );
-    family(
+    out.family(
         "oscstream_upstream_state",
         "gauge",
         "What the camera connection does: 1 for the current state.",
-        &mut statuses.iter().flat_map(|(camera, s)| {
-            UPSTREAM_STATES.iter().map(move |state| {
+        statuses.iter().flat_map(|(camera, s)| {
+            Upstream::ALL.iter().map(move |state| {
                 (
                     format!("{{camera=\"{camera}\",state=\"{}\"}}", state.as_str()),
                     u8::from(s.upstream == *state).to_string(),
@@ -152,6 +151,12 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
             })
         }),
     );
+    camera_health(&mut out, channels);
+    out.0
+}
+
+/// Battery and temperatures, for the cameras that reported them (no family when none did).
+fn camera_health(out: &mut Exposition, channels: &[Arc<Channel>]) {
     let healths: Vec<_> = channels
         .iter()
         .map(|c| (label_value(c.name()), c.health()))
@@ -163,11 +168,11 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
         })
         .collect();
     if !battery.is_empty() {
-        family(
+        out.family(
             "oscstream_camera_battery_ratio",
             "gauge",
             "The camera's battery level, 0 to 1, as it last reported it.",
-            &mut battery.into_iter(),
+            battery.into_iter(),
         );
     }
     let temperatures: Vec<_> = healths
@@ -184,14 +189,13 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
         })
         .collect();
     if !temperatures.is_empty() {
-        family(
+        out.family(
             "oscstream_camera_temperature_celsius",
             "gauge",
             "The camera's temperatures as it last reported them.",
-            &mut temperatures.into_iter(),
+            temperatures.into_iter(),
         );
     }
-    out
 }
 
 /// A label value with `\`, `"` and newlines escaped, as the format requires.
