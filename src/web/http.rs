@@ -55,11 +55,6 @@ impl Method {
             Method::Other => "other",
         }
     }
-
-    /// GET or HEAD: a read.
-    pub fn is_read(self) -> bool {
-        matches!(self, Method::Get | Method::Head)
-    }
 }
 
 /// An HTTP status code with its reason phrase.
@@ -83,7 +78,6 @@ impl Status {
     pub const MISDIRECTED: Status = Status(421);
     pub const TOO_MANY_REQUESTS: Status = Status(429);
     pub const HEADERS_TOO_LARGE: Status = Status(431);
-    pub const INTERNAL_ERROR: Status = Status(500);
     pub const BAD_GATEWAY: Status = Status(502);
     pub const SERVICE_UNAVAILABLE: Status = Status(503);
     pub const GATEWAY_TIMEOUT: Status = Status(504);
@@ -110,7 +104,6 @@ impl Status {
             421 => "Misdirected Request",
             429 => "Too Many Requests",
             431 => "Request Header Fields Too Large",
-            500 => "Internal Server Error",
             502 => "Bad Gateway",
             503 => "Service Unavailable",
             504 => "Gateway Timeout",
