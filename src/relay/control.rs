@@ -164,11 +164,6 @@ impl Control {
         Ok(())
     }
 
-    /// Whether the relay keeps the camera awake (not `--let-camera-sleep`).
-    pub fn keeps_awake(&self) -> bool {
-        self.keep_awake
-    }
-
     /// Reads the camera's sleep and power-off timers and sets those not at "never"
     /// (then RICOH's pause is due before the next preview). Called at first contact,
     /// every few minutes by the watcher whether or not anyone watches, and before every

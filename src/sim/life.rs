@@ -157,10 +157,6 @@ impl Life {
         s.asleep_since.take().is_none()
     }
 
-    pub fn asleep(&self) -> bool {
-        self.lock().asleep_since.is_some()
-    }
-
     pub fn switched_off(&self) -> Option<PowerOff> {
         self.lock().off
     }

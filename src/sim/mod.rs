@@ -132,9 +132,6 @@ pub struct Counters {
     pub timer_sets: AtomicU64,
     pub preview_requests: AtomicU64,
     pub previews_running: AtomicUsize,
-    /// Times the camera fell asleep, and commands that only woke it (refused).
-    pub fell_asleep: AtomicU64,
-    pub woken: AtomicU64,
     pub frames_sent: AtomicU64,
     pub pictures_taken: AtomicU64,
     pub unauthorized: AtomicU64,
@@ -334,11 +331,6 @@ impl Simulator {
         self.camera.life.as_ref().and_then(Life::switched_off)
     }
 
-    /// Whether the camera sleeps now.
-    pub fn asleep(&self) -> bool {
-        self.camera.life.as_ref().is_some_and(Life::asleep)
-    }
-
     /// Makes the camera misbehave; see [`Fault`].
     pub fn inject(&self, fault: Fault) {
         let f = &self.camera.faults;
@@ -526,16 +518,13 @@ fn live(camera: &Camera, server: &Server) {
         let previewing = camera.counters.previews_running.load(Ordering::SeqCst) > 0;
         let timers = *lock(&camera.timers);
         match life.advance(previewing, timers) {
-            Some(Event::FellAsleep) => {
-                camera.counters.fell_asleep.fetch_add(1, Ordering::SeqCst);
-            }
             Some(Event::SwitchedOff(_)) => {
                 // As `Simulator::kill`: previews end, the port closes, DNS-SD falls silent.
                 camera.faults.killed.store(true, Ordering::SeqCst);
                 server.stop();
                 return;
             }
-            None => {}
+            Some(Event::FellAsleep) | None => {}
         }
     }
 }
@@ -554,7 +543,6 @@ impl Camera {
         let asleep =
             req.path.starts_with("/osc/") && self.life.as_ref().is_some_and(|life| !life.command());
         if asleep {
-            self.counters.woken.fetch_add(1, Ordering::Relaxed);
             return Response::json(
                 Status::SERVICE_UNAVAILABLE,
                 &json!({"state": "error", "error": {"code": "serviceUnavailable",
