@@ -20,9 +20,11 @@
 //!   out and for the tests.
 //! - [`settings`]: what the user asked for: flags, the config file, secret files.
 //! - [`app`]: the wiring: a relay of channels behind one server, systemd and signals.
-//! - [`log`] and [`timeouts`]: one escaped line per event; every duration waited for.
+//! - [`log`], [`sync`] and [`timeouts`]: one escaped line per event; locks that outlive a
+//!   panic; every duration waited for.
 
 pub mod log;
+pub mod sync;
 pub mod timeouts;
 
 pub mod formats;

@@ -13,6 +13,7 @@
 
 use crate::app::relay::Relay;
 use crate::log;
+use crate::sync::Locked;
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -144,7 +145,7 @@ pub fn block_stop_signals() {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
     let (tx, rx) = mpsc::channel();
-    *SIGNALS.lock().unwrap_or_else(|e| e.into_inner()) = Some(rx);
+    *SIGNALS.locked() = Some(rx);
     let spawned = thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -178,7 +179,7 @@ pub fn stop_cleanly_on_signal() {
 /// Waits for SIGTERM or SIGINT; from then on a second one exits the process at once.
 pub fn wait_for_stop_signal() -> i32 {
     stop_cleanly_on_signal();
-    let rx = SIGNALS.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let rx = SIGNALS.locked().take();
     match rx.map(|rx| rx.recv()) {
         Some(Ok(signal)) => signal,
         // No signal thread (or it ended): wait here.

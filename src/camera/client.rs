@@ -13,6 +13,7 @@ use crate::camera::answers::{
 };
 use crate::formats::digest::Challenge;
 use crate::formats::osc::{Credentials, PreviewFormat};
+use crate::sync::Locked;
 use crate::timeouts::Timeouts;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -280,7 +281,7 @@ impl Camera {
     /// The address and port requests go to now: for a camera found by name, what the
     /// name last resolved to (its SRV port included); else `host:port`.
     pub fn address_in_use(&self) -> String {
-        let last = *self.last_resolved.lock().unwrap_or_else(|e| e.into_inner());
+        let last = *self.last_resolved.locked();
         last.map_or_else(|| self.addr.host_port(), |a| a.to_string())
     }
 
@@ -289,8 +290,7 @@ impl Camera {
     pub fn info_cached(&self) -> InfoAnswer {
         let fresh = || {
             self.info_cache
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .locked()
                 .as_ref()
                 .filter(|(at, _)| at.elapsed() < INFO_MAX_AGE)
                 .map(|(_, answer)| answer.clone())
@@ -298,13 +298,12 @@ impl Camera {
         if let Some(answer) = fresh() {
             return answer;
         }
-        let _refreshing = self.info_refresh.lock().unwrap_or_else(|e| e.into_inner());
+        let _refreshing = self.info_refresh.locked();
         if let Some(answer) = fresh() {
             return answer;
         }
         let answer = self.info().map(Arc::new);
-        *self.info_cache.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), answer.clone()));
+        *self.info_cache.locked() = Some((Instant::now(), answer.clone()));
         answer
     }
 
@@ -552,7 +551,7 @@ impl Camera {
                         .into(),
                 });
             }
-            *self.challenge.lock().unwrap_or_else(|e| e.into_inner()) = Some(challenge);
+            *self.challenge.locked() = Some(challenge);
             self.nonce_count.store(0, Ordering::SeqCst);
             if attempt == 1 {
                 return Err(OscError::WrongCredentials {
@@ -566,7 +565,7 @@ impl Camera {
 
     fn authorization(&self, method: &str, uri: &str) -> Option<String> {
         let Credentials { id, password } = self.addr.credentials.as_ref()?;
-        let challenge = self.challenge.lock().unwrap_or_else(|e| e.into_inner());
+        let challenge = self.challenge.locked();
         let challenge = challenge.as_ref()?;
         let nc = self.nonce_count.fetch_add(1, Ordering::SeqCst) + 1;
         let cnonce = cnonce(nc);
@@ -579,7 +578,7 @@ impl Camera {
         let Some(mdns) = self.addr.mdns else {
             return Ok(self.addr.host_port());
         };
-        let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        let mut resolved = self.resolved.locked();
         if let Some(addr) = *resolved {
             return Ok(addr.to_string());
         }
@@ -598,7 +597,7 @@ impl Camera {
         };
         let addr = SocketAddr::from((ip, port));
         *resolved = Some(addr);
-        let mut last = self.last_resolved.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last_resolved.locked();
         if let Some(old) = last.replace(addr).filter(|old| *old != addr) {
             crate::log::notice(format_args!(
                 "{} moved from {old} to {addr}",
@@ -610,7 +609,7 @@ impl Camera {
 
     fn transport_error(&self, e: ureq::Error) -> OscError {
         // The camera may have a new address: resolve its name again next time.
-        *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.resolved.locked() = None;
         let detail = match &e {
             ureq::Error::Timeout(_) => "no answer in time".to_string(),
             ureq::Error::ConnectionFailed => "connection failed".to_string(),
@@ -718,7 +717,7 @@ struct Turn<'a>(&'a Lane);
 impl Lane {
     fn enter(&self, wait: Duration) -> Option<Turn<'_>> {
         let deadline = Instant::now() + wait;
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.locked();
         if state.running && state.waiting >= MAX_QUEUED_COMMANDS {
             return None;
         }
@@ -729,11 +728,7 @@ impl Lane {
                 state.waiting -= 1;
                 return None;
             }
-            state = self
-                .turn_free
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            state = crate::sync::wait_at_most(&self.turn_free, state, left);
         }
         state.waiting -= 1;
         state.running = true;
@@ -743,11 +738,7 @@ impl Lane {
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        self.0
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .running = false;
+        self.0.state.locked().running = false;
         self.0.turn_free.notify_one();
     }
 }

@@ -18,6 +18,7 @@ use crate::relay::health::{self, Health};
 use crate::relay::hub::{Hub, Upstream};
 use crate::relay::lost::{LostHook, LostWatch};
 use crate::relay::upstream;
+use crate::sync::Locked;
 use crate::timeouts::Timeouts;
 use serde_json::{Value, json};
 use std::io;
@@ -180,11 +181,7 @@ impl Channel {
         self.hub.stop();
         self.fanout.stop();
         let deadline = Instant::now() + within;
-        let handle = self
-            .upstream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let handle = self.upstream.locked().take();
         if handle.is_none() {
             return; // stopped before
         }
@@ -236,8 +233,7 @@ impl Channel {
         let wedged_after = (t.camera_connect + t.camera_answer) * 2 + t.set_options_pause;
         let running = self
             .upstream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .as_ref()
             .is_some_and(|h| !h.is_finished());
         running && self.hub.since_beat() < wedged_after
@@ -268,10 +264,7 @@ impl Channel {
 
     /// What the camera last said of its battery, temperatures and errors.
     pub fn health(&self) -> Health {
-        self.health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.health.locked().clone()
     }
 
     pub fn name(&self) -> &str {
@@ -340,7 +333,7 @@ impl Channel {
         } else {
             Drawn::NoSignal
         };
-        let mut cached = self.status_frames.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cached = self.status_frames.locked();
         if let Some((_, frame)) = cached.iter().find(|(key, _)| *key == (kind, size)) {
             return frame.clone();
         }

@@ -9,6 +9,7 @@ use crate::camera::answers::Object;
 use crate::camera::client::{Camera, OscError};
 use crate::formats::osc::PreviewFormat;
 use crate::log;
+use crate::sync::Locked;
 use serde_json::{Value, json};
 use std::fmt;
 use std::path::PathBuf;
@@ -83,7 +84,7 @@ impl Control {
     }
 
     fn lock(&self) -> MutexGuard<'_, ControlState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// The camera's options changed: reopen the preview, but not within a second.
@@ -173,7 +174,7 @@ impl Control {
         if !self.keep_awake {
             return true;
         }
-        let _checking = self.timers_check.lock().unwrap_or_else(|e| e.into_inner());
+        let _checking = self.timers_check.locked();
         if self.lock().stopping {
             return true;
         }
@@ -291,7 +292,7 @@ impl Control {
     /// Puts back the timers the relay changed; `Ok(false)` when it changed none.
     pub fn restore_timers(&self, camera: &Camera) -> Result<bool, OscError> {
         // After a check in flight, and before any later one: none sets them again.
-        let _checking = self.timers_check.lock().unwrap_or_else(|e| e.into_inner());
+        let _checking = self.timers_check.locked();
         let mut s = self.lock();
         s.stopping = true;
         let saved = s.saved_timers.take();

@@ -15,10 +15,11 @@
 
 use crate::formats::mjpeg::Part;
 use crate::relay::frame::{Deliveries, Frame, frames_missed};
+use crate::sync::Locked;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -90,11 +91,6 @@ pub enum Job {
     Stop,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere must not take every viewer down with it: the data stays consistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Fanout {
     pub fn new(deliveries: Arc<Deliveries>) -> Arc<Fanout> {
         Arc::new(Fanout {
@@ -107,14 +103,14 @@ impl Fanout {
     /// Viewers leave at their next part boundary.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
-        for slot in lock(&self.viewers).iter() {
+        for slot in self.viewers.locked().iter() {
             slot.thread.unpark();
         }
     }
 
     /// One frame's round: the whole part to every ready viewer, without blocking.
     pub fn deliver(&self, frame: &Frame) {
-        let viewers = lock(&self.viewers).clone();
+        let viewers = self.viewers.locked().clone();
         if viewers.is_empty() {
             return;
         }
@@ -124,7 +120,7 @@ impl Fanout {
         let now = Instant::now();
         let (mut parts, mut skipped, mut handed_over) = (0, 0, 0);
         for slot in viewers.iter() {
-            let mut s = lock(&slot.state);
+            let mut s = slot.state.locked();
             if s.gone || s.failed.is_some() || s.seq >= outgoing.seq {
                 continue;
             }
@@ -177,7 +173,7 @@ impl Fanout {
                 gone: false,
             }),
         });
-        let mut viewers = lock(&self.viewers);
+        let mut viewers = self.viewers.locked();
         let mut list = Vec::with_capacity(viewers.len() + 1);
         list.extend(viewers.iter().cloned());
         list.push(slot.clone());
@@ -236,7 +232,7 @@ impl Membership {
     /// this thread has something to write: the rest of a part, a frame that came while
     /// it wrote, a keep-alive part after `quiet_after` without one, or the stop.
     pub fn next_job(&self, quiet_after: Duration) -> io::Result<Job> {
-        let mut s = lock(&self.slot.state);
+        let mut s = self.slot.state.locked();
         loop {
             if let Some(e) = s.failed.take() {
                 return Err(e);
@@ -273,7 +269,7 @@ impl Membership {
             drop(s);
             // An early or left-over unpark only makes this loop look again.
             thread::park_timeout(quiet_after - quiet_for);
-            s = lock(&self.slot.state);
+            s = self.slot.state.locked();
         }
     }
 }
@@ -281,8 +277,8 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         // Under the slot's lock: once this returns, the fan-out never touches the socket.
-        lock(&self.slot.state).gone = true;
-        let mut viewers = lock(&self.fanout.viewers);
+        self.slot.state.locked().gone = true;
+        let mut viewers = self.fanout.viewers.locked();
         let list: Vec<_> = viewers
             .iter()
             .filter(|s| !Arc::ptr_eq(s, &self.slot))

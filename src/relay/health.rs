@@ -13,6 +13,7 @@ use crate::log;
 use crate::relay::control::Control;
 use crate::relay::hub::{Hub, Upstream};
 use crate::relay::lost::LostWatch;
+use crate::sync::Locked;
 use crate::timeouts::Timeouts;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -196,7 +197,7 @@ pub fn watch(
             };
             unreadable = None;
             let mut now = Health::from_state(&state);
-            let mut current = health.lock().unwrap_or_else(|e| e.into_inner());
+            let mut current = health.locked();
             now.log_changes_since(&current);
             if now.overheated() {
                 log::warning(format_args!(

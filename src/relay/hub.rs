@@ -9,6 +9,7 @@
 
 use crate::camera::client::OscError;
 use crate::relay::frame::{Deliveries, Frame};
+use crate::sync::Locked;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -150,7 +151,7 @@ impl Hub {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic elsewhere must not take every viewer down with it: the data stays consistent.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.locked()
     }
 
     /// Makes `jpeg` the newest frame and wakes every waiting reader; the frame is
@@ -288,11 +289,7 @@ impl Hub {
             if inner.stopped {
                 return false;
             }
-            inner = self
-                .demand_changed
-                .wait_timeout(inner, Duration::from_secs(1))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            inner = crate::sync::wait_at_most(&self.demand_changed, inner, Duration::from_secs(1));
         }
         !inner.stopped
     }
@@ -322,11 +319,11 @@ impl Hub {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return;
             };
-            inner = self
-                .demand_changed
-                .wait_timeout(inner, left.min(Duration::from_secs(1)))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            inner = crate::sync::wait_at_most(
+                &self.demand_changed,
+                inner,
+                left.min(Duration::from_secs(1)),
+            );
         }
     }
 

@@ -13,6 +13,7 @@
 //! "Never" is 0 for both timers, as a THETA V or later reads it back.
 
 use crate::sim::Timers;
+use crate::sync::Locked;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -104,7 +105,7 @@ impl Life {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LifeState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// Moves the camera clock to now: heat, sleep and power-off as due. `previewing`:

@@ -20,6 +20,7 @@ mod pattern;
 use crate::formats::digest::{Authorization, Challenge};
 use crate::formats::osc::Credentials;
 use crate::formats::osc::PreviewFormat;
+use crate::sync::Locked;
 use crate::web::http::{Limits, Request, Response, Server, Status};
 use life::{Event, Life};
 pub use life::{LifeConfig, PowerOff};
@@ -28,7 +29,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -343,8 +344,8 @@ impl Simulator {
                 f.garbage_parts.fetch_add(3, Ordering::SeqCst);
             }
             Fault::StaleNonce => {
-                let old = lock(&self.camera.nonce).clone();
-                lock(&self.camera.stale_nonces).push(old);
+                let old = self.camera.nonce.locked().clone();
+                self.camera.stale_nonces.locked().push(old);
                 self.camera.new_nonce();
             }
         }
@@ -356,7 +357,7 @@ impl Simulator {
     pub fn kill(&self) {
         self.camera.faults.killed.store(true, Ordering::SeqCst);
         self.server.stop();
-        if let Some(responder) = lock(&self.responder).take() {
+        if let Some(responder) = self.responder.locked().take() {
             let _ = responder.join();
         }
     }
@@ -377,19 +378,19 @@ impl Simulator {
     /// Another client holds the camera (`true`): `camera.startSession` answers
     /// `cameraInExclusiveUse` until released.
     pub fn set_exclusive_use(&self, held: bool) {
-        lock(&self.camera.api).exclusive_use = held;
+        self.camera.api.locked().exclusive_use = held;
     }
 
     /// Merges `fields` into the camera's `/osc/state` (as `POST /_sim/state` does).
     pub fn set_state(&self, fields: Value) {
         if let Value::Object(fields) = fields {
-            lock(&self.camera.state_overrides).extend(fields);
+            self.camera.state_overrides.locked().extend(fields);
         }
     }
 
     /// Puts the timers back to the factory's, as a camera that lost power does.
     pub fn reset_timers(&self) {
-        *lock(&self.camera.timers) = self
+        *self.camera.timers.locked() = self
             .camera
             .life
             .as_ref()
@@ -398,7 +399,7 @@ impl Simulator {
 
     /// The camera's sleep and power-off timers now.
     pub fn timers(&self) -> Timers {
-        *lock(&self.camera.timers)
+        *self.camera.timers.locked()
     }
 }
 
@@ -488,10 +489,6 @@ fn render_for(format: PreviewFormat) -> Vec<Arc<[u8]>> {
     )
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// An OSC command error object with its HTTP status.
 fn osc_error(status: Status, name: &str, code: &str, message: &str) -> Response {
     Response::json(
@@ -516,7 +513,7 @@ fn live(camera: &Camera, server: &Server) {
     while !camera.faults.killed.load(Ordering::SeqCst) {
         thread::sleep(LIFE_TICK);
         let previewing = camera.counters.previews_running.load(Ordering::SeqCst) > 0;
-        let timers = *lock(&camera.timers);
+        let timers = *camera.timers.locked();
         match life.advance(previewing, timers) {
             Some(Event::SwitchedOff(_)) => {
                 // As `Simulator::kill`: previews end, the port closes, DNS-SD falls silent.
@@ -573,7 +570,7 @@ impl Camera {
     /// `Some(challenge header)` when the request must be refused.
     fn unauthorized(&self, req: &Request) -> Option<String> {
         let Credentials { id, password } = self.credentials.as_ref()?;
-        let nonce = lock(&self.nonce).clone();
+        let nonce = self.nonce.locked().clone();
         let challenge = Challenge {
             realm: MODEL.into(),
             nonce: nonce.clone(),
@@ -587,7 +584,7 @@ impl Camera {
         });
         match valid {
             Some(c) if c.nonce == nonce => None,
-            Some(c) if lock(&self.stale_nonces).contains(&c.nonce) => Some(
+            Some(c) if self.stale_nonces.locked().contains(&c.nonce) => Some(
                 Challenge {
                     stale: true,
                     ..challenge
@@ -603,7 +600,7 @@ impl Camera {
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        *lock(&self.nonce) = crate::formats::digest::md5_hex(&format!("{t}:{n}"));
+        *self.nonce.locked() = crate::formats::digest::md5_hex(&format!("{t}:{n}"));
     }
 
     fn info(&self) -> Value {
@@ -619,7 +616,7 @@ impl Camera {
             "api": ["/osc/info", "/osc/state", "/osc/checkForUpdates",
                     "/osc/commands/execute", "/osc/commands/status"],
             "endpoints": {"httpPort": 80, "httpUpdatesPort": 80},
-            "apiLevel": if lock(&self.api).speaks_level_1 { json!([1, 2]) } else { json!([2]) },
+            "apiLevel": if self.api.locked().speaks_level_1 { json!([1, 2]) } else { json!([2]) },
             "_wlanMacAddress": "58:38:79:00:00:01",
         })
     }
@@ -633,10 +630,14 @@ impl Camera {
     }
 
     fn state(&self) -> Value {
-        let capturing = lock(&self.commands)
+        let capturing = self
+            .commands
+            .locked()
             .values()
             .any(|(until, _)| Instant::now() < *until);
-        let latest = lock(&self.pictures)
+        let latest = self
+            .pictures
+            .locked()
             .last()
             .map(|p| format!("/files/100RICOH/{}", p.name));
         let mut state = json!({
@@ -651,7 +652,7 @@ impl Camera {
             "_function": "normal",
             "_boardTemp": 38.5,
             "_batteryTemp": 31.0,
-            "_apiVersion": lock(&self.api).level,
+            "_apiVersion": self.api.locked().level,
         });
         if let Some(map) = state.as_object_mut() {
             if let Some(life) = &self.life {
@@ -659,7 +660,7 @@ impl Camera {
                 map.insert("_boardTemp".into(), json!((temp * 10.0).round() / 10.0));
                 map.insert("_cameraError".into(), json!(errors));
             }
-            for (k, v) in lock(&self.state_overrides).iter() {
+            for (k, v) in self.state_overrides.locked().iter() {
                 map.insert(k.clone(), v.clone());
             }
         }
@@ -675,7 +676,7 @@ impl Camera {
                 "Send a JSON object to merge into the state.",
             );
         };
-        lock(&self.state_overrides).extend(fields);
+        self.state_overrides.locked().extend(fields);
         Response::json(Status::OK, &self.state())
     }
 
@@ -708,7 +709,7 @@ impl Camera {
             );
         };
         let params = body.get("parameters").cloned().unwrap_or(json!({}));
-        if lock(&self.api).level == 1 && !LEVEL_1_COMMANDS.contains(&name) {
+        if self.api.locked().level == 1 && !LEVEL_1_COMMANDS.contains(&name) {
             return osc_error(
                 Status::BAD_REQUEST,
                 name,
@@ -733,7 +734,7 @@ impl Camera {
     }
 
     fn start_session(&self, name: &str) -> Response {
-        let mut api = lock(&self.api);
+        let mut api = self.api.locked();
         if api.exclusive_use {
             return osc_error(
                 Status::BAD_REQUEST,
@@ -761,7 +762,7 @@ impl Camera {
             );
         }
         let (format, frames) = {
-            let f = lock(&self.frames);
+            let f = self.frames.locked();
             (f.format, f.loop_frames.clone())
         };
         let preview = PreviewRun {
@@ -785,11 +786,11 @@ impl Camera {
         // The real camera ends the live preview as it shoots.
         self.preview_generation.fetch_add(1, Ordering::SeqCst);
         let (format, jpeg) = {
-            let f = lock(&self.frames);
+            let f = self.frames.locked();
             (f.format, f.loop_frames[0].clone())
         };
         let name = format!("R00{:05}.JPG", 10000 + n);
-        lock(&self.pictures).push(Picture {
+        self.pictures.locked().push(Picture {
             name: name.clone(),
             jpeg,
             taken: SystemTime::now(),
@@ -800,7 +801,9 @@ impl Camera {
             .next_command
             .fetch_add(1, Ordering::Relaxed)
             .to_string();
-        lock(&self.commands).insert(id.clone(), (Instant::now() + PICTURE_DURATION, name));
+        self.commands
+            .locked()
+            .insert(id.clone(), (Instant::now() + PICTURE_DURATION, name));
         Response::json(
             Status::OK,
             &json!({"name": "camera.takePicture", "state": "inProgress", "id": id,
@@ -824,7 +827,7 @@ impl Camera {
                 "The id is missing.",
             );
         };
-        let commands = lock(&self.commands);
+        let commands = self.commands.locked();
         let Some((until, file)) = commands.get(&id) else {
             return osc_error(
                 Status::BAD_REQUEST,
@@ -853,7 +856,7 @@ impl Camera {
                 "optionNames is missing.",
             );
         };
-        let format = lock(&self.frames).format;
+        let format = self.frames.locked().format;
         let mut options = serde_json::Map::new();
         for option in names.iter().filter_map(Value::as_str) {
             let value = match option {
@@ -867,8 +870,8 @@ impl Camera {
                 "remainingPictures" => json!(1234),
                 "totalSpace" => json!(19_000_000_000u64),
                 "remainingSpace" => json!(18_000_000_000u64),
-                "sleepDelay" => json!(lock(&self.timers).sleep_delay),
-                "offDelay" => json!(lock(&self.timers).off_delay),
+                "sleepDelay" => json!(self.timers.locked().sleep_delay),
+                "offDelay" => json!(self.timers.locked().off_delay),
                 "sleepDelaySupport" => json!([60, 65534]),
                 "offDelaySupport" => json!([0, 65535]),
                 _ => {
@@ -898,7 +901,7 @@ impl Camera {
         for (option, value) in options {
             match option.as_str() {
                 "clientVersion" => {
-                    let mut api = lock(&self.api);
+                    let mut api = self.api.locked();
                     let session = params.get("sessionId").and_then(Value::as_str);
                     if api.level == 1 && (session.is_none() || session != api.session.as_deref()) {
                         return osc_error(
@@ -923,7 +926,7 @@ impl Camera {
                             "previewFormat is not one of previewFormatSupport.",
                         );
                     };
-                    let mut frames = lock(&self.frames);
+                    let mut frames = self.frames.locked();
                     if frames.format != wanted {
                         frames.loop_frames = Arc::new(render_for(wanted));
                         frames.format = wanted;
@@ -945,7 +948,7 @@ impl Camera {
                         );
                     };
                     let stored = if seconds == 65535 { 0 } else { seconds as u32 };
-                    let mut timers = lock(&self.timers);
+                    let mut timers = self.timers.locked();
                     if option == "sleepDelay" {
                         timers.sleep_delay = stored;
                     } else {
@@ -978,7 +981,7 @@ impl Camera {
                 "entryCount is missing.",
             );
         };
-        let pictures = lock(&self.pictures);
+        let pictures = self.pictures.locked();
         let host = host_of(req);
         let entries: Vec<Value> = pictures
             .iter()
@@ -1007,7 +1010,7 @@ impl Camera {
 
     fn file(&self, path: &str) -> Response {
         let name = path.rsplit('/').next().unwrap_or_default();
-        match lock(&self.pictures).iter().find(|p| p.name == name) {
+        match self.pictures.locked().iter().find(|p| p.name == name) {
             Some(p) => Response::bytes(Status::OK, "image/jpeg", p.jpeg.to_vec()),
             None => Response::bytes(
                 Status::NOT_FOUND,
@@ -1059,7 +1062,7 @@ impl PreviewRun {
         counters.previews_running.fetch_sub(1, Ordering::SeqCst);
         if result.is_err() {
             // The link dropped: a level-1 camera forgets clientVersion, as a THETA S does.
-            let mut api = lock(&camera.api);
+            let mut api = camera.api.locked();
             if api.speaks_level_1 {
                 api.level = 1;
                 api.session = None;

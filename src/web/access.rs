@@ -4,6 +4,7 @@
 //! (same origin, or `--allow-origin`). `routes` applies it before any route runs.
 
 use crate::formats::digest::{constant_time_eq, md5_hex};
+use crate::sync::Locked;
 use crate::web::http::{Request, Response, Status};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -288,7 +289,7 @@ impl Access {
     }
 
     fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Failures>> {
-        self.failures.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.failures.0.locked()
     }
 
     fn count_failure(&self, ip: IpAddr, now: Instant) {

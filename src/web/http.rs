@@ -7,6 +7,7 @@
 //! socket over and closes it when done. It knows nothing about cameras or frames: the
 //! relay and the simulated camera are both built on it.
 
+use crate::sync::Locked;
 use serde_json::json;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -306,8 +307,7 @@ impl Server {
     /// Whether the accept loop still runs.
     pub fn is_accepting(&self) -> bool {
         self.accept_thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .locked()
             .as_ref()
             .is_some_and(|h| !h.is_finished())
     }
@@ -315,11 +315,7 @@ impl Server {
     /// Stops accepting connections and closes the listening socket (the port is free
     /// when this returns); connections already open finish on their own.
     pub fn stop(&self) {
-        let handle = self
-            .accept_thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let handle = self.accept_thread.locked().take();
         let Some(handle) = handle else { return };
         self.stopped.store(true, Ordering::SeqCst);
         // Wake the blocking accept so it sees the flag.
@@ -387,7 +383,7 @@ impl Waiting {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, RawFd)>> {
-        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+        self.connections.locked()
     }
 }
 
