@@ -168,8 +168,8 @@ mod tests {
     fn no_signal_is_a_small_whole_jpeg_of_the_asked_size() {
         for (w, h) in [(640, 320), (1024, 512), (1920, 960), (256, 128)] {
             let jpeg = no_signal_jpeg("192.168.1.1:80", w, h);
-            assert!(crate::formats::mjpeg::is_whole_jpeg(&jpeg));
-            assert_eq!(crate::formats::mjpeg::jpeg_dimensions(&jpeg), Some((w, h)));
+            assert!(crate::formats::jpeg::is_whole_jpeg(&jpeg));
+            assert_eq!(crate::formats::jpeg::jpeg_dimensions(&jpeg), Some((w, h)));
             assert!(jpeg.len() < 96 << 10, "{} bytes", jpeg.len());
         }
     }

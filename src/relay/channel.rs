@@ -7,7 +7,8 @@
 //! its streams. Several channels run side by side without sharing anything.
 
 use crate::camera::client::{Camera, CameraAddr, OscError};
-use crate::formats::mjpeg::{self, Part};
+use crate::formats::jpeg::jpeg_dimensions;
+use crate::formats::mjpeg::Part;
 use crate::formats::osc::{PreviewFormat, fits_preview};
 use crate::formats::picture;
 use crate::log;
@@ -317,7 +318,7 @@ impl Channel {
             Some(f) if f.received_at.elapsed() < self.timeouts.no_signal_after => Ok(f),
             latest => {
                 let size = latest
-                    .and_then(|f| mjpeg::jpeg_dimensions(&f.jpeg))
+                    .and_then(|f| jpeg_dimensions(&f.jpeg))
                     .filter(|&size| fits_preview(size));
                 Err(self.status_frame(size.unwrap_or(self.first_size)))
             }

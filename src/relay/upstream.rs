@@ -9,7 +9,8 @@
 //! than a pause: they stay connected to the hub, not to the camera.
 
 use crate::camera::client::{Camera, OscError, Preview};
-use crate::formats::mjpeg::{self, Parsed, Parser};
+use crate::formats::jpeg::jpeg_dimensions;
+use crate::formats::mjpeg::{Parsed, Parser};
 use crate::formats::osc::fits_preview;
 use crate::log;
 use crate::relay::control::Control;
@@ -245,7 +246,7 @@ fn read_until_ended(
     let last_whole_frame = Cell::new(Instant::now());
     let mut handle = |parsed: Parsed| match parsed {
         // A frame claiming more than any preview would have NO SIGNAL drawn that large.
-        Parsed::Frame(jpeg) if !mjpeg::jpeg_dimensions(&jpeg).is_none_or(fits_preview) => {
+        Parsed::Frame(jpeg) if !jpeg_dimensions(&jpeg).is_none_or(fits_preview) => {
             hub.count_dropped()
         }
         Parsed::Frame(jpeg) => {

@@ -78,7 +78,7 @@ mod tests {
         let frames = render_loop(128, 64, 3);
         assert_eq!(frames.len(), 3);
         for f in &frames {
-            assert!(crate::formats::mjpeg::is_whole_jpeg(f));
+            assert!(crate::formats::jpeg::is_whole_jpeg(f));
         }
         assert_ne!(frames[0], frames[1]);
     }

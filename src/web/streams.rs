@@ -3,6 +3,7 @@
 //! lives here: it writes only what the fan-out hands it and the parts of quiet spells,
 //! each under the part deadline, until the viewer leaves or the relay stops.
 
+use crate::formats::jpeg::jpeg_dimensions;
 use crate::formats::{matroska, mjpeg};
 use crate::relay::channel::Channel;
 use crate::relay::fanout::{Job, Outgoing};
@@ -129,7 +130,7 @@ fn feed_mkv_viewer(channel: &Channel, out: &mut TcpStream, min_gap: Duration) ->
         None if hub.is_stopped() => return Ok(()),
         None => channel.quiet_jpeg(),
     };
-    let (width, height) = mjpeg::jpeg_dimensions(&first).unwrap_or((1024, 512));
+    let (width, height) = jpeg_dimensions(&first).unwrap_or((1024, 512));
     let camera_fps = hub.status().fps;
     let interval = if camera_fps >= 1.0 {
         Duration::from_secs_f64(1.0 / camera_fps)

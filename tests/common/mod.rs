@@ -340,7 +340,7 @@ impl Viewer {
         self.reader.read_exact(jpeg).expect("part body");
         let arrived = Instant::now();
         assert!(
-            oscstream::formats::mjpeg::is_whole_jpeg(jpeg),
+            oscstream::formats::jpeg::is_whole_jpeg(jpeg),
             "part is a whole JPEG"
         );
         assert_eq!(self.line(), "", "CRLF right after the JPEG");

@@ -112,7 +112,7 @@ fn a_picture_is_taken_listed_downloadable_and_the_stream_comes_back() {
     let mut resp = agent().get(&format!("{base}{relay_url}")).call().unwrap();
     assert_eq!(resp.status(), 200);
     let jpeg = resp.body_mut().read_to_vec().unwrap();
-    assert!(oscstream::formats::mjpeg::is_whole_jpeg(&jpeg));
+    assert!(oscstream::formats::jpeg::is_whole_jpeg(&jpeg));
     assert_eq!(jpeg.len() as u64, entry["size"].as_u64().unwrap());
     for bad in [
         "/camera-files/../osc/info",

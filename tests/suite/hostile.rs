@@ -254,7 +254,7 @@ fn a_preview_that_drips_bytes_but_no_frame_is_reopened() {
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
     let t = Instant::now();
     let part = viewer.next_part(); // NO SIGNAL: the relay draws its own frames meanwhile
-    assert!(oscstream::formats::mjpeg::is_whole_jpeg(&part.jpeg));
+    assert!(oscstream::formats::jpeg::is_whole_jpeg(&part.jpeg));
     let s = wait_for(
         Duration::from_secs(6),
         "the stalled preview to be reopened",

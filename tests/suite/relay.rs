@@ -149,7 +149,7 @@ fn snapshot_is_the_newest_frame_as_a_jpeg() {
         assert_eq!(resp.status(), 200, "{path}");
         assert_eq!(resp.headers()["content-type"], "image/jpeg");
         let jpeg = resp.body_mut().read_to_vec().unwrap();
-        assert!(oscstream::formats::mjpeg::is_whole_jpeg(&jpeg));
+        assert!(oscstream::formats::jpeg::is_whole_jpeg(&jpeg));
         assert_eq!(jpeg_size(&jpeg), Some(TEST_SIZE));
     }
     assert_eq!(sim.counters().preview_requests.load(Ordering::SeqCst), 1);
