@@ -56,7 +56,7 @@ impl From<String> for Exit {
 fn run(command: Command) -> Result<(), Exit> {
     match command {
         Command::Help => {
-            print!("{}", cli::HELP);
+            print!("{}", oscstream::settings::help::HELP);
             Ok(())
         }
         Command::Version => {

@@ -2,164 +2,18 @@
 //! pico-args into a [`Command`]. Every mistake becomes one sentence naming the flag;
 //! `main` prints it and exits with code 2.
 
-use crate::camera::client::{CameraAddr, MdnsName};
-use crate::formats::osc::{Credentials, PreviewFormat};
-use crate::relay::channel::Mode;
+use crate::formats::osc::Credentials;
 use crate::settings::secret::read_secret_file;
 use crate::settings::values;
 use crate::sim::SimConfig;
 use crate::web::access::{Access, Net};
 use std::ffi::OsString;
-use std::fmt;
 use std::path::PathBuf;
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
-/// Default for `--lost-after`.
-pub const DEFAULT_LOST_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
-/// Default for `--cool-down`: how long an overheated camera's preview stays closed.
-pub const DEFAULT_COOL_DOWN: std::time::Duration = std::time::Duration::from_secs(300);
-/// Where a THETA is on its own Wi-Fi (Mode 1).
-pub const DIRECT_HOST: &str = "192.168.1.1";
-pub const DIRECT_PORT: u16 = 80;
-
-pub const HELP: &str = "\
-oscstream — relay the live 360° preview of an OSC camera (RICOH THETA S, SC, V, Z1, X, SC2) to
-browsers, curl, VLC, ffmpeg and home automation, over one camera connection.
-
-USAGE:
-  oscstream [OPTIONS]            relay a camera
-  oscstream simulate [OPTIONS]   run only the simulated camera
-  oscstream discover [--timeout SECS] [--mdns ADDR:PORT]
-                                 find cameras on your network by name (DNS-SD)
-
-MODE 1 — this computer joined the camera's own Wi-Fi (camera at 192.168.1.1:80, no login):
-  oscstream
-
-MODE 2 — the camera joined your router; every camera request uses Digest auth:
-  oscstream -r -o 192.168.0.101 -p 80 --id THETAYL00103139 --pwd 00103139
-
-TRY IT WITHOUT A CAMERA:
-  oscstream --simulate
-
-OPTIONS:
-  -r, --router          the camera is on your router (Mode 2): needs -o, -p (unless -o is a
-                        name), --id and a password
-  -o, --host HOST       the camera's address (default 192.168.1.1), or its name:
-                        THETAYN10010104.local (found by mDNS again whenever it moves)
-      --mdns ADDR:PORT  send mDNS queries to this responder instead of the group
-  -p, --port PORT       the camera's port (default 80)
-  -i, --id ID           the camera's id, e.g. THETAYL00103139 (Mode 2)
-      --pwd PASSWORD    the camera's password, e.g. 00103139 (Mode 2); never printed.
-                        Any local user can read a command line: prefer one of
-      --pwd-file PATH   the camera's password from the first line of PATH (chmod 600), or
-                        the environment variable OSCSTREAM_PWD
-      --listen ADDR     where viewers connect (default 127.0.0.1:5000; 0.0.0.0:5000 for your LAN)
-      --max-viewers N   stream viewers served at once (default 64); more get 503
-      --preview WxH@FPS set the camera's preview format first, e.g. 1024x512@30, 1920x960@8
-      --auth USER:PASS  HTTP Basic auth on every route (viewers and control); or
-      --auth-file PATH  a USER:PASS line from PATH, or the variable OSCSTREAM_AUTH
-      --read-only       refuse every POST route (no pictures, no format changes) with 403
-      --cool-down SECS  when the camera reports overheating, close its preview this long
-                        (default 300); viewers see a COOLING frame meanwhile
-      --on-camera-lost CMD  run CMD (sh -c, with OSCSTREAM_CAMERA=host:port) when a camera
-                        has failed for --lost-after SECS (default 120), then at most once
-                        per that while it stays lost; e.g. 'uhubctl -a cycle -l 1-1 -p 2'
-      --let-camera-sleep  leave the camera's sleep and power-off timers alone (by default
-                        they are set to never while the relay runs, and put back on stop)
-      --state-dir DIR   keep each camera's own timers in DIR, so that they are put back
-                        even after a crash or kill -9 (default $STATE_DIRECTORY, if set)
-      --allow-origin O  allow web pages from origin O to use the relay (CORS) and to
-                        change the camera; other sites' pages may not
-      --trust-proxy ADDR  believe X-Forwarded-For/-Proto/-Host (or Forwarded) from this
-                        proxy (an IP or CIDR, repeatable): client addresses, the public
-                        scheme and host come from them
-      --allow-host NAME answer to this host name too (repeatable); IP addresses,
-                        localhost and this computer's names always work; '*' any name
-      --simulate [N]    relay a simulated camera (or N of them) started on free loopback
-                        ports; with -r --id --pwd they demand Digest auth with those
-      --config FILE     several cameras from a TOML file ([[camera]] name, host, port,
-                        id, pwd_file, preview); each at /cameras/NAME/, the first also at /
-  -h, --help            this text
-  -V, --version         the version
-
-SIMULATE OPTIONS (oscstream simulate):
-      --listen ADDR     where the simulated camera listens (default 127.0.0.1:8080)
-      --mdns ADDR:PORT  answer DNS-SD queries there (UDP), as THETAYN10010001.local
-  -i, --id ID --pwd PASSWORD   demand Digest auth with these credentials
-      --size WxH        preview size (default 1024x512)
-      --fps N           preview framerate (default 30)
-      --model NAME      'RICOH THETA Z1' (default) or 'RICOH THETA S' (API level 1 until
-                        a client sets clientVersion 2; 640x320@10 only)
-      --time-scale K    live a camera's life K times faster than real time: sleep after
-                        sleepDelay, switch off offDelay later, heat up while streaming
-
-Then open http://127.0.0.1:5000/public/index.html, or record: curl http://127.0.0.1:5000/video_feed > out.mjpeg
-";
-
-/// What the command line asks for. (Built once at start, so the size of the `Relay`
-/// variant does not matter.)
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum Command {
-    Relay(RelayRequest),
-    Simulate(SimConfig),
-    /// Find cameras by DNS-SD and say how to relay each.
-    Discover {
-        timeout: std::time::Duration,
-        target: std::net::SocketAddr,
-    },
-    Help,
-    Version,
-}
-
-/// What `oscstream` with relay flags (or `--config`) asks for.
-#[derive(Debug)]
-pub struct RelayRequest {
-    pub listen: String,
-    pub camera: CameraTarget,
-    pub max_viewers: usize,
-    pub preview: Option<PreviewFormat>,
-    pub access: Access,
-    /// Keep the cameras' sleep timers at "never" (not `--let-camera-sleep`).
-    pub keep_awake: bool,
-    /// How long an overheated camera's preview stays closed.
-    pub cool_down: std::time::Duration,
-    /// `--on-camera-lost CMD` with `--lost-after`.
-    pub on_lost: Option<crate::relay::lost::LostHook>,
-    /// `--state-dir`, or systemd's `$STATE_DIRECTORY`.
-    pub state_dir: Option<PathBuf>,
-}
-
-/// Which camera the relay reads.
-#[derive(Debug)]
-pub enum CameraTarget {
-    Real {
-        addr: CameraAddr,
-        mode: Mode,
-    },
-    /// Start `count` simulated cameras and relay them.
-    Simulated {
-        credentials: Option<Credentials>,
-        count: usize,
-    },
-    /// The cameras of a `--config` file.
-    Configured(Vec<crate::settings::config::CameraSpec>),
-}
-
-/// Most simulated cameras `--simulate N` starts.
-pub const MAX_SIMULATED: usize = 16;
-
-/// A command-line mistake, worded for the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CliError(pub String);
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CliError {}
+pub use super::request::*;
+use super::targets::{
+    CameraFlags, configured_cameras, direct_camera, missing, router_camera, simulated_camera,
+};
 
 /// Reads the command line, taking secrets from the process environment where the flags
 /// leave them out.
@@ -205,14 +59,11 @@ fn take_simulate_count(mut args: Vec<OsString>) -> Result<(Vec<OsString>, usize)
         return Ok((args, 1));
     };
     let count = match args.get(at + 1).and_then(|a| a.to_str()) {
-        Some(n) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => match n.parse() {
-            Ok(count) if (1..=MAX_SIMULATED).contains(&count) => count,
-            _ => {
-                return Err(CliError(format!(
-                    "--simulate takes a number of cameras from 1 to {MAX_SIMULATED} (got '{n}')"
-                )));
-            }
-        },
+        Some(n) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => {
+            let most = MAX_SIMULATED as u64;
+            values::number_in(n, 1..=most, "--simulate takes a number of cameras")
+                .map_err(CliError)? as usize
+        }
         _ => return Ok((args, 1)),
     };
     args.remove(at + 1);
@@ -253,19 +104,6 @@ fn secret(
     }
 }
 
-/// The flags that say which camera to relay, as given, before they are checked
-/// against each other.
-struct CameraFlags {
-    router: bool,
-    simulate: bool,
-    config: Option<PathBuf>,
-    host: Option<String>,
-    port: Option<u16>,
-    id: Option<String>,
-    pwd: Option<String>,
-    mdns_target: std::net::SocketAddr,
-}
-
 fn parse_relay(
     mut args: pico_args::Arguments,
     env: &dyn Fn(&str) -> Option<String>,
@@ -274,17 +112,21 @@ fn parse_relay(
     let flags = read_camera_flags(&mut args, env)?;
     let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?;
     let max_viewers = args
-        .opt_value_from_fn("--max-viewers", parse_max_viewers)
+        .opt_value_from_fn("--max-viewers", |s: &str| {
+            values::number_in(s, 1..=10_000, "--max-viewers takes a number").map(|n| n as usize)
+        })
         .map_err(from_pico)?
         .unwrap_or(crate::relay::channel::MAX_VIEWERS);
     let preview = args
-        .opt_value_from_fn("--preview", parse_preview)
+        .opt_value_from_fn("--preview", values::preview_format)
         .map_err(from_pico)?;
     let mut access = read_access(&mut args, env)?;
     let keep_awake = !args.contains("--let-camera-sleep");
     let state_dir = read_state_dir(&mut args, env)?;
     let cool_down = args
-        .opt_value_from_fn("--cool-down", parse_cool_down)
+        .opt_value_from_fn("--cool-down", |s: &str| {
+            values::seconds_in(s, 10..=86_400, "--cool-down")
+        })
         .map_err(from_pico)?
         .unwrap_or(DEFAULT_COOL_DOWN);
     let on_lost = read_lost_hook(&mut args)?;
@@ -327,7 +169,7 @@ fn read_camera_flags(
             .opt_value_from_fn(["-o", "--host"], values::camera_host)
             .map_err(from_pico)?,
         port: args
-            .opt_value_from_fn(["-p", "--port"], parse_port)
+            .opt_value_from_fn(["-p", "--port"], values::port_text)
             .map_err(from_pico)?,
         id: args.opt_value_from_str(["-i", "--id"]).map_err(from_pico)?,
         pwd: camera_password(args, env)?,
@@ -357,7 +199,7 @@ fn read_access(
             .opt_value_from_str("--allow-origin")
             .map_err(from_pico)?,
         allow_hosts: args
-            .values_from_fn("--allow-host", parse_host_name)
+            .values_from_fn("--allow-host", values::host_name)
             .map_err(from_pico)?,
         trust_proxy: args
             .values_from_fn("--trust-proxy", Net::parse)
@@ -390,7 +232,9 @@ fn read_lost_hook(
         .opt_value_from_str("--on-camera-lost")
         .map_err(from_pico)?;
     let after = args
-        .opt_value_from_fn("--lost-after", parse_lost_after)
+        .opt_value_from_fn("--lost-after", |s: &str| {
+            values::seconds_in(s, 1..=86_400, "--lost-after")
+        })
         .map_err(from_pico)?;
     match (command, after) {
         (Some(command), after) => Ok(Some(crate::relay::lost::LostHook {
@@ -404,109 +248,6 @@ fn read_lost_hook(
     }
 }
 
-/// `--config FILE`: its cameras, its `listen` and its `trust_proxy`; the camera flags
-/// belong in the file.
-fn configured_cameras(
-    flags: &CameraFlags,
-    preview_given: bool,
-    path: &std::path::Path,
-) -> Result<(CameraTarget, Option<String>, Vec<Net>), CliError> {
-    let given = [
-        (flags.router, "-r"),
-        (flags.simulate, "--simulate"),
-        (flags.host.is_some(), "-o/--host"),
-        (flags.port.is_some(), "-p/--port"),
-        (flags.id.is_some(), "--id"),
-        (flags.pwd.is_some(), "--pwd"),
-        (preview_given, "--preview"),
-    ];
-    if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
-        return Err(CliError(format!(
-            "--config names the cameras; leave out {flag} (put it in the file)"
-        )));
-    }
-    let file = crate::settings::config::load(path).map_err(|e| CliError(e.0))?;
-    Ok((
-        CameraTarget::Configured(file.cameras),
-        file.listen,
-        file.trust_proxy,
-    ))
-}
-
-/// `--simulate [N]`: the simulated cameras, with Digest when `-r --id --pwd` ask for it.
-fn simulated_camera(flags: CameraFlags, count: usize) -> Result<CameraTarget, CliError> {
-    if flags.host.is_some() || flags.port.is_some() {
-        return Err(CliError(
-            "--simulate starts its own camera; leave out -o/--host and -p/--port".into(),
-        ));
-    }
-    let credentials = match (flags.router, flags.id, flags.pwd) {
-        (true, Some(id), Some(pwd)) => Some(Credentials::new(id, pwd)),
-        (true, None, _) => return Err(missing("--id", "the camera id the simulator demands")),
-        (true, _, None) => {
-            return Err(missing(
-                "--pwd",
-                "the camera password the simulator demands",
-            ));
-        }
-        (false, None, None) => None,
-        (false, _, _) => return Err(id_without_router()),
-    };
-    Ok(CameraTarget::Simulated { credentials, count })
-}
-
-/// Mode 2: a camera on the router, with Digest auth.
-fn router_camera(flags: CameraFlags) -> Result<CameraTarget, CliError> {
-    let host = flags
-        .host
-        .ok_or_else(|| missing("-o/--host", "the camera's address on your router"))?;
-    // A name found by mDNS announces its port; an address needs one.
-    let by_name = crate::camera::mdns::is_mdns_name(&host);
-    let port = match flags.port {
-        Some(port) => port,
-        None if by_name => DIRECT_PORT,
-        None => return Err(missing("-p/--port", "the camera's port, usually 80")),
-    };
-    let id = flags
-        .id
-        .ok_or_else(|| missing("-i/--id", "the camera id, e.g. THETAYL00103139"))?;
-    let pwd = flags
-        .pwd
-        .ok_or_else(|| missing("--pwd", "the camera password, e.g. 00103139"))?;
-    Ok(CameraTarget::Real {
-        addr: CameraAddr {
-            mdns: by_name.then_some(MdnsName {
-                target: flags.mdns_target,
-                port_given: flags.port.is_some(),
-            }),
-            host,
-            port,
-            credentials: Some(Credentials::new(id, pwd)),
-        },
-        mode: Mode::Router,
-    })
-}
-
-/// Mode 1: the camera's own Wi-Fi, 192.168.1.1:80 unless told otherwise, no login.
-fn direct_camera(flags: CameraFlags) -> Result<CameraTarget, CliError> {
-    if flags.id.is_some() || flags.pwd.is_some() {
-        return Err(id_without_router());
-    }
-    let host = flags.host.unwrap_or_else(|| DIRECT_HOST.to_string());
-    Ok(CameraTarget::Real {
-        addr: CameraAddr {
-            mdns: crate::camera::mdns::is_mdns_name(&host).then_some(MdnsName {
-                target: flags.mdns_target,
-                port_given: flags.port.is_some(),
-            }),
-            host,
-            port: flags.port.unwrap_or(DIRECT_PORT),
-            credentials: None,
-        },
-        mode: Mode::Direct,
-    })
-}
-
 fn parse_simulate(
     mut args: pico_args::Arguments,
     env: &dyn Fn(&str) -> Option<String>,
@@ -516,10 +257,12 @@ fn parse_simulate(
     let listen = parse_listen(args.opt_value_from_str("--listen").map_err(from_pico)?)?
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let size = args
-        .opt_value_from_fn("--size", parse_size)
+        .opt_value_from_fn("--size", values::size)
         .map_err(from_pico)?;
     let fps = args
-        .opt_value_from_fn("--fps", parse_fps)
+        .opt_value_from_fn("--fps", |s: &str| {
+            values::number_in(s, 1..=120, "--fps takes a framerate").map(|n| n as u32)
+        })
         .map_err(from_pico)?;
     let mdns: Option<String> = args.opt_value_from_str("--mdns").map_err(from_pico)?;
     let model: Option<String> = args
@@ -567,23 +310,14 @@ fn parse_simulate(
 
 fn parse_discover(mut args: pico_args::Arguments) -> Result<Command, CliError> {
     let timeout = args
-        .opt_value_from_fn("--timeout", |t: &str| match t.parse::<u64>() {
-            Ok(n) if (1..=60).contains(&n) => Ok(std::time::Duration::from_secs(n)),
-            _ => Err(format!("--timeout takes seconds from 1 to 60 (got '{t}')")),
+        .opt_value_from_fn("--timeout", |t: &str| {
+            values::seconds_in(t, 1..=60, "--timeout")
         })
         .map_err(from_pico)?
         .unwrap_or(std::time::Duration::from_secs(3));
     let target = parse_mdns(args.opt_value_from_str("--mdns").map_err(from_pico)?)?;
     reject_leftovers(args)?;
     Ok(Command::Discover { timeout, target })
-}
-
-fn missing(flag: &str, what: &str) -> CliError {
-    CliError(format!("Mode 2 (-r/--router) needs {flag}: {what}"))
-}
-
-fn id_without_router() -> CliError {
-    CliError("--id and --pwd are for a camera on your router: add -r (Mode 2)".into())
 }
 
 /// Anything left over is a mistake. A flag is named; a bare word is not repeated, since
@@ -624,12 +358,6 @@ fn parse_listen(value: Option<String>) -> Result<Option<String>, CliError> {
     }
 }
 
-fn parse_preview(s: &str) -> Result<PreviewFormat, String> {
-    PreviewFormat::parse(s).ok_or_else(|| {
-        format!("--preview takes WIDTHxHEIGHT@FPS, e.g. 1024x512@30 or 1920x960@8 (got '{s}')")
-    })
-}
-
 fn parse_user_pass(s: &str) -> Result<(String, String), CliError> {
     match s.split_once(':') {
         Some((user, pass)) if !user.is_empty() && !pass.is_empty() => {
@@ -638,74 +366,6 @@ fn parse_user_pass(s: &str) -> Result<(String, String), CliError> {
         _ => Err(CliError(
             "--auth takes USER:PASSWORD, both non-empty".to_string(),
         )),
-    }
-}
-
-fn parse_host_name(s: &str) -> Result<String, String> {
-    let name = s.trim().trim_end_matches('.').to_ascii_lowercase();
-    let valid = name == "*"
-        || (!name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)));
-    if valid {
-        Ok(name)
-    } else {
-        Err(format!(
-            "--allow-host takes a host name like camera.example.org, or '*' (got '{s}')"
-        ))
-    }
-}
-
-fn parse_lost_after(s: &str) -> Result<std::time::Duration, String> {
-    match s.parse::<u64>() {
-        Ok(n) if (1..=86_400).contains(&n) => Ok(std::time::Duration::from_secs(n)),
-        _ => Err(format!(
-            "--lost-after takes seconds from 1 to 86400 (got '{s}')"
-        )),
-    }
-}
-
-fn parse_cool_down(s: &str) -> Result<std::time::Duration, String> {
-    match s.parse::<u64>() {
-        Ok(n) if (10..=86_400).contains(&n) => Ok(std::time::Duration::from_secs(n)),
-        _ => Err(format!(
-            "--cool-down takes seconds from 10 to 86400 (got '{s}')"
-        )),
-    }
-}
-
-fn parse_max_viewers(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "--max-viewers takes a number from 1 to 10000 (got '{s}')"
-        )),
-    }
-}
-
-fn parse_port(s: &str) -> Result<u16, String> {
-    s.parse::<u64>()
-        .map_err(|_| format!("'{s}' is not a port number (1-65535)"))
-        .and_then(values::port)
-}
-
-fn parse_size(s: &str) -> Result<(u16, u16), String> {
-    let parsed = s
-        .split_once(['x', 'X'])
-        .and_then(|(w, h)| Some((w.parse::<u16>().ok()?, h.parse::<u16>().ok()?)));
-    match parsed {
-        Some((w, h)) if (16..=8192).contains(&w) && (16..=8192).contains(&h) => Ok((w, h)),
-        _ => Err(format!(
-            "'{s}' is not a size like 1024x512 (16 to 8192 pixels a side)"
-        )),
-    }
-}
-
-fn parse_fps(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if (1..=120).contains(&n) => Ok(n),
-        _ => Err(format!("'{s}' is not a framerate from 1 to 120")),
     }
 }
 
@@ -724,6 +384,7 @@ fn from_pico(e: pico_args::Error) -> CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::channel::Mode;
 
     fn parse_str(args: &[&str]) -> Result<Command, CliError> {
         parse(args.iter().map(OsString::from).collect())

@@ -3,5 +3,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod help;
+pub mod request;
 pub mod secret;
+pub mod targets;
 pub mod values;
