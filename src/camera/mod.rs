@@ -3,4 +3,5 @@
 
 pub mod answers;
 pub mod client;
+pub mod errors;
 pub mod mdns;

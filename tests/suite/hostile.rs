@@ -822,3 +822,26 @@ fn staggered_slow_snapshot_readers_cannot_pin_a_frame_each() {
     assert!(peak < 140 << 20, "peak RSS {} MiB", peak >> 20);
     drop(slow);
 }
+
+#[test]
+fn a_timeout_names_the_command_and_the_budget_that_ran_out() {
+    let camera = HostileCamera::start(|_, _, conn| {
+        head(
+            conn,
+            "200 OK",
+            "Content-Type: application/json\r\nContent-Length: 100000\r\n",
+        );
+        drip(conn, b"{\"model\": \"slow\", ", Duration::from_millis(200));
+    });
+    let mut config = relay_config(camera_at(camera.addr, None), Duration::from_secs(10));
+    config.timeouts.camera_answer = Duration::from_millis(700);
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let (code, body) = get_json(&format!("http://{}/info", relay.addr()));
+    let sentence = body["error"].as_str().unwrap_or_default().to_string();
+    println!("timeout: {code} {sentence}");
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        sentence.contains("no whole answer to /osc/info within the 700 ms answer budget"),
+        "{sentence}"
+    );
+}
