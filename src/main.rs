@@ -4,10 +4,11 @@
 
 use oscstream::app::relay::{Relay, RelayConfig};
 use oscstream::app::service::{self, Supervisor};
+use oscstream::camera::client::Mode;
 use oscstream::camera::client::{Camera, CameraAddr};
 use oscstream::formats::osc::PreviewFormat;
 use oscstream::log;
-use oscstream::relay::channel::{ChannelConfig, FIRST_CAMERA, Mode};
+use oscstream::relay::channel::{ChannelConfig, FIRST_CAMERA};
 use oscstream::relay::control::{FormatError, check_supported};
 use oscstream::settings::cli::{self, CameraTarget, Command, RelayRequest};
 use oscstream::sim::{SimConfig, Simulator};

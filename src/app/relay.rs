@@ -114,10 +114,10 @@ impl Relay {
     /// Whether it serves and no camera thread is stuck, and what it does, in one line.
     pub fn health(&self) -> Health {
         let summary = match self.channels.as_slice() {
-            [one] => one.summary(),
+            [one] => one.status().summary(),
             all => all
                 .iter()
-                .map(|c| format!("{}: {}", c.name(), c.summary()))
+                .map(|c| format!("{}: {}", c.name(), c.status().summary()))
                 .collect::<Vec<_>>()
                 .join("; "),
         };

@@ -6,7 +6,8 @@
 //! A channel knows nothing of HTTP: `web` picks a channel for a request and serves
 //! its streams. Several channels run side by side without sharing anything.
 
-use crate::camera::client::{Camera, CameraAddr, OscError};
+use crate::camera::client::Mode;
+use crate::camera::client::{Camera, CameraAddr};
 use crate::formats::jpeg::jpeg_dimensions;
 use crate::formats::mjpeg::Part;
 use crate::formats::osc::{PreviewFormat, fits_preview};
@@ -18,36 +19,15 @@ use crate::relay::frame::{Frame, unix_secs};
 use crate::relay::health::{self, Health};
 use crate::relay::hub::{Hub, Upstream};
 use crate::relay::lost::{LostHook, LostWatch};
+use crate::relay::status::ChannelStatus;
 use crate::relay::upstream;
 use crate::sync::Locked;
 use crate::timeouts::Timeouts;
-use serde_json::{Value, json};
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
-
-/// How the relay reaches a camera.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Mode 1: this computer joined the camera's own Wi-Fi.
-    Direct,
-    /// Mode 2: the camera joined a router; Digest auth.
-    Router,
-    /// The simulated camera built into the binary.
-    Simulated,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Direct => "direct",
-            Mode::Router => "router",
-            Mode::Simulated => "simulated",
-        }
-    }
-}
 
 /// A frame the relay draws itself while the camera sends none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +113,7 @@ impl Channel {
         if let Some(format) = config.preview {
             control.set_pending_format(format);
         }
-        let fanout = Fanout::new(hub.deliveries().clone());
+        let fanout = Fanout::new(hub.deliveries().clone(), hub.stopping().clone());
         let upstream = upstream::spawn(
             camera.clone(),
             hub.clone(),
@@ -187,7 +167,7 @@ impl Channel {
             return; // stopped before
         }
         let done = |h: &Option<JoinHandle<()>>| {
-            h.as_ref().is_none_or(|h| h.is_finished()) && self.hub.status().viewers == 0
+            h.as_ref().is_none_or(|h| h.is_finished()) && self.hub.reading().counts.viewers == 0
         };
         while !done(&handle) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -238,29 +218,6 @@ impl Channel {
             .as_ref()
             .is_some_and(|h| !h.is_finished());
         running && self.hub.since_beat() < wedged_after
-    }
-
-    /// One line for a service manager: what the relay does now.
-    pub fn summary(&self) -> String {
-        let s = self.hub.status();
-        match s.upstream {
-            Upstream::Idle => "idle: nobody is watching".to_string(),
-            Upstream::Cooling => format!(
-                "cooling down: the camera reports {}",
-                self.health().errors.join(", ")
-            ),
-            Upstream::Streaming if s.last_error.is_none() => format!(
-                "streaming {:.0} fps to {} viewer{}",
-                s.fps,
-                s.viewers,
-                if s.viewers == 1 { "" } else { "s" }
-            ),
-            _ => match &s.last_error {
-                Some(e @ OscError::Unreachable { .. }) => format!("camera unreachable: {e}"),
-                Some(e) => format!("reconnecting: {e}"),
-                None => "connecting to the camera".to_string(),
-            },
-        }
     }
 
     /// What the camera last said of its battery, temperatures and errors.
@@ -351,50 +308,24 @@ impl Channel {
         frame
     }
 
-    /// `/status`: a view of the hub's state, with whether viewers see live frames and why not.
-    pub fn status(&self) -> Value {
-        let s = self.hub.status();
-        let fresh = s
+    /// The channel's state now, gathered from where each part of it is kept.
+    pub fn status(&self) -> ChannelStatus {
+        let reading = self.hub.reading();
+        let fresh = reading
             .last_frame_age
             .is_some_and(|age| age < self.timeouts.no_signal_after);
-        let online = s.upstream == Upstream::Streaming && fresh;
-        let health = self.health();
-        let offline_reason = (!online).then(|| match (s.upstream, &s.last_error) {
-            (Upstream::Cooling, _) => format!(
-                "the camera overheated ({}); its preview is closed to let it cool down for {:.0} s more",
-                health.errors.join(", "),
-                self.control.cooling_left().unwrap_or_default().as_secs_f64()
-            ),
-            (Upstream::Idle, _) => {
-                "nobody is watching, so the camera connection is closed".to_string()
-            }
-            (Upstream::Connecting, None) => "connecting to the camera".to_string(),
-            (Upstream::Streaming, _) => match s.last_frame_age {
-                Some(age) => format!(
-                    "the camera has sent no frame for {:.0} s",
-                    age.as_secs_f64()
-                ),
-                None => "the camera has not sent a frame yet".to_string(),
-            },
-            (_, Some(e)) => e.to_string(),
-            (Upstream::Retrying, None) => "reconnecting to the camera".to_string(),
-        });
-        json!({
-            "online": online,
-            "offline_reason": offline_reason,
-            "mode": self.mode.as_str(),
-            "camera": self.camera.addr().host_port(),
-            "camera_address": self.camera.address_in_use(),
-            "upstream": s.upstream.as_str(),
-            "camera_model": s.camera_model,
-            "frames_received": s.frames_received,
-            "fps": (s.fps * 10.0).round() / 10.0,
-            "frames_dropped": s.frames_dropped,
-            "preview_connections": s.preview_connections,
-            "reconnects": s.reconnects,
-            "last_error": s.last_error.map(|e| e.to_string()),
-            "viewers": s.viewers,
-            "health": health.to_json(),
-        })
+        ChannelStatus {
+            name: self.name.clone(),
+            mode: self.mode,
+            camera: self.camera.addr().host_port(),
+            camera_address: self.camera.address_in_use(),
+            online: reading.counts.upstream == Upstream::Streaming && fresh,
+            counts: reading.counts,
+            delivered: self.hub.deliveries().read(),
+            fps: reading.fps,
+            last_frame_age: reading.last_frame_age,
+            health: self.health(),
+            cooling_left: self.control.cooling_left(),
+        }
     }
 }

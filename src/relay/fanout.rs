@@ -43,8 +43,8 @@ pub struct Fanout {
     /// Replaced whole when a viewer joins or leaves, so a frame's round takes it
     /// without holding a lock while it writes.
     viewers: Mutex<Arc<Vec<Arc<Slot>>>>,
-    /// The relay stops: viewers leave at their next part boundary.
-    stopped: AtomicBool,
+    /// The hub's stop flag: once set, viewers leave at their next part boundary.
+    stopping: Arc<AtomicBool>,
     /// What reached viewers, shared with the hub's status.
     deliveries: Arc<Deliveries>,
 }
@@ -92,17 +92,17 @@ pub enum Job {
 }
 
 impl Fanout {
-    pub fn new(deliveries: Arc<Deliveries>) -> Arc<Fanout> {
+    pub fn new(deliveries: Arc<Deliveries>, stopping: Arc<AtomicBool>) -> Arc<Fanout> {
         Arc::new(Fanout {
             viewers: Mutex::new(Arc::new(Vec::new())),
-            stopped: AtomicBool::new(false),
+            stopping,
             deliveries,
         })
     }
 
-    /// Viewers leave at their next part boundary.
+    /// Wakes every viewer to see the stop flag (set by [`crate::relay::hub::Hub::stop`]):
+    /// they leave at their next part boundary.
     pub fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
         for slot in self.viewers.locked().iter() {
             slot.thread.unpark();
         }
@@ -244,7 +244,7 @@ impl Membership {
                     skipped: 0,
                 });
             }
-            if self.fanout.stopped.load(Ordering::SeqCst) {
+            if self.fanout.stopping.load(Ordering::SeqCst) {
                 return Ok(Job::Stop);
             }
             if let Some(outgoing) = s.next.take() {

@@ -15,10 +15,9 @@ use crate::relay::hub::{Hub, Upstream};
 use crate::relay::lost::LostWatch;
 use crate::sync::Locked;
 use crate::timeouts::Timeouts;
-use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// The watcher's longest and shortest sleep between looks at the upstream state.
 const MAX_TICK: Duration = Duration::from_secs(1);
@@ -38,8 +37,6 @@ pub struct Health {
     pub board_temp: Option<f64>,
     pub battery_temp: Option<f64>,
     pub errors: Vec<String>,
-    /// While the preview is closed to let the camera cool down: until when.
-    pub cooling_until: Option<SystemTime>,
 }
 
 impl Health {
@@ -57,7 +54,6 @@ impl Health {
                 .take(MAX_CAMERA_ERRORS)
                 .map(|e| clip(e))
                 .collect(),
-            cooling_until: None,
         }
     }
 
@@ -71,17 +67,6 @@ impl Health {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "battery": self.battery,
-            "battery_state": self.battery_state,
-            "board_temp": self.board_temp,
-            "battery_temp": self.battery_temp,
-            "errors": self.errors,
-            "cooling_until": self.cooling_until.map(crate::relay::frame::unix_secs),
-        })
     }
 
     /// What changed since `before`, one line each: camera errors as warnings, the
@@ -196,7 +181,7 @@ pub fn watch(
                 }
             };
             unreadable = None;
-            let mut now = Health::from_state(&state);
+            let now = Health::from_state(&state);
             let mut current = health.locked();
             now.log_changes_since(&current);
             if now.overheated() {
@@ -205,7 +190,6 @@ pub fn watch(
                     camera.addr().host_port()
                 ));
                 control.start_cooling(cool_down);
-                now.cooling_until = Some(SystemTime::now() + cool_down);
             }
             *current = now;
         }

@@ -11,15 +11,16 @@ use crate::camera::client::OscError;
 use crate::relay::frame::{Deliveries, Frame};
 use crate::sync::Locked;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant, SystemTime};
 
 /// What the camera connection is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Upstream {
     /// Nobody is watching; no camera connection.
+    #[default]
     Idle,
     Connecting,
     Streaming,
@@ -50,9 +51,11 @@ impl Upstream {
     }
 }
 
-/// The relay's state as `/status` shows it.
-#[derive(Debug, Clone)]
-pub struct Status {
+/// What the hub itself keeps of the channel's state: the counts it alone changes. The
+/// whole state, with what the fan-out, control and health keep, is
+/// [`crate::relay::status::ChannelStatus`], built in one place from this.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
     pub upstream: Upstream,
     pub camera_model: Option<String>,
     pub frames_received: u64,
@@ -67,12 +70,13 @@ pub struct Status {
     pub viewers: usize,
     /// Camera failures since start (each failed or ended preview, each refused open).
     pub camera_errors: u64,
-    /// Parts written to viewers, their bytes, and frames viewers skipped for being slow.
-    pub frames_delivered: u64,
-    pub bytes_sent: u64,
-    pub frames_skipped: u64,
-    /// Parts a viewer's socket could not take at once, finished by its own thread.
-    pub parts_handed_over: u64,
+}
+
+/// The hub's reading at one moment: its counts, with the camera's frame rate and the
+/// newest frame's age computed now.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub counts: Counts,
     pub fps: f64,
     /// Age of the newest frame, if there is one.
     pub last_frame_age: Option<Duration>,
@@ -83,14 +87,12 @@ const FPS_WINDOW_FRAMES: usize = 16;
 
 struct Inner {
     latest: Option<Arc<Frame>>,
-    status: Status,
+    counts: Counts,
     /// Someone asked for a frame without staying (a snapshot); keep the camera open until then.
     demand_until: Option<Instant>,
     recent_arrivals: VecDeque<Instant>,
     /// Threads waiting in `next_frame`, each woken on its own when a frame arrives.
     frame_waiters: Vec<Thread>,
-    /// The channel is stopping: waits end, viewers leave at their next part boundary.
-    stopped: bool,
 }
 
 /// See the module docs.
@@ -111,6 +113,9 @@ pub struct Hub {
     /// What reached viewers, counted outside the lock (by the fan-out and by viewers'
     /// own threads), so delivering never queues on it.
     deliveries: Arc<Deliveries>,
+    /// The channel is stopping: waits end, viewers leave at their next part boundary.
+    /// Shared with the fan-out; set under the lock, so no wait misses it.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Hub {
@@ -118,34 +123,17 @@ impl Hub {
         Arc::new(Hub {
             inner: Mutex::new(Inner {
                 latest: None,
-                status: Status {
-                    upstream: Upstream::Idle,
-                    camera_model: None,
-                    frames_received: 0,
-                    frames_dropped: 0,
-                    reconnects: 0,
-                    preview_connections: 0,
-                    last_error: None,
-                    failing_since: None,
-                    viewers: 0,
-                    camera_errors: 0,
-                    frames_delivered: 0,
-                    bytes_sent: 0,
-                    frames_skipped: 0,
-                    parts_handed_over: 0,
-                    fps: 0.0,
-                    last_frame_age: None,
-                },
+                counts: Counts::default(),
                 demand_until: None,
                 recent_arrivals: VecDeque::with_capacity(FPS_WINDOW_FRAMES),
                 frame_waiters: Vec::new(),
-                stopped: false,
             }),
             demand_changed: Condvar::new(),
             linger,
             created: Instant::now(),
             last_beat_ms: AtomicU64::new(0),
             deliveries: Arc::default(),
+            stopping: Arc::default(),
         })
     }
 
@@ -167,9 +155,9 @@ impl Hub {
             received_at: now,
         });
         inner.latest = Some(frame.clone());
-        inner.status.frames_received += 1;
-        inner.status.last_error = None;
-        inner.status.failing_since = None;
+        inner.counts.frames_received += 1;
+        inner.counts.last_error = None;
+        inner.counts.failing_since = None;
         if inner.recent_arrivals.len() == FPS_WINDOW_FRAMES {
             inner.recent_arrivals.pop_front();
         }
@@ -196,7 +184,7 @@ impl Hub {
             if let Some(f) = inner.latest.as_ref().filter(|f| f.seq > after) {
                 return Some(f.clone());
             }
-            if inner.stopped {
+            if self.is_stopped() {
                 return None;
             }
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
@@ -243,10 +231,10 @@ impl Hub {
     /// Registers a viewer for as long as the guard lives, unless `max` are already watching.
     pub fn try_viewer(self: &Arc<Self>, max: usize) -> Option<ViewerGuard> {
         let mut inner = self.lock();
-        if inner.status.viewers >= max {
+        if inner.counts.viewers >= max {
             return None;
         }
-        inner.status.viewers += 1;
+        inner.counts.viewers += 1;
         drop(inner);
         self.demand_changed.notify_all();
         Some(ViewerGuard { hub: self.clone() })
@@ -259,12 +247,12 @@ impl Hub {
 
     /// Whether anyone wants frames now (a viewer, or a recent snapshot or viewer within the linger time).
     pub fn has_demand(&self) -> bool {
-        Self::demand(&self.lock())
+        self.demand(&self.lock())
     }
 
-    fn demand(inner: &Inner) -> bool {
-        !inner.stopped
-            && (inner.status.viewers > 0 || inner.demand_until.is_some_and(|t| Instant::now() < t))
+    fn demand(&self, inner: &Inner) -> bool {
+        !self.is_stopped()
+            && (inner.counts.viewers > 0 || inner.demand_until.is_some_and(|t| Instant::now() < t))
     }
 
     /// The upstream thread is alive and not stuck (see [`Hub::since_beat`]).
@@ -284,20 +272,20 @@ impl Hub {
     /// Blocks until someone wants frames (`true`) or the hub stops (`false`).
     pub fn wait_for_demand(&self) -> bool {
         let mut inner = self.lock();
-        while !Self::demand(&inner) {
+        while !self.demand(&inner) {
             self.beat();
-            if inner.stopped {
+            if self.is_stopped() {
                 return false;
             }
             inner = crate::sync::wait_at_most(&self.demand_changed, inner, Duration::from_secs(1));
         }
-        !inner.stopped
+        !self.is_stopped()
     }
 
     /// Ends every wait: the upstream thread and viewers see it and leave.
     pub fn stop(&self) {
         let mut inner = self.lock();
-        inner.stopped = true;
+        self.stopping.store(true, Ordering::SeqCst);
         let waiters = std::mem::take(&mut inner.frame_waiters);
         drop(inner);
         self.demand_changed.notify_all();
@@ -307,14 +295,19 @@ impl Hub {
     }
 
     pub fn is_stopped(&self) -> bool {
-        self.lock().stopped
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The flag [`Hub::stop`] sets, for the fan-out to read.
+    pub fn stopping(&self) -> &Arc<AtomicBool> {
+        &self.stopping
     }
 
     /// Sleeps up to `pause`, returning early when demand ends (so retries stop for nobody).
     pub fn pause_while_demanded(&self, pause: Duration) {
         let deadline = Instant::now() + pause;
         let mut inner = self.lock();
-        while Self::demand(&inner) {
+        while self.demand(&inner) {
             self.beat();
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 return;
@@ -331,55 +324,49 @@ impl Hub {
     /// is a reconnect after a failed or ended preview, not the first after an idle spell.
     pub fn set_upstream(&self, state: Upstream, after_failure: bool) {
         let mut inner = self.lock();
-        inner.status.upstream = state;
+        inner.counts.upstream = state;
         if state == Upstream::Connecting {
-            inner.status.preview_connections += 1;
+            inner.counts.preview_connections += 1;
             if after_failure {
-                inner.status.reconnects += 1;
+                inner.counts.reconnects += 1;
             }
         }
     }
 
     pub fn set_error(&self, error: OscError) {
         let mut inner = self.lock();
-        inner.status.last_error = Some(error);
-        inner.status.camera_errors += 1;
-        inner.status.failing_since.get_or_insert_with(Instant::now);
+        inner.counts.last_error = Some(error);
+        inner.counts.camera_errors += 1;
+        inner.counts.failing_since.get_or_insert_with(Instant::now);
     }
 
     /// The camera's model, once it said.
     pub fn camera_model(&self) -> Option<String> {
-        self.lock().status.camera_model.clone()
+        self.lock().counts.camera_model.clone()
     }
 
     pub fn set_camera_model(&self, model: String) {
-        self.lock().status.camera_model = Some(model);
+        self.lock().counts.camera_model = Some(model);
     }
 
     pub fn count_dropped(&self) {
-        self.lock().status.frames_dropped += 1;
+        self.lock().counts.frames_dropped += 1;
     }
 
     /// What the upstream thread does, and since when the camera fails (if it does):
     /// the part of [`Hub::status`] a watcher polls, without copying the rest.
     pub fn upstream_state(&self) -> (Upstream, Option<Instant>) {
         let inner = self.lock();
-        (inner.status.upstream, inner.status.failing_since)
+        (inner.counts.upstream, inner.counts.failing_since)
     }
 
-    /// A copy of the relay's state, with fps computed now.
-    pub fn status(&self) -> Status {
+    /// The hub's counts, with fps and the newest frame's age computed now.
+    pub fn reading(&self) -> Reading {
         let inner = self.lock();
-        let mut status = inner.status.clone();
-        let delivered = self.deliveries.read();
-        status.frames_delivered = delivered.parts;
-        status.bytes_sent = delivered.bytes;
-        status.frames_skipped = delivered.skipped;
-        status.parts_handed_over = delivered.handed_over;
-        status.last_frame_age = inner.latest.as_ref().map(|f| f.received_at.elapsed());
-        status.fps = match (inner.recent_arrivals.front(), inner.recent_arrivals.back()) {
+        let counts = inner.counts.clone();
+        let fps = match (inner.recent_arrivals.front(), inner.recent_arrivals.back()) {
             (Some(first), Some(last))
-                if status.upstream == Upstream::Streaming
+                if counts.upstream == Upstream::Streaming
                     && last.elapsed() < Duration::from_secs(2)
                     && last > first =>
             {
@@ -387,7 +374,11 @@ impl Hub {
             }
             _ => 0.0,
         };
-        status
+        Reading {
+            last_frame_age: inner.latest.as_ref().map(|f| f.received_at.elapsed()),
+            counts,
+            fps,
+        }
     }
 }
 
@@ -399,8 +390,8 @@ pub struct ViewerGuard {
 impl Drop for ViewerGuard {
     fn drop(&mut self) {
         let mut inner = self.hub.lock();
-        inner.status.viewers -= 1;
-        if inner.status.viewers == 0 {
+        inner.counts.viewers -= 1;
+        if inner.counts.viewers == 0 {
             let until = Instant::now() + self.hub.linger;
             inner.demand_until = Some(inner.demand_until.map_or(until, |t| t.max(until)));
         }
@@ -430,7 +421,7 @@ mod tests {
         let v = hub.try_viewer(1).unwrap();
         assert!(hub.try_viewer(1).is_none(), "the cap holds");
         assert!(hub.has_demand());
-        assert_eq!(hub.status().viewers, 1);
+        assert_eq!(hub.reading().counts.viewers, 1);
         drop(v);
         assert!(hub.has_demand(), "lingers");
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -438,6 +429,6 @@ mod tests {
             assert!(Instant::now() < deadline, "demand never ended");
             std::thread::sleep(Duration::from_millis(5));
         }
-        assert_eq!(hub.status().viewers, 0);
+        assert_eq!(hub.reading().counts.viewers, 0);
     }
 }

@@ -9,4 +9,5 @@ pub mod frame;
 pub mod health;
 pub mod hub;
 pub mod lost;
+pub mod status;
 pub mod upstream;

@@ -384,7 +384,7 @@ fn from_pico(e: pico_args::Error) -> CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relay::channel::Mode;
+    use crate::camera::client::Mode;
 
     fn parse_str(args: &[&str]) -> Result<Command, CliError> {
         parse(args.iter().map(OsString::from).collect())

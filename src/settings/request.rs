@@ -2,8 +2,8 @@
 //! target, the defaults flags fall back to, and the sentence a mistake becomes.
 
 use crate::camera::client::CameraAddr;
+use crate::camera::client::Mode;
 use crate::formats::osc::{Credentials, PreviewFormat};
-use crate::relay::channel::Mode;
 use crate::sim::SimConfig;
 use crate::web::access::Access;
 use std::fmt;

@@ -3,9 +3,9 @@
 //! that checks its flags against each other.
 
 use super::request::{CameraTarget, CliError, DIRECT_HOST, DIRECT_PORT};
+use crate::camera::client::Mode;
 use crate::camera::client::{CameraAddr, MdnsName};
 use crate::formats::osc::Credentials;
-use crate::relay::channel::Mode;
 use crate::web::access::Net;
 use std::path::PathBuf;
 

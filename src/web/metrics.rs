@@ -4,7 +4,8 @@
 //! labels are the channels' names.
 
 use crate::relay::channel::Channel;
-use crate::relay::hub::{Status, Upstream};
+use crate::relay::hub::Upstream;
+use crate::relay::status::ChannelStatus;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -16,62 +17,62 @@ type Family = (
     &'static str,
     &'static str,
     &'static str,
-    fn(&Status) -> String,
+    fn(&ChannelStatus) -> String,
 );
 const PER_CAMERA: &[Family] = &[
     (
         "oscstream_frames_received_total",
         "counter",
         "Whole JPEG frames received from the camera.",
-        |s| s.frames_received.to_string(),
+        |s| s.counts.frames_received.to_string(),
     ),
     (
         "oscstream_frames_delivered_total",
         "counter",
         "Parts written to viewers, NO SIGNAL and repeated frames included.",
-        |s| s.frames_delivered.to_string(),
+        |s| s.delivered.parts.to_string(),
     ),
     (
         "oscstream_frames_malformed_total",
         "counter",
         "Parts from the camera dropped because they were not whole JPEGs.",
-        |s| s.frames_dropped.to_string(),
+        |s| s.counts.frames_dropped.to_string(),
     ),
     (
         "oscstream_frames_skipped_total",
         "counter",
         "Camera frames that slow viewers skipped to stay on the newest.",
-        |s| s.frames_skipped.to_string(),
+        |s| s.delivered.skipped.to_string(),
     ),
     (
         "oscstream_parts_handed_over_total",
         "counter",
         "Parts a viewer's socket could not take at once, finished by that viewer's own thread.",
-        |s| s.parts_handed_over.to_string(),
+        |s| s.delivered.handed_over.to_string(),
     ),
     (
         "oscstream_sent_bytes_total",
         "counter",
         "JPEG bytes written to stream viewers.",
-        |s| s.bytes_sent.to_string(),
+        |s| s.delivered.bytes.to_string(),
     ),
     (
         "oscstream_viewers",
         "gauge",
         "Stream viewers connected now.",
-        |s| s.viewers.to_string(),
+        |s| s.counts.viewers.to_string(),
     ),
     (
         "oscstream_reconnects_total",
         "counter",
         "Camera preview connections opened again after a failure.",
-        |s| s.reconnects.to_string(),
+        |s| s.counts.reconnects.to_string(),
     ),
     (
         "oscstream_camera_errors_total",
         "counter",
         "Camera failures: refused or failed requests, ended or broken previews.",
-        |s| s.camera_errors.to_string(),
+        |s| s.counts.camera_errors.to_string(),
     ),
     (
         "oscstream_camera_frames_per_second",
@@ -114,7 +115,7 @@ impl Exposition {
 pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
     let statuses: Vec<_> = channels
         .iter()
-        .map(|c| (label_value(c.name()), c.hub().status()))
+        .map(|c| (label_value(c.name()), c.status()))
         .collect();
     let mut out = Exposition(String::with_capacity(4096));
     out.family(
@@ -146,7 +147,7 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
             Upstream::ALL.iter().map(move |state| {
                 (
                     format!("{{camera=\"{camera}\",state=\"{}\"}}", state.as_str()),
-                    u8::from(s.upstream == *state).to_string(),
+                    u8::from(s.upstream() == *state).to_string(),
                 )
             })
         }),

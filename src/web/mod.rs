@@ -7,4 +7,5 @@ pub mod budget;
 pub mod http;
 pub mod metrics;
 pub mod routes;
+pub mod status;
 pub mod streams;

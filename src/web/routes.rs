@@ -13,6 +13,7 @@ use crate::web::api;
 use crate::web::budget::Budget;
 use crate::web::http::{Body, Method, Request, Response, Status};
 use crate::web::metrics;
+use crate::web::status::status_json;
 use crate::web::streams;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -112,7 +113,7 @@ const ROUTES: &[Route] = &[
         Response::bytes(Status::OK, metrics::CONTENT_TYPE, text.into_bytes())
     }),
     exact("/status", Get, |_, ch, _, _| {
-        Response::json(Status::OK, &ch.status())
+        Response::json(Status::OK, &status_json(&ch.status()))
     }),
     waits(exact("/info", Get, |_, ch, _, _| api::camera_info(ch))),
     waits(exact("/osc/info", Get, |_, ch, _, _| api::camera_info(ch))),
@@ -281,10 +282,10 @@ impl Routes {
                 let base = format!("/cameras/{}", c.name());
                 serde_json::json!({
                     "name": c.name(),
-                    "model": s["camera_model"],
-                    "address": s["camera_address"],
-                    "online": s["online"],
-                    "viewers": s["viewers"],
+                    "model": s.counts.camera_model,
+                    "address": s.camera_address,
+                    "online": s.online,
+                    "viewers": s.counts.viewers,
                     "urls": {
                         "page": format!("/public/index.html?camera={}", c.name()),
                         "video_feed": format!("{base}/video_feed"),

@@ -131,7 +131,7 @@ fn feed_mkv_viewer(channel: &Channel, out: &mut TcpStream, min_gap: Duration) ->
         None => channel.quiet_jpeg(),
     };
     let (width, height) = jpeg_dimensions(&first).unwrap_or((1024, 512));
-    let camera_fps = hub.status().fps;
+    let camera_fps = hub.reading().fps;
     let interval = if camera_fps >= 1.0 {
         Duration::from_secs_f64(1.0 / camera_fps)
     } else {
@@ -256,7 +256,8 @@ pub fn snapshot(channel: &Channel) -> Response {
         None => {
             let why = channel
                 .hub()
-                .status()
+                .reading()
+                .counts
                 .last_error
                 .map_or_else(|| "the camera sent no frame".into(), |e| e.to_string());
             Response::error(

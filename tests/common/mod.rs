@@ -6,8 +6,9 @@
 
 use oscstream::app::relay::{Relay, RelayConfig};
 use oscstream::camera::client::CameraAddr;
+use oscstream::camera::client::Mode;
 use oscstream::formats::osc::Credentials;
-use oscstream::relay::channel::{ChannelConfig, Mode};
+use oscstream::relay::channel::ChannelConfig;
 use oscstream::sim::{SimConfig, Simulator};
 use oscstream::timeouts::Timeouts;
 use serde_json::Value;

@@ -4,8 +4,9 @@
 
 use crate::common::*;
 use oscstream::app::relay::{Relay, RelayConfig};
+use oscstream::camera::client::Mode;
 use oscstream::formats::osc::Credentials;
-use oscstream::relay::channel::{ChannelConfig, Mode};
+use oscstream::relay::channel::ChannelConfig;
 use oscstream::sim::{SimConfig, Simulator};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

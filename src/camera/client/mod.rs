@@ -350,5 +350,26 @@ impl Camera {
     }
 }
 
+/// How the relay reaches a camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Mode 1: this computer joined the camera's own Wi-Fi.
+    Direct,
+    /// Mode 2: the camera joined a router; Digest auth.
+    Router,
+    /// The simulated camera built into the binary.
+    Simulated,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::Router => "router",
+            Mode::Simulated => "simulated",
+        }
+    }
+}
+
 /// What `/osc/info` answered, shared by every caller within its age.
 type InfoAnswer = Result<Arc<Info>, OscError>;

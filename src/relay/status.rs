@@ -1,0 +1,87 @@
+//! One channel's state at one moment, as a type: built in one place
+//! ([`crate::relay::channel::Channel::status`]) from what the hub, the fan-out, camera
+//! control and the health watcher each keep once. `/status`, `/cameras`, `/metrics` and
+//! the systemd STATUS line all read it.
+
+use crate::camera::client::Mode;
+use crate::camera::client::OscError;
+use crate::relay::frame::Delivered;
+use crate::relay::health::Health;
+use crate::relay::hub::{Counts, Upstream};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ChannelStatus {
+    pub name: String,
+    pub mode: Mode,
+    /// The camera as configured (`host:port`), and the address requests go to now.
+    pub camera: String,
+    pub camera_address: String,
+    /// What the hub counts: the upstream state, frames, errors and viewers.
+    pub counts: Counts,
+    /// What reached viewers.
+    pub delivered: Delivered,
+    pub fps: f64,
+    pub last_frame_age: Option<Duration>,
+    /// Viewers see live camera frames (not NO SIGNAL or COOLING).
+    pub online: bool,
+    pub health: Health,
+    /// While an overheated camera's preview is closed: how much longer.
+    pub cooling_left: Option<Duration>,
+}
+
+impl ChannelStatus {
+    pub fn upstream(&self) -> Upstream {
+        self.counts.upstream
+    }
+
+    /// Why viewers do not see live frames, in words; `None` while they do.
+    pub fn offline_reason(&self) -> Option<String> {
+        if self.online {
+            return None;
+        }
+        Some(match (self.counts.upstream, &self.counts.last_error) {
+            (Upstream::Cooling, _) => format!(
+                "the camera overheated ({}); its preview is closed to let it cool down for {:.0} s more",
+                self.health.errors.join(", "),
+                self.cooling_left.unwrap_or_default().as_secs_f64()
+            ),
+            (Upstream::Idle, _) => {
+                "nobody is watching, so the camera connection is closed".to_string()
+            }
+            (Upstream::Connecting, None) => "connecting to the camera".to_string(),
+            (Upstream::Streaming, _) => match self.last_frame_age {
+                Some(age) => format!(
+                    "the camera has sent no frame for {:.0} s",
+                    age.as_secs_f64()
+                ),
+                None => "the camera has not sent a frame yet".to_string(),
+            },
+            (_, Some(e)) => e.to_string(),
+            (Upstream::Retrying, None) => "reconnecting to the camera".to_string(),
+        })
+    }
+
+    /// One line for a service manager: what the relay does now.
+    pub fn summary(&self) -> String {
+        let s = &self.counts;
+        match s.upstream {
+            Upstream::Idle => "idle: nobody is watching".to_string(),
+            Upstream::Cooling => format!(
+                "cooling down: the camera reports {}",
+                self.health.errors.join(", ")
+            ),
+            Upstream::Streaming if s.last_error.is_none() => format!(
+                "streaming {:.0} fps to {} viewer{}",
+                self.fps,
+                s.viewers,
+                if s.viewers == 1 { "" } else { "s" }
+            ),
+            _ => match &s.last_error {
+                Some(e @ OscError::Unreachable { .. }) => format!("camera unreachable: {e}"),
+                Some(e) => format!("reconnecting: {e}"),
+                None => "connecting to the camera".to_string(),
+            },
+        }
+    }
+}
