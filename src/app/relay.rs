@@ -12,19 +12,16 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::time::Duration;
 
 /// Connections beyond the viewers (page loads, JSON, snapshots) served at once; more are
 /// refused with 503 so that threads stay bounded by viewers + this.
 pub const SPARE_CONNECTIONS: usize = 64;
-/// How long a stop waits for viewers to finish their part and the camera connection to close.
 /// Requests waiting on a camera take at most this part of the connection cap (a
 /// quarter), so that the rest always has room for the page, `/status` and viewers.
 const CAMERA_WAITS_SHARE: usize = 4;
 /// Bytes of frames that snapshot readers may keep pinned while they read, all together:
 /// a few 4K frames, or hundreds of ordinary ones.
 const MAX_PINNED_BYTES: u64 = 64 << 20;
-const STOP_WAIT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -62,6 +59,7 @@ impl Relay {
             max_connections: viewers + SPARE_CONNECTIONS,
             request_timeout: timeouts.request,
             write_timeout: timeouts.write,
+            eviction_wait: timeouts.eviction,
         };
         let mut channels = Vec::with_capacity(config.cameras.len());
         for camera in config.cameras {
@@ -70,7 +68,7 @@ impl Relay {
                 Err(e) => {
                     channels
                         .iter()
-                        .for_each(|c: &Arc<Channel>| c.stop(STOP_WAIT));
+                        .for_each(|c: &Arc<Channel>| c.stop(c.timeouts().stop));
                     return Err(e);
                 }
             }
@@ -91,7 +89,7 @@ impl Relay {
         ) {
             Ok(server) => server,
             Err(e) => {
-                channels.iter().for_each(|c| c.stop(STOP_WAIT));
+                channels.iter().for_each(|c| c.stop(c.timeouts().stop));
                 return Err(e);
             }
         };
@@ -133,7 +131,7 @@ impl Relay {
         self.server.stop();
         std::thread::scope(|scope| {
             for channel in &self.channels {
-                scope.spawn(|| channel.stop(STOP_WAIT));
+                scope.spawn(|| channel.stop(channel.timeouts().stop));
             }
         });
     }

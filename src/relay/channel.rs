@@ -46,10 +46,6 @@ const MAX_STATUS_FRAMES: usize = 4;
 /// The size of frames the relay draws before the camera ever sent one (a THETA's usual preview).
 const DEFAULT_FRAME_SIZE: (u16, u16) = (1024, 512);
 
-/// However long the viewers took to leave, the camera gets this long to take its own
-/// timers back on a stop.
-const MIN_RESTORE_WAIT: Duration = Duration::from_millis(500);
-
 /// Default for `--max-viewers`.
 pub const MAX_VIEWERS: usize = 64;
 
@@ -133,7 +129,7 @@ impl Channel {
             config
                 .on_lost
                 .clone()
-                .map(|hook| LostWatch::new(hook, camera_label)),
+                .map(|hook| LostWatch::new(hook, camera_label, &timeouts)),
         )?;
         Ok(Arc::new(Channel {
             name: config.name,
@@ -175,7 +171,7 @@ impl Channel {
         if let Some(handle) = handle.filter(|h| h.is_finished()) {
             let _ = handle.join();
         }
-        self.restore_timers_by(deadline.max(Instant::now() + MIN_RESTORE_WAIT));
+        self.restore_timers_by(deadline.max(Instant::now() + self.timeouts.restore_min));
     }
 
     /// Puts back the camera's own timers, waiting for the camera until `deadline` at

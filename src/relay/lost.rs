@@ -3,18 +3,16 @@
 //! most once per `--lost-after` while it stays lost. Cycling the USB power of a V or Z1
 //! that switched itself off turns it back on (`uhubctl` on a Pi).
 //!
-//! The command runs on its own thread: it is killed after [`HOOK_TIMEOUT`], and its exit
+//! The command runs on its own thread: it is killed after its time (`Timeouts::hook`), and its exit
 //! status and first line of output are logged.
 
 use crate::log;
+use crate::timeouts::Timeouts;
 use std::io::{self, Read};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// A command that has not finished by then is killed.
-pub const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What to run when a camera is lost, and after how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,14 +25,17 @@ pub struct LostHook {
 pub struct LostWatch {
     hook: LostHook,
     camera: String,
+    /// How long the command may run, and its output take to close after it exited.
+    limits: (Duration, Duration),
     last_run: Option<Instant>,
 }
 
 impl LostWatch {
-    pub fn new(hook: LostHook, camera: String) -> LostWatch {
+    pub fn new(hook: LostHook, camera: String, timeouts: &Timeouts) -> LostWatch {
         LostWatch {
             hook,
             camera,
+            limits: (timeouts.hook, timeouts.hook_output),
             last_run: None,
         }
     }
@@ -54,10 +55,10 @@ impl LostWatch {
         let not_too_often = self.last_run.is_none_or(|t| t.elapsed() >= self.hook.after);
         if lost_long_enough && not_too_often {
             self.last_run = Some(Instant::now());
-            let (hook, camera) = (self.hook.clone(), self.camera.clone());
+            let (hook, camera, limits) = (self.hook.clone(), self.camera.clone(), self.limits);
             let _ = thread::Builder::new()
                 .name("on-camera-lost".into())
-                .spawn(move || run(&hook, &camera));
+                .spawn(move || run(&hook, &camera, limits));
         }
     }
 }
@@ -66,9 +67,6 @@ impl LostWatch {
 const OUTPUT_KEPT_BYTES: u64 = 4096;
 /// Most characters of the hook's first line that reach the log.
 const MAX_OUTPUT_SHOWN_CHARS: usize = 200;
-/// How long the hook's output may take to close after it exited (something it started
-/// in the background may hold it open).
-const OUTPUT_WAIT: Duration = Duration::from_secs(1);
 
 /// `sh -c CMD` for the hook: `OSCSTREAM_CAMERA` set, the relay's secrets not passed
 /// on, its output piped, in a process group of its own, signals unblocked.
@@ -120,7 +118,7 @@ fn keep_start_of(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String>
     rx
 }
 
-fn run(hook: &LostHook, camera: &str) {
+fn run(hook: &LostHook, camera: &str, (time, output_wait): (Duration, Duration)) {
     log::warning(format_args!(
         "the camera at {camera} has been lost for {:?}: running --on-camera-lost",
         hook.after
@@ -136,7 +134,7 @@ fn run(hook: &LostHook, camera: &str) {
     // Read while it runs: a hook that prints more than a pipe holds must not block.
     let stdout = child.stdout.take().map(keep_start_of);
     let stderr = child.stderr.take().map(keep_start_of);
-    let deadline = Instant::now() + HOOK_TIMEOUT;
+    let deadline = Instant::now() + time;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
@@ -152,7 +150,7 @@ fn run(hook: &LostHook, camera: &str) {
     };
     let collected = |reader: Option<mpsc::Receiver<String>>| {
         reader
-            .and_then(|r| r.recv_timeout(OUTPUT_WAIT).ok())
+            .and_then(|r| r.recv_timeout(output_wait).ok())
             .unwrap_or_default()
     };
     let mut output = collected(stdout);
@@ -175,7 +173,7 @@ fn run(hook: &LostHook, camera: &str) {
             "--on-camera-lost failed ({status}): {first_line}"
         )),
         None => log::warning(format_args!(
-            "--on-camera-lost did not finish in {HOOK_TIMEOUT:?} and was killed"
+            "--on-camera-lost did not finish in {time:?} and was killed"
         )),
     }
 }

@@ -25,8 +25,6 @@ use std::time::{Duration, Instant};
 
 /// Read size from the camera; a THETA frame is 20–300 KB.
 const READ_CHUNK_BYTES: usize = 64 << 10;
-/// A failure that keeps coming back is logged again this often, with a count.
-const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Starts the upstream thread for `camera`, publishing into `hub` until the hub stops.
 pub fn spawn(
@@ -56,8 +54,9 @@ enum Ended {
 /// The same failure over and over is logged once, then every few minutes with a count,
 /// not every few seconds for months; and however the failures vary (a camera may carry
 /// a new message in each), one camera writes at most a few lines a minute.
-#[derive(Default)]
 struct FailureLog {
+    /// A failure that keeps coming back is logged again this often, with a count.
+    repeat_every: Duration,
     last: Option<OscError>,
     logged_at: Option<Instant>,
     repeats: u64,
@@ -65,10 +64,10 @@ struct FailureLog {
     window: LogWindow,
 }
 
-/// At most [`MAX_LINES_PER_WINDOW`] lines per [`LOG_WINDOW`]; what is left out is counted
-/// and said when the next window opens.
-#[derive(Default)]
+/// At most [`MAX_LINES_PER_WINDOW`] lines per window (`Timeouts::log_window`); what is
+/// left out is counted and said when the next window opens.
 struct LogWindow {
+    length: Duration,
     started: Option<Instant>,
     lines: u32,
     left_out: u64,
@@ -76,20 +75,21 @@ struct LogWindow {
 
 /// A camera's failure and recovery lines in one window, at most.
 const MAX_LINES_PER_WINDOW: u32 = 10;
-const LOG_WINDOW: Duration = Duration::from_secs(60);
 
 impl LogWindow {
     /// Whether a line may be written now.
     fn admit(&mut self, camera: &Camera) -> bool {
-        if self.started.is_none_or(|t| t.elapsed() >= LOG_WINDOW) {
+        if self.started.is_none_or(|t| t.elapsed() >= self.length) {
             if self.left_out > 0 {
                 log::warning(format_args!(
-                    "the camera at {} failed or recovered {} more times in the last {LOG_WINDOW:?} than were logged",
+                    "the camera at {} failed or recovered {} more times in the last {:?} than were logged",
                     camera.addr().host_port(),
-                    self.left_out
+                    self.left_out,
+                    self.length
                 ));
             }
             *self = LogWindow {
+                length: self.length,
                 started: Some(Instant::now()),
                 lines: 0,
                 left_out: 0,
@@ -106,6 +106,21 @@ impl LogWindow {
 }
 
 impl FailureLog {
+    fn new(timeouts: &Timeouts) -> FailureLog {
+        FailureLog {
+            repeat_every: timeouts.repeat_log,
+            last: None,
+            logged_at: None,
+            repeats: 0,
+            window: LogWindow {
+                length: timeouts.log_window,
+                started: None,
+                lines: 0,
+                left_out: 0,
+            },
+        }
+    }
+
     fn failed(&mut self, error: &OscError, camera: &Camera) {
         if self.last.as_ref() != Some(error) {
             if self.window.admit(camera) {
@@ -119,7 +134,7 @@ impl FailureLog {
         self.repeats += 1;
         if self
             .logged_at
-            .is_none_or(|t| t.elapsed() >= REPEAT_LOG_INTERVAL)
+            .is_none_or(|t| t.elapsed() >= self.repeat_every)
         {
             log::warning(format_args!(
                 "{error}; still reconnecting ({} more failed attempts)",
@@ -142,7 +157,7 @@ impl FailureLog {
 
 fn run(camera: &Camera, hub: &Hub, fanout: &Fanout, control: &Control, timeouts: &Timeouts) {
     let mut delay = timeouts.retry_first;
-    let mut failures = FailureLog::default();
+    let mut failures = FailureLog::new(timeouts);
     let mut after_failure = false;
     loop {
         control.hang_if_stalled();

@@ -46,6 +46,7 @@ const MAX_CONNECTIONS: usize = 256;
 /// A request must arrive whole within this; a client taking nothing this long is dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const EVICTION_WAIT: Duration = Duration::from_millis(200);
 /// A silent preview holds its connection at most this long.
 const MAX_SILENCE: Duration = Duration::from_secs(60);
 /// Preview formats of a THETA Z1 (RICOH's Web API spec); a configured size not in it is added.
@@ -252,6 +253,7 @@ impl Simulator {
                 max_connections: MAX_CONNECTIONS,
                 request_timeout: REQUEST_TIMEOUT,
                 write_timeout: WRITE_TIMEOUT,
+                eviction_wait: EVICTION_WAIT,
             },
             Arc::new(move |req: Request| handler.handle(req)),
         )?);

@@ -179,12 +179,15 @@ pub fn files(channel: &Channel, req: &Request, base: &str) -> Response {
 /// A download slower than this (after its first seconds) is cut: a reader at a trickle
 /// would otherwise hold a camera wait for hours.
 const MIN_DOWNLOAD_BYTES_PER_SEC: u64 = 16 << 10;
-/// The first seconds of a download, in which its rate is not judged yet.
-const DOWNLOAD_GRACE: Duration = Duration::from_secs(10);
 
 /// Copies a camera file to the client within `deadline` overall, at no less than the
-/// minimum rate once the grace time is over.
-fn copy_at_pace(from: &mut impl Read, to: &mut impl Write, deadline: Duration) -> io::Result<()> {
+/// minimum rate once the `grace` time is over.
+fn copy_at_pace(
+    from: &mut impl Read,
+    to: &mut impl Write,
+    deadline: Duration,
+    grace: Duration,
+) -> io::Result<()> {
     let started = Instant::now();
     let mut sent: u64 = 0;
     let mut chunk = vec![0u8; 64 << 10];
@@ -198,8 +201,8 @@ fn copy_at_pace(from: &mut impl Read, to: &mut impl Write, deadline: Duration) -
         to.write_all(&chunk[..n])?;
         sent += n as u64;
         let took = started.elapsed();
-        let too_slow = took > DOWNLOAD_GRACE
-            && (sent as f64) < MIN_DOWNLOAD_BYTES_PER_SEC as f64 * took.as_secs_f64();
+        let too_slow =
+            took > grace && (sent as f64) < MIN_DOWNLOAD_BYTES_PER_SEC as f64 * took.as_secs_f64();
         if took > deadline || too_slow {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -232,7 +235,10 @@ pub fn camera_file(channel: &Channel, rest: &str) -> Response {
     if !safe {
         return Response::error(Status::NOT_FOUND, "There is no such camera file.");
     }
-    let deadline = channel.timeouts().download;
+    let (deadline, grace) = (
+        channel.timeouts().download,
+        channel.timeouts().download_grace,
+    );
     match channel.camera().file(&format!("/files/{rest}")) {
         Ok(mut body) => {
             // Never the camera's own Content-Type: a hostile camera's `text/html` would
@@ -245,7 +251,7 @@ pub fn camera_file(channel: &Channel, rest: &str) -> Response {
             };
             let response = Response::stream(
                 content_type,
-                Box::new(move |out: &mut TcpStream| copy_at_pace(&mut body, out, deadline)),
+                Box::new(move |out: &mut TcpStream| copy_at_pace(&mut body, out, deadline, grace)),
             )
             .with_header("X-Content-Type-Options", "nosniff");
             if content_type == "application/octet-stream" {

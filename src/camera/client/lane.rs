@@ -5,7 +5,7 @@ use crate::sync::Locked;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Commands that may wait behind the running one.
+/// Camera commands waiting for their turn beyond the one running; more get `Busy`.
 const MAX_QUEUED_COMMANDS: usize = 4;
 
 /// One camera command at a time, with a short queue behind it. A command that cannot

@@ -28,14 +28,11 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// JSON answers larger than this are refused: a THETA's are a few KiB, a page of
 /// `listFiles` tens of KiB. The cap bounds what a hostile camera's answer can cost.
 const MAX_JSON_BYTES: u64 = 256 << 10;
-/// Camera commands waiting for their turn beyond the one running; more get `Busy`.
-/// `/osc/info` answers are reused for this long: pages poll it, the camera hardly changes.
-const INFO_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// Where the camera is and how to log in.
 #[derive(Debug, Clone)]
@@ -149,7 +146,7 @@ impl Camera {
             self.info_cache
                 .locked()
                 .as_ref()
-                .filter(|(at, _)| at.elapsed() < INFO_MAX_AGE)
+                .filter(|(at, _)| at.elapsed() < self.timeouts.info_max_age)
                 .map(|(_, answer)| answer.clone())
         };
         if let Some(answer) = fresh() {

@@ -125,6 +125,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// A client that takes no bytes for this long is dropped.
     pub write_timeout: Duration,
+    /// How long accepting waits for a connection closed to make room to end.
+    pub eviction_wait: Duration,
 }
 
 /// The kernel send buffer of a streaming connection. Left to autotuning it grows to
@@ -132,9 +134,6 @@ pub struct Limits {
 /// 40 s at a THETA's rate. This holds a few frames, so a stalled client is found within
 /// the write timeout. (Linux doubles the value for its own bookkeeping.)
 pub const STREAM_SEND_BUFFER_BYTES: usize = 256 << 10;
-
-/// How long accepting waits for a connection closed to make room to end.
-const EVICTION_WAIT: Duration = Duration::from_millis(200);
 
 /// A parsed request with its body read.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use super::read::read_request;
 use super::write::write_response;
-use super::{EVICTION_WAIT, Handler, Limits, MAX_BODY_BYTES, Method, Response, Status};
+use super::{Handler, Limits, MAX_BODY_BYTES, Method, Response, Status};
 use crate::sync::Locked;
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -189,7 +189,7 @@ impl AcceptLoop {
                     continue;
                 }
                 // Let the evicted thread end first, so threads stay within the cap.
-                let deadline = Instant::now() + EVICTION_WAIT;
+                let deadline = Instant::now() + self.limits.eviction_wait;
                 while self.open.load(Ordering::SeqCst) > max && Instant::now() < deadline {
                     thread::sleep(Duration::from_millis(1));
                 }
