@@ -131,7 +131,7 @@ fn relay(request: RelayRequest) -> Result<(), Exit> {
 fn channel_configs(request: &RelayRequest) -> Result<(Vec<ChannelConfig>, Vec<Simulator>), Exit> {
     let channel = |name: String, camera: CameraAddr, mode: Mode, preview| ChannelConfig {
         name,
-        camera,
+        address: camera,
         mode,
         max_viewers: request.max_viewers,
         preview,
@@ -212,8 +212,8 @@ fn say_where_to_look(relay: &Relay, request: &RelayRequest, cameras: usize) {
 /// Says which camera a channel relays once it answered; ends the process on a wrong
 /// login or a format the camera lacks.
 fn check_in_background(camera: &ChannelConfig, timeouts: &Timeouts) {
-    let label = camera.camera.host_port();
-    match check_camera(&camera.camera, camera.preview, timeouts) {
+    let label = camera.address.host_port();
+    match check_camera(&camera.address, camera.preview, timeouts) {
         Ok((model, address)) => {
             let found = if address == label {
                 String::new()

@@ -32,9 +32,9 @@ pub struct RelayConfig {
     pub timeouts: Timeouts,
 }
 
-/// What a service manager is told.
+/// What a service manager is told: whether the relay is alive, and what it does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
+pub struct ServiceReport {
     pub alive: bool,
     pub summary: String,
 }
@@ -110,7 +110,7 @@ impl Relay {
     }
 
     /// Whether it serves and no camera thread is stuck, and what it does, in one line.
-    pub fn health(&self) -> Health {
+    pub fn report(&self) -> ServiceReport {
         let summary = match self.channels.as_slice() {
             [one] => one.status().summary(),
             all => all
@@ -119,7 +119,7 @@ impl Relay {
                 .collect::<Vec<_>>()
                 .join("; "),
         };
-        Health {
+        ServiceReport {
             alive: self.server.is_accepting() && self.channels.iter().all(|c| c.upstream_alive()),
             summary,
         }

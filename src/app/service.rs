@@ -100,7 +100,7 @@ impl Supervisor {
                 let mut last_status = String::new();
                 let mut next_ping = Instant::now();
                 while !stopping.load(Ordering::SeqCst) {
-                    let health = relay.health();
+                    let health = relay.report();
                     if health.summary != last_status {
                         // One line: a camera's message must not become systemd commands.
                         notifier.send(&format!("STATUS={}", log::escape(&health.summary)));

@@ -57,7 +57,8 @@ pub const FIRST_CAMERA: &str = "main";
 pub struct ChannelConfig {
     /// The camera's name in URLs and metrics labels: `[a-z0-9-]+`.
     pub name: String,
-    pub camera: CameraAddr,
+    /// Where the camera is and how to log in (the client is [`Channel::camera`]).
+    pub address: CameraAddr,
     pub mode: Mode,
     /// Stream requests beyond this many viewers get 503.
     pub max_viewers: usize,
@@ -86,7 +87,7 @@ pub struct Channel {
     max_viewers: usize,
     timeouts: Timeouts,
     /// Shown to viewers while the camera sends nothing, drawn once per kind and size.
-    status_frames: Mutex<Vec<(DrawnAt, Arc<[u8]>)>>,
+    slates: Mutex<Vec<(DrawnAt, Arc<[u8]>)>>,
     /// The size of frames drawn before the camera sent any: the preview format asked
     /// for, or a THETA's usual 1024×512.
     first_size: (u16, u16),
@@ -99,8 +100,8 @@ impl Channel {
     /// Starts the upstream thread; it opens the camera once someone watches.
     pub fn start(config: ChannelConfig, timeouts: Timeouts) -> io::Result<Arc<Channel>> {
         let hub = Hub::new(timeouts.linger);
-        let camera_label = config.camera.host_port();
-        let camera = Arc::new(Camera::new(config.camera, &timeouts));
+        let camera_label = config.address.host_port();
+        let camera = Arc::new(Camera::new(config.address, &timeouts));
         let timers_file = config
             .state_dir
             .as_ref()
@@ -140,7 +141,7 @@ impl Channel {
             control,
             max_viewers: config.max_viewers,
             timeouts,
-            status_frames: Mutex::new(Vec::new()),
+            slates: Mutex::new(Vec::new()),
             first_size: config
                 .preview
                 .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
@@ -273,7 +274,7 @@ impl Channel {
                 let size = latest
                     .and_then(|f| jpeg_dimensions(&f.jpeg))
                     .filter(|&size| fits_preview(size));
-                Err(self.status_frame(size.unwrap_or(self.first_size)))
+                Err(self.slate(size.unwrap_or(self.first_size)))
             }
         }
     }
@@ -281,13 +282,13 @@ impl Channel {
     /// The frame viewers get while the camera sends none, at `size`: COOLING with the
     /// temperature while an overheated camera cools down, else NO SIGNAL. Drawn the first
     /// time a viewer needs it and shared by every viewer after.
-    fn status_frame(&self, size: (u16, u16)) -> Arc<[u8]> {
+    fn slate(&self, size: (u16, u16)) -> Arc<[u8]> {
         let kind = if self.control.cooling() {
             Drawn::Cooling(self.health().hottest().map(|t| t.round() as i32))
         } else {
             Drawn::NoSignal
         };
-        let mut cached = self.status_frames.locked();
+        let mut cached = self.slates.locked();
         if let Some((_, frame)) = cached.iter().find(|(key, _)| *key == (kind, size)) {
             return frame.clone();
         }

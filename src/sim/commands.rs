@@ -4,7 +4,7 @@
 
 use super::preview::render_for;
 use super::preview::{Delimiter, PreviewRun};
-use super::{Camera, HOSTILE_MESSAGE, MODEL, PICTURE_DURATION, Picture};
+use super::{HOSTILE_MESSAGE, MODEL, PICTURE_DURATION, Picture, SimCamera};
 use crate::formats::digest::{Authorization, Challenge};
 use crate::formats::osc::{Credentials, PreviewFormat};
 use crate::sync::Locked;
@@ -39,7 +39,7 @@ fn done(name: &str, results: Value) -> Response {
     )
 }
 
-impl Camera {
+impl SimCamera {
     pub(super) fn handle(self: &Arc<Self>, req: Request) -> Response {
         if let Some(challenge) = self.unauthorized(&req) {
             self.counters.unauthorized.fetch_add(1, Ordering::Relaxed);

@@ -29,7 +29,7 @@ pub const HOT_GRACE_SECS: f64 = 180.0;
 /// How a camera's life runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LifeConfig {
-    /// Camera seconds per real second.
+    /// SimCamera seconds per real second.
     pub time_scale: f64,
     /// The timers it has out of the box, and again after every power cycle.
     pub factory: Timers,
@@ -69,7 +69,7 @@ struct LifeState {
     /// The camera clock, in camera seconds since power-on, and when it was last read.
     now: f64,
     read_at: Instant,
-    /// Camera time of the last command or of the end of the last preview.
+    /// SimCamera time of the last command or of the end of the last preview.
     last_activity: f64,
     asleep_since: Option<f64>,
     board_temp: f64,

@@ -69,7 +69,7 @@ const S_PREVIEW_FORMAT: PreviewFormat = PreviewFormat {
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub listen: String,
-    /// Camera id and password: with them, every request needs Digest auth.
+    /// SimCamera id and password: with them, every request needs Digest auth.
     pub credentials: Option<Credentials>,
     pub width: u16,
     pub height: u16,
@@ -158,7 +158,7 @@ struct Frames {
     loop_frames: Arc<Vec<Arc<[u8]>>>,
 }
 
-struct Camera {
+struct SimCamera {
     model: String,
     firmware: String,
     api: Mutex<ApiState>,
@@ -231,7 +231,7 @@ pub struct Simulator {
     responder: Mutex<Option<thread::JoinHandle<()>>>,
     mdns_addr: Option<SocketAddr>,
     counters: Arc<Counters>,
-    camera: Arc<Camera>,
+    camera: Arc<SimCamera>,
 }
 
 impl Simulator {
@@ -244,7 +244,7 @@ impl Simulator {
             ));
         }
         let counters = Arc::new(Counters::default());
-        let camera = Arc::new(Camera::new(&config, counters.clone()));
+        let camera = Arc::new(SimCamera::new(&config, counters.clone()));
         camera.new_nonce();
         let handler = camera.clone();
         let server = Arc::new(Server::start(
@@ -361,16 +361,16 @@ impl Drop for Simulator {
     }
 }
 
-impl Camera {
+impl SimCamera {
     /// The camera as it comes out of the box for this configuration.
-    fn new(config: &SimConfig, counters: Arc<Counters>) -> Camera {
+    fn new(config: &SimConfig, counters: Arc<Counters>) -> SimCamera {
         let level_1 = config.model == MODEL_S;
         let (format, supported) = preview_formats(config, level_1);
         let firmware = config
             .firmware
             .clone()
             .unwrap_or_else(|| if level_1 { "01.82" } else { "2.20.3" }.to_string());
-        Camera {
+        SimCamera {
             model: config.model.clone(),
             firmware,
             api: Mutex::new(ApiState {
@@ -432,7 +432,7 @@ fn preview_formats(config: &SimConfig, level_1: bool) -> (PreviewFormat, Vec<Pre
 const LIFE_TICK: Duration = Duration::from_millis(20);
 
 /// The camera's life until it switches itself off (or is switched off).
-fn live(camera: &Camera, server: &Server) {
+fn live(camera: &SimCamera, server: &Server) {
     let Some(life) = &camera.life else { return };
     while !camera.faults.killed.load(Ordering::SeqCst) {
         thread::sleep(LIFE_TICK);

@@ -2,7 +2,7 @@
 //! framerate in THETA's exact multipart format, each JPEG stamped with its sequence
 //! number and the moment it was written, and the faults a broken camera shows.
 
-use super::{Camera, Faults, MAX_SILENCE, pattern};
+use super::{Faults, MAX_SILENCE, SimCamera, pattern};
 use crate::formats::mjpeg::THETA_BOUNDARY;
 use crate::formats::osc::PreviewFormat;
 use crate::sync::Locked;
@@ -58,7 +58,7 @@ pub(super) struct PreviewRun {
 }
 
 impl PreviewRun {
-    pub(super) fn run(self, camera: &Camera, out: &mut TcpStream) -> io::Result<()> {
+    pub(super) fn run(self, camera: &SimCamera, out: &mut TcpStream) -> io::Result<()> {
         let counters = &camera.counters;
         counters.previews_running.fetch_add(1, Ordering::SeqCst);
         let result = self.play(camera, out);
@@ -74,7 +74,7 @@ impl PreviewRun {
         result
     }
 
-    fn play(&self, camera: &Camera, out: &mut TcpStream) -> io::Result<()> {
+    fn play(&self, camera: &SimCamera, out: &mut TcpStream) -> io::Result<()> {
         let faults = &camera.faults;
         let mut next = Instant::now();
         for i in 0.. {

@@ -1,7 +1,7 @@
 //! The simulated camera's DNS-SD responder: it answers `_osc._tcp.local` queries by
 //! unicast with the instance's PTR, SRV (the HTTP port) and A record (127.0.0.1).
 
-use super::{Camera, INSTANCE};
+use super::{INSTANCE, SimCamera};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::time::Duration;
 pub(super) fn start_responder(
     listen: &str,
     http_port: u16,
-    camera: Arc<Camera>,
+    camera: Arc<SimCamera>,
 ) -> io::Result<(thread::JoinHandle<()>, SocketAddr)> {
     use crate::formats::dns::{self as mdns, Record};
     let socket = std::net::UdpSocket::bind(listen)?;

@@ -39,7 +39,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 
 /// A route's handler: the relay's routes, the channel it serves, the request, and the
 /// rest of the path after a prefix route's prefix (empty for exact routes).
-type Handler = fn(&Routes, &Arc<Channel>, &Request, &str) -> Response;
+type RouteFn = fn(&Routes, &Arc<Channel>, &Request, &str) -> Response;
 
 struct Route {
     path: &'static str,
@@ -47,13 +47,13 @@ struct Route {
     prefix: bool,
     /// GET also answers HEAD.
     method: Method,
-    handler: Handler,
+    handler: RouteFn,
     /// The handler waits on the camera (a camera call, a frame, a download): it runs
     /// only with a share of [`Routes::camera_waits`].
     waits: bool,
 }
 
-const fn exact(path: &'static str, method: Method, handler: Handler) -> Route {
+const fn exact(path: &'static str, method: Method, handler: RouteFn) -> Route {
     Route {
         path,
         prefix: false,
@@ -63,7 +63,7 @@ const fn exact(path: &'static str, method: Method, handler: Handler) -> Route {
     }
 }
 
-const fn prefix(path: &'static str, method: Method, handler: Handler) -> Route {
+const fn prefix(path: &'static str, method: Method, handler: RouteFn) -> Route {
     Route {
         path,
         prefix: true,

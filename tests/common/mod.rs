@@ -101,7 +101,7 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
         listen: "127.0.0.1:0".into(),
         cameras: vec![ChannelConfig {
             name: "main".into(),
-            camera,
+            address: camera,
             mode: Mode::Direct,
             max_viewers: oscstream::relay::channel::MAX_VIEWERS,
             preview: None,

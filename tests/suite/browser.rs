@@ -284,7 +284,7 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
         .zip(&sims)
         .map(|(name, sim)| oscstream::relay::channel::ChannelConfig {
             name: name.to_string(),
-            camera: camera_at(sim.addr(), None),
+            address: camera_at(sim.addr(), None),
             ..config.cameras[0].clone()
         })
         .collect();

@@ -52,7 +52,7 @@ fn three_cameras() -> Site {
         .into_iter()
         .map(|spec| ChannelConfig {
             name: spec.name,
-            camera: spec.addr,
+            address: spec.addr,
             mode: Mode::Direct,
             max_viewers: 8,
             preview: spec.preview,
