@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod dns;
+pub mod flat;
 pub mod jpeg;
 pub mod matroska;
 pub mod mjpeg;

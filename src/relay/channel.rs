@@ -15,6 +15,7 @@ use crate::formats::picture;
 use crate::log;
 use crate::relay::control::Control;
 use crate::relay::fanout::Fanout;
+use crate::relay::feed::Feed;
 use crate::relay::frame::{Frame, unix_secs};
 use crate::relay::health::{self, Health};
 use crate::relay::hub::{Hub, Upstream};
@@ -251,21 +252,6 @@ impl Channel {
         &self.timeouts
     }
 
-    /// The part a viewer gets while the camera is quiet: its last frame again for a
-    /// while, then NO SIGNAL (or COOLING) at the size of the last frame.
-    pub fn quiet_part(&self) -> Part {
-        match self.quiet() {
-            Ok(frame) => frame.part(),
-            Err(drawn) => Part::new(drawn, unix_secs(SystemTime::now())),
-        }
-    }
-
-    /// The JPEG of [`Channel::quiet_part`].
-    pub fn quiet_jpeg(&self) -> Arc<[u8]> {
-        self.quiet()
-            .map_or_else(|drawn| drawn, |frame| frame.jpeg.clone())
-    }
-
     /// The camera's last frame while it is recent, else the frame the relay draws.
     fn quiet(&self) -> Result<Arc<Frame>, Arc<[u8]>> {
         match self.hub.latest() {
@@ -324,5 +310,38 @@ impl Channel {
             health: self.health(),
             cooling_left: self.control.cooling_left(),
         }
+    }
+}
+
+impl Feed for Channel {
+    fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    fn fanout(&self) -> &Arc<Fanout> {
+        &self.fanout
+    }
+
+    fn max_viewers(&self) -> usize {
+        self.max_viewers
+    }
+
+    fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// The part a viewer gets while the camera is quiet: its last frame again for a
+    /// while, then NO SIGNAL (or COOLING) at the size of the last frame.
+    fn quiet_part(&self) -> Part {
+        match self.quiet() {
+            Ok(frame) => frame.part(),
+            Err(drawn) => Part::new(drawn, unix_secs(SystemTime::now())),
+        }
+    }
+
+    /// The JPEG of [`Feed::quiet_part`].
+    fn quiet_jpeg(&self) -> Arc<[u8]> {
+        self.quiet()
+            .map_or_else(|drawn| drawn, |frame| frame.jpeg.clone())
     }
 }

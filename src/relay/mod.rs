@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod control;
 pub mod fanout;
+pub mod feed;
 pub mod frame;
 pub mod health;
 pub mod hub;

@@ -87,10 +87,12 @@ use Method::{Get, Post};
 const ROUTES: &[Route] = &[
     exact("/", Get, |routes, ch, req, _| {
         match req.query_param("action") {
-            Some("stream") => {
-                streams::video_feed(ch, req.method == Method::Head, req.query_param("fps"))
-            }
-            Some("snapshot") => streams::snapshot(ch),
+            Some("stream") => streams::video_feed(
+                ch.clone(),
+                req.method == Method::Head,
+                req.query_param("fps"),
+            ),
+            Some("snapshot") => streams::snapshot(&**ch),
             _ if Arc::ptr_eq(ch, &routes.channels[0]) => Response::redirect("/public/index.html"),
             _ => Response::redirect(&format!("/public/index.html?camera={}", ch.name())),
         }
@@ -101,12 +103,18 @@ const ROUTES: &[Route] = &[
     exact("/video_feed", Get, video_feed),
     exact("/stream", Get, video_feed),
     exact("/video.mkv", Get, |_, ch, req, _| {
-        streams::video_mkv(ch, req.method == Method::Head, req.query_param("fps"))
+        streams::video_mkv(
+            ch.clone(),
+            req.method == Method::Head,
+            req.query_param("fps"),
+        )
     }),
     waits(exact("/snapshot.jpg", Get, |_, ch, _, _| {
-        streams::snapshot(ch)
+        streams::snapshot(&**ch)
     })),
-    waits(exact("/snapshot", Get, |_, ch, _, _| streams::snapshot(ch))),
+    waits(exact("/snapshot", Get, |_, ch, _, _| {
+        streams::snapshot(&**ch)
+    })),
     exact("/metrics", Get, |routes, _, _, _| {
         let connections = routes.connections.load(Ordering::Relaxed);
         let text = metrics::render(&routes.channels, connections);
@@ -164,7 +172,11 @@ const ROUTES: &[Route] = &[
 ];
 
 fn video_feed(_: &Routes, channel: &Arc<Channel>, req: &Request, _: &str) -> Response {
-    streams::video_feed(channel, req.method == Method::Head, req.query_param("fps"))
+    streams::video_feed(
+        channel.clone(),
+        req.method == Method::Head,
+        req.query_param("fps"),
+    )
 }
 
 fn set_option_gone(_: &Routes, _: &Arc<Channel>, _: &Request, _: &str) -> Response {

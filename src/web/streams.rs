@@ -5,8 +5,8 @@
 
 use crate::formats::jpeg::jpeg_dimensions;
 use crate::formats::{matroska, mjpeg};
-use crate::relay::channel::Channel;
 use crate::relay::fanout::{Job, Outgoing};
+use crate::relay::feed::Feed;
 use crate::relay::frame::frames_missed;
 use crate::relay::hub::ViewerGuard;
 use crate::web::http::{DeadlineWriter, Response, Status};
@@ -20,7 +20,7 @@ pub const MAX_VIEWER_FPS: u32 = 60;
 
 /// The stream; for HEAD only its headers, without counting a viewer (which would
 /// open the camera for nobody).
-pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) -> Response {
+pub fn video_feed(channel: Arc<dyn Feed>, head_only: bool, fps: Option<&str>) -> Response {
     live_stream(
         channel,
         (head_only, fps),
@@ -37,16 +37,16 @@ pub fn video_feed(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) ->
 
 /// What a viewer's thread does with its socket: the channel, the socket, `?fps=N` as
 /// the shortest gap between two frames.
-type Feed = fn(&Channel, &mut TcpStream, Option<Duration>) -> io::Result<()>;
+type Writer = fn(&dyn Feed, &mut TcpStream, Option<Duration>) -> io::Result<()>;
 
 /// A live stream of `content_type` that `feed` writes: `?fps=N` checked, a place among
 /// the viewers taken (not for HEAD, which gets only the headers and opens nothing), the
 /// part deadline set, and the stream headers.
 fn live_stream(
-    channel: &Arc<Channel>,
+    channel: Arc<dyn Feed>,
     (head_only, fps): (bool, Option<&str>),
     content_type: &str,
-    feed: Feed,
+    feed: Writer,
 ) -> Response {
     let min_gap = match min_gap(fps) {
         Ok(gap) => gap,
@@ -55,18 +55,17 @@ fn live_stream(
     if head_only {
         return stream_headers(Response::stream(content_type, Box::new(|_| Ok(()))));
     }
-    let viewer = match join(channel) {
+    let viewer = match join(&*channel) {
         Ok(viewer) => viewer,
         Err(refused) => return refused,
     };
-    let channel = channel.clone();
     stream_headers(Response::stream(
         content_type,
         Box::new(move |out: &mut TcpStream| {
             let _viewer = viewer;
             // Each part gets `write` (see DeadlineWriter): the socket starts from it.
             out.set_write_timeout(Some(channel.timeouts().write))?;
-            feed(&channel, out, min_gap)
+            feed(&*channel, out, min_gap)
         }),
     ))
 }
@@ -84,7 +83,7 @@ fn min_gap(fps: Option<&str>) -> Result<Option<Duration>, Response> {
 }
 
 /// A place among the channel's viewers, or 503 when all are taken.
-fn join(channel: &Channel) -> Result<ViewerGuard, Response> {
+fn join(channel: &dyn Feed) -> Result<ViewerGuard, Response> {
     channel.hub().try_viewer(channel.max_viewers()).ok_or_else(|| {
         let most = channel.max_viewers();
         let (viewers, are) = if most == 1 {
@@ -105,7 +104,7 @@ fn join(channel: &Channel) -> Result<ViewerGuard, Response> {
 /// relay received it, so players and ffmpeg keep the camera's real rate (an MJPEG
 /// stream has no timestamps, and every player guesses 25 fps). `?fps=N` as for
 /// `/video_feed`. Each viewer's thread takes the newest frame from the hub itself.
-pub fn video_mkv(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) -> Response {
+pub fn video_mkv(channel: Arc<dyn Feed>, head_only: bool, fps: Option<&str>) -> Response {
     live_stream(
         channel,
         (head_only, fps),
@@ -117,7 +116,7 @@ pub fn video_mkv(channel: &Arc<Channel>, head_only: bool, fps: Option<&str>) -> 
 /// Writes the Matroska stream: its head once the first frame tells the size, then every
 /// newest frame (at most one per `min_gap`), and the quiet-spell frame while the camera
 /// sends none, all stamped from the stream's start.
-fn feed_mkv_viewer(channel: &Channel, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
+fn feed_mkv_viewer(channel: &dyn Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
     let hub = channel.hub();
     let t = channel.timeouts();
     let (mut seq, fresh) = hub.join(t.join_max_age);
@@ -183,7 +182,7 @@ fn stream_headers(response: Response) -> Response {
 /// part its socket could not take at once, a frame that came meanwhile) and the
 /// parts of quiet spells. Each part must be taken whole within the write timeout,
 /// or the viewer is dropped.
-fn feed_viewer(channel: &Channel, out: &mut TcpStream) -> io::Result<()> {
+fn feed_viewer(channel: &dyn Feed, out: &mut TcpStream) -> io::Result<()> {
     let t = channel.timeouts();
     let (seq, fresh) = channel.hub().join(t.join_max_age);
     let first = fresh.map(|f| Outgoing::of(&f));
@@ -208,7 +207,7 @@ fn feed_viewer(channel: &Channel, out: &mut TcpStream) -> io::Result<()> {
 
 /// `?fps=N`: this viewer's thread takes the newest frame from the hub itself, at
 /// most once per `min_gap`: fewer frames for it, the same for everyone else.
-fn feed_paced_viewer(channel: &Channel, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
+fn feed_paced_viewer(channel: &dyn Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
     let hub = channel.hub();
     let t = channel.timeouts();
     // The fresh frame, if any, comes from the hub's wait below, at this viewer's pace.
@@ -236,7 +235,7 @@ fn feed_paced_viewer(channel: &Channel, out: &mut TcpStream, min_gap: Duration) 
 }
 
 /// The camera is quiet: what the channel shows meanwhile, under the part deadline.
-fn write_quiet_part(channel: &Channel, out: &mut TcpStream) -> io::Result<()> {
+fn write_quiet_part(channel: &dyn Feed, out: &mut TcpStream) -> io::Result<()> {
     let part = channel.quiet_part();
     part.write_from(&mut DeadlineWriter::new(out, channel.timeouts().write), 0)?;
     channel
@@ -247,7 +246,7 @@ fn write_quiet_part(channel: &Channel, out: &mut TcpStream) -> io::Result<()> {
 }
 
 /// The newest frame as a JPEG, or 503 with the reason when none comes in time.
-pub fn snapshot(channel: &Channel) -> Response {
+pub fn snapshot(channel: &dyn Feed) -> Response {
     let t = channel.timeouts();
     match channel.hub().snapshot(t.snapshot_max_age, t.snapshot_wait) {
         Some(frame) => Response::shared(Status::OK, "image/jpeg", frame.jpeg.clone())
