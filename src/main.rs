@@ -6,6 +6,7 @@ use oscstream::app::relay::{Relay, RelayConfig};
 use oscstream::app::service::{self, Supervisor};
 use oscstream::camera::client::Mode;
 use oscstream::camera::client::{Camera, CameraAddr};
+use oscstream::formats::flat::Mount;
 use oscstream::formats::osc::PreviewFormat;
 use oscstream::log;
 use oscstream::relay::channel::{ChannelConfig, FIRST_CAMERA};
@@ -130,6 +131,8 @@ fn relay(request: RelayRequest) -> Result<(), Exit> {
 /// simulators to keep alive.
 fn channel_configs(request: &RelayRequest) -> Result<(Vec<ChannelConfig>, Vec<Simulator>), Exit> {
     let channel = |name: String, camera: CameraAddr, mode: Mode, preview| ChannelConfig {
+        views: Vec::new(),
+        mount: Mount::default(),
         name,
         address: camera,
         mode,
@@ -183,7 +186,11 @@ fn channel_configs(request: &RelayRequest) -> Result<(Vec<ChannelConfig>, Vec<Si
                 } else {
                     Mode::Direct
                 };
-                channel(spec.name.clone(), spec.addr.clone(), mode, spec.preview)
+                ChannelConfig {
+                    views: spec.views.clone(),
+                    mount: spec.mount,
+                    ..channel(spec.name.clone(), spec.addr.clone(), mode, spec.preview)
+                }
             })
             .collect(),
     };

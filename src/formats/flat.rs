@@ -8,6 +8,7 @@
 //! half (4:2:0), the way the camera's JPEGs and our encoder both keep them.
 
 use jpeg_encoder::{Encoder, ImageBuffer, JpegColorType, SamplingFactor};
+use std::ops::RangeInclusive;
 use zune_jpeg::JpegDecoder;
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
@@ -21,6 +22,25 @@ pub const MAX_SOURCE_WIDTH: usize = 3840;
 pub const MAX_SOURCE_HEIGHT: usize = 1920;
 /// Quality of the views' JPEGs: near ffmpeg's `-q:v 4` in size and look.
 pub const VIEW_QUALITY: u8 = 80;
+
+/// The ranges the numbers take, said the same way by the config and by `flat.jpg`.
+pub const YAW: RangeInclusive<f64> = -180.0..=180.0;
+pub const PITCH: RangeInclusive<f64> = -90.0..=90.0;
+pub const ROLL: RangeInclusive<f64> = -180.0..=180.0;
+pub const FOV: RangeInclusive<f64> = 1.0..=179.0;
+
+/// `value` of `what` within `range`, or the sentence naming both.
+pub fn degrees_in(value: f64, range: &RangeInclusive<f64>, what: &str) -> Result<f64, String> {
+    if value.is_finite() && range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{what} takes degrees from {} to {} (got {value})",
+            range.start(),
+            range.end()
+        ))
+    }
+}
 
 /// Where a view looks and how much it sees, in ffmpeg `v360`'s words and signs.
 #[derive(Debug, Clone, Copy, PartialEq)]

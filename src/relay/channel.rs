@@ -8,6 +8,7 @@
 
 use crate::camera::client::Mode;
 use crate::camera::client::{Camera, CameraAddr};
+use crate::formats::flat::Mount;
 use crate::formats::jpeg::jpeg_dimensions;
 use crate::formats::mjpeg::Part;
 use crate::formats::osc::{PreviewFormat, fits_preview};
@@ -22,6 +23,7 @@ use crate::relay::hub::{Hub, Upstream};
 use crate::relay::lost::{LostHook, LostWatch};
 use crate::relay::status::ChannelStatus;
 use crate::relay::upstream;
+use crate::relay::views::{ViewSpec, Views};
 use crate::sync::Locked;
 use crate::timeouts::Timeouts;
 use std::io;
@@ -74,6 +76,9 @@ pub struct ChannelConfig {
     pub on_lost: Option<LostHook>,
     /// `--state-dir`: where the camera's own timers are kept until they are put back.
     pub state_dir: Option<PathBuf>,
+    /// Flat views of this camera (`[[camera.view]]`), and how the camera hangs.
+    pub views: Vec<ViewSpec>,
+    pub mount: Mount,
 }
 
 /// See the module docs.
@@ -95,6 +100,7 @@ pub struct Channel {
     upstream: Mutex<Option<JoinHandle<()>>>,
     /// What the camera says of its battery, temperatures and errors.
     health: Arc<Mutex<Health>>,
+    views: Views,
 }
 
 impl Channel {
@@ -120,6 +126,13 @@ impl Channel {
             timeouts,
         )?;
         let health = Arc::new(Mutex::new(Health::default()));
+        let views = Views::start(
+            &config.views,
+            config.mount,
+            &hub,
+            (&config.name, config.max_viewers),
+            timeouts,
+        )?;
         // It ends by itself when the hub stops.
         health::watch(
             camera.clone(),
@@ -150,6 +163,7 @@ impl Channel {
                 .unwrap_or(DEFAULT_FRAME_SIZE),
             upstream: Mutex::new(Some(upstream)),
             health,
+            views,
         }))
     }
 
@@ -157,6 +171,7 @@ impl Channel {
     /// most `within` for them (a camera read in flight may take longer; its thread then
     /// ends on its own).
     pub fn stop(&self, within: Duration) {
+        self.views.stop();
         self.hub.stop();
         self.fanout.stop();
         let deadline = Instant::now() + within;
@@ -239,6 +254,11 @@ impl Channel {
         &self.hub
     }
 
+    /// The camera's flat views and its ad-hoc renders.
+    pub fn views(&self) -> &Views {
+        &self.views
+    }
+
     pub fn fanout(&self) -> &Arc<Fanout> {
         &self.fanout
     }
@@ -309,6 +329,8 @@ impl Channel {
             last_frame_age: reading.last_frame_age,
             health: self.health(),
             cooling_left: self.control.cooling_left(),
+            views: self.views.list().iter().map(|v| v.status()).collect(),
+            view_decode_failures: self.views.decode_failures(),
         }
     }
 }

@@ -12,3 +12,4 @@ pub mod hub;
 pub mod lost;
 pub mod status;
 pub mod upstream;
+pub mod views;

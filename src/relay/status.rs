@@ -8,6 +8,7 @@ use crate::camera::client::OscError;
 use crate::relay::frame::Delivered;
 use crate::relay::health::Health;
 use crate::relay::hub::{Counts, Upstream};
+use crate::relay::views::ViewStatus;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct ChannelStatus {
     pub health: Health,
     /// While an overheated camera's preview is closed: how much longer.
     pub cooling_left: Option<Duration>,
+    /// The camera's flat views, and its frames that did not decode for them.
+    pub views: Vec<ViewStatus>,
+    pub view_decode_failures: u64,
 }
 
 impl ChannelStatus {

@@ -12,11 +12,23 @@
 //! id = "THETAYN10010104"       # optional: Digest auth, with pwd_file
 //! pwd_file = "/etc/oscstream/front.pwd"
 //! preview = "1920x960@8"       # optional
+//! roll_offset = 180            # optional: hung upside down (also yaw_, pitch_offset)
+//! [[camera.view]]              # optional, any number: flat views of this camera
+//! name = "door"                # [a-z0-9-]+, unique per camera
+//! yaw = 30                     # degrees, as ffmpeg's v360
+//! pitch = -10
+//! roll = 0                     # optional
+//! fov = 90                     # horizontal field of view
+//! size = "1280x720"            # optional
+//! fps = 10                     # optional cap
 //! ```
 
 use crate::camera::client::CameraAddr;
+use crate::formats::flat::Mount;
 use crate::formats::osc::{Credentials, PreviewFormat};
+use crate::relay::views::ViewSpec;
 use crate::settings::values;
+use crate::settings::views::{At, RawView, mount_of, views_of};
 use crate::web::access::Net;
 use serde::Deserialize;
 use std::fmt;
@@ -30,6 +42,8 @@ pub struct CameraSpec {
     pub name: String,
     pub addr: CameraAddr,
     pub preview: Option<PreviewFormat>,
+    pub views: Vec<ViewSpec>,
+    pub mount: Mount,
 }
 
 /// What the file says.
@@ -70,6 +84,11 @@ struct RawCamera {
     id: Option<Spanned<String>>,
     pwd_file: Option<Spanned<String>>,
     preview: Option<Spanned<String>>,
+    yaw_offset: Option<Spanned<f64>>,
+    pitch_offset: Option<Spanned<f64>>,
+    roll_offset: Option<Spanned<f64>>,
+    #[serde(default)]
+    view: Vec<Spanned<RawView>>,
 }
 
 /// Reads and checks the file at `path`.
@@ -116,9 +135,6 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         cameras,
     })
 }
-
-/// Where in the file a span is, as the sentences say it.
-type At<'a> = dyn Fn(Range<usize>) -> String + 'a;
 
 /// One `[[camera]]`, checked: its name (unique among `before`), login, preview, host
 /// and port.
@@ -184,6 +200,8 @@ fn camera_spec(
             credentials,
         },
         preview,
+        views: views_of(&c.view, name, at)?,
+        mount: mount_of([&c.yaw_offset, &c.pitch_offset, &c.roll_offset], at)?,
     })
 }
 

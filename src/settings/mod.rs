@@ -8,3 +8,4 @@ pub mod request;
 pub mod secret;
 pub mod targets;
 pub mod values;
+pub mod views;

@@ -153,7 +153,49 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
         }),
     );
     camera_health(&mut out, channels);
+    view_families(&mut out, &statuses);
     out.0
+}
+
+/// Each flat view's frames and the time their remap and encode took (no family when no
+/// camera has views).
+fn view_families(out: &mut Exposition, statuses: &[(String, ChannelStatus)]) {
+    if statuses.iter().all(|(_, s)| s.views.is_empty()) {
+        return;
+    }
+    let per_view = |value: fn(&crate::relay::views::ViewStatus) -> String| {
+        statuses.iter().flat_map(move |(camera, s)| {
+            s.views.iter().map(move |v| {
+                (
+                    format!("{{camera=\"{camera}\",view=\"{}\"}}", label_value(&v.name)),
+                    value(v),
+                )
+            })
+        })
+    };
+    out.family(
+        "oscstream_view_frames_total",
+        "counter",
+        "Frames rendered for a flat view (one per camera frame while anyone watches it).",
+        per_view(|v| v.frames_encoded.to_string()),
+    );
+    out.family(
+        "oscstream_view_encode_seconds_total",
+        "counter",
+        "Time spent remapping and encoding a flat view's frames.",
+        per_view(|v| format!("{:.6}", v.encode_seconds)),
+    );
+    out.family(
+        "oscstream_view_decode_failures_total",
+        "counter",
+        "Camera frames that did not decode for the camera's views.",
+        statuses.iter().map(|(camera, s)| {
+            (
+                format!("{{camera=\"{camera}\"}}"),
+                s.view_decode_failures.to_string(),
+            )
+        }),
+    );
 }
 
 /// Battery and temperatures, for the cameras that reported them (no family when none did).

@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod routes;
 pub mod status;
 pub mod streams;
+pub mod views;

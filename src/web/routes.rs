@@ -15,6 +15,7 @@ use crate::web::http::{Body, Method, Request, Response, Status};
 use crate::web::metrics;
 use crate::web::status::status_json;
 use crate::web::streams;
+use crate::web::views;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -115,6 +116,12 @@ const ROUTES: &[Route] = &[
     waits(exact("/snapshot", Get, |_, ch, _, _| {
         streams::snapshot(&**ch)
     })),
+    waits(exact("/flat.jpg", Get, |_, ch, req, _| {
+        views::flat_jpg(ch, req)
+    })),
+    prefix("/views/", Get, |_, ch, req, rest| {
+        views::view_route(ch, req, rest)
+    }),
     exact("/metrics", Get, |routes, _, _, _| {
         let connections = routes.connections.load(Ordering::Relaxed);
         let text = metrics::render(&routes.channels, connections);
@@ -292,6 +299,23 @@ impl Routes {
             .map(|c| {
                 let s = c.status();
                 let base = format!("/cameras/{}", c.name());
+                let views: Vec<serde_json::Value> = c
+                    .views()
+                    .list()
+                    .iter()
+                    .map(|v| {
+                        let s = v.status();
+                        serde_json::json!({
+                            "name": s.name,
+                            "width": s.width,
+                            "height": s.height,
+                            "urls": {
+                                "video_feed": format!("{base}/views/{}/video_feed", s.name),
+                                "snapshot": format!("{base}/views/{}/snapshot.jpg", s.name),
+                            },
+                        })
+                    })
+                    .collect();
                 serde_json::json!({
                     "name": c.name(),
                     "model": s.counts.camera_model,
@@ -303,7 +327,9 @@ impl Routes {
                         "video_feed": format!("{base}/video_feed"),
                         "snapshot": format!("{base}/snapshot.jpg"),
                         "status": format!("{base}/status"),
+                        "flat": format!("{base}/flat.jpg"),
                     },
+                    "views": views,
                 })
             })
             .collect();

@@ -23,6 +23,13 @@ pub fn status_json(s: &ChannelStatus) -> Value {
         "last_error": s.counts.last_error.as_ref().map(|e| e.to_string()),
         "viewers": s.counts.viewers,
         "health": health_json(&s.health, s),
+        "views": s.views.iter().map(|v| json!({
+            "name": v.name,
+            "width": v.width,
+            "height": v.height,
+            "viewers": v.viewers,
+            "frames_encoded": v.frames_encoded,
+        })).collect::<Vec<_>>(),
     })
 }
 

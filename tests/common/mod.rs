@@ -109,6 +109,8 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
             cool_down: Duration::from_secs(2),
             on_lost: None,
             state_dir: None,
+            views: Vec::new(),
+            mount: Default::default(),
         }],
         access: Default::default(),
         timeouts: Timeouts {

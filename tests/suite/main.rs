@@ -22,3 +22,4 @@ mod security;
 mod service;
 mod shapes;
 mod unattended;
+mod views;

@@ -60,6 +60,8 @@ fn three_cameras() -> Site {
             cool_down: Duration::from_secs(2),
             on_lost: None,
             state_dir: None,
+            views: spec.views,
+            mount: spec.mount,
         })
         .collect();
     let relay = Relay::start(RelayConfig {

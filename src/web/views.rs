@@ -1,0 +1,92 @@
+//! The flat views over HTTP: each configured view as an ordinary camera
+//! (`views/VIEW/video_feed`, `views/VIEW/snapshot.jpg`), and `flat.jpg`, one view
+//! rendered on request from the newest frame, with ffmpeg `v360`'s numbers.
+
+use crate::formats::flat::{
+    FOV, MAX_VIEW_HEIGHT, MAX_VIEW_WIDTH, PITCH, ROLL, ViewGeometry, YAW, degrees_in,
+};
+use crate::relay::channel::Channel;
+use crate::relay::views::RenderError;
+use crate::web::http::{Method, Request, Response, Status};
+use crate::web::streams;
+use std::sync::Arc;
+
+/// `views/VIEW/video_feed` or `views/VIEW/snapshot.jpg` (`rest` is what follows `views/`).
+pub fn view_route(channel: &Arc<Channel>, req: &Request, rest: &str) -> Response {
+    let (name, what) = rest.split_once('/').unwrap_or((rest, ""));
+    let Some(view) = channel.views().find(name) else {
+        return Response::error(
+            Status::NOT_FOUND,
+            format!("Camera {} has no view named {name:?}.", channel.name()),
+        );
+    };
+    match what {
+        "video_feed" | "stream" => streams::video_feed(
+            view.clone(),
+            req.method == Method::Head,
+            req.query_param("fps"),
+        ),
+        "snapshot.jpg" | "snapshot" => streams::snapshot(&**view),
+        _ => Response::error(
+            Status::NOT_FOUND,
+            format!("A view serves video_feed and snapshot.jpg, not {what:?}."),
+        ),
+    }
+}
+
+/// `flat.jpg?yaw=&pitch=&roll=&fov=&width=&height=`: one view of the newest frame.
+pub fn flat_jpg(channel: &Channel, req: &Request) -> Response {
+    let geometry = match geometry_of(req) {
+        Ok(g) => g,
+        Err(why) => return Response::error(Status::BAD_REQUEST, format!("{why}.")),
+    };
+    match channel.views().render(geometry) {
+        Ok(rendered) => Response::bytes(Status::OK, "image/jpeg", rendered.jpeg)
+            .with_header("Cache-Control", "no-store")
+            .with_header("X-Timestamp", format!("{:.6}", rendered.timestamp)),
+        Err(RenderError::Busy) => Response::error(
+            Status::SERVICE_UNAVAILABLE,
+            "Another flat.jpg of this camera is being rendered; try again in a moment.",
+        )
+        .with_header("Retry-After", "1"),
+        Err(RenderError::NoFrame) => Response::error(
+            Status::SERVICE_UNAVAILABLE,
+            "No camera frame arrived in time to render the view.",
+        ),
+        Err(RenderError::Undecodable(e)) => Response::error(
+            Status::BAD_GATEWAY,
+            format!("The camera's frame gave no view: {e}."),
+        ),
+    }
+}
+
+/// The view the query asks for: yaw, pitch, roll and fov in degrees (0, 0, 0 and 90 when
+/// left out), width and height (1280×720).
+fn geometry_of(req: &Request) -> Result<ViewGeometry, String> {
+    let number = |name: &str, default: f64| -> Result<f64, String> {
+        match req.query_param(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<f64>()
+                .map_err(|_| format!("{name} is a number of degrees (got {text:?})")),
+        }
+    };
+    let side = |name: &str, default: u16, most: u16| -> Result<u16, String> {
+        let text = req.query_param(name).unwrap_or_default();
+        match text.parse::<u16>() {
+            _ if text.is_empty() => Ok(default),
+            Ok(n) if (16..=most).contains(&n) && n % 2 == 0 => Ok(n),
+            _ => Err(format!(
+                "{name} takes an even number of pixels from 16 to {most} (got {text:?})"
+            )),
+        }
+    };
+    Ok(ViewGeometry {
+        yaw: degrees_in(number("yaw", 0.0)?, &YAW, "yaw")?,
+        pitch: degrees_in(number("pitch", 0.0)?, &PITCH, "pitch")?,
+        roll: degrees_in(number("roll", 0.0)?, &ROLL, "roll")?,
+        fov: degrees_in(number("fov", 90.0)?, &FOV, "fov")?,
+        width: side("width", 1280, MAX_VIEW_WIDTH)?,
+        height: side("height", 720, MAX_VIEW_HEIGHT)?,
+    })
+}
