@@ -334,10 +334,12 @@ function look(dYaw, dPitch) {
   view.yaw = (view.yaw + dYaw) % (2 * Math.PI);
   view.pitch = Math.max(-1.55, Math.min(1.55, view.pitch + dPitch));
   view.dirty = true;
+  showFinder();
 }
 function zoom(factor) {
   view.fov = Math.max(30, Math.min(120, view.fov * factor));
   view.dirty = true;
+  showFinder();
 }
 
 const pointers = new Map();
@@ -385,7 +387,43 @@ function setFlat(flat) {
   $("toggle-flat").setAttribute("aria-pressed", String(flat));
 }
 $("toggle-flat").addEventListener("click", () => setFlat(!view.flat));
-$("reset-view").addEventListener("click", () => { view.yaw = 0; view.pitch = 0; view.fov = 90; view.dirty = true; });
+$("reset-view").addEventListener("click", () => { view.yaw = 0; view.pitch = 0; view.fov = 90; view.dirty = true; showFinder(); });
+
+// ---------- the view finder ----------
+// The sphere's direction in ffmpeg v360's numbers, as the relay's views and flat.jpg
+// take them: yaw to the right, pitch up, the horizontal field of view of a 16:9 view
+// (the sphere's own fov is vertical). A link #yaw=30&pitch=-10&fov=90 opens that view.
+
+const FINDER_ASPECT = 1280 / 720;
+const DEG = 180 / Math.PI;
+
+function finderNumbers() {
+  const yaw = ((view.yaw * DEG) % 360 + 540) % 360 - 180;
+  const pitch = -view.pitch * DEG;
+  const fov = 2 * Math.atan(Math.tan(view.fov / 2 / DEG) * FINDER_ASPECT) * DEG;
+  return { yaw: Math.round(yaw), pitch: Math.round(pitch), fov: Math.min(179, Math.max(1, Math.round(fov))) };
+}
+
+function showFinder() {
+  const n = finderNumbers();
+  $("finder-numbers").textContent = `yaw ${n.yaw}° · pitch ${n.pitch}° · fov ${n.fov}°`;
+  $("finder-link").href = `${base}/flat.jpg?yaw=${n.yaw}&pitch=${n.pitch}&roll=0&fov=${n.fov}&width=1280&height=720`;
+  $("finder-snippet").textContent =
+    `[[camera.view]]\nname = "my-view"\nyaw = ${n.yaw}\npitch = ${n.pitch}\nfov = ${n.fov}\nsize = "1280x720"`;
+}
+
+function lookFromHash() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  const num = (k) => (h.has(k) && Number.isFinite(Number(h.get(k))) ? Number(h.get(k)) : null);
+  const [yaw, pitch, fov] = [num("yaw"), num("pitch"), num("fov")];
+  if (yaw !== null) view.yaw = yaw / DEG;
+  if (pitch !== null) view.pitch = Math.max(-1.55, Math.min(1.55, -pitch / DEG));
+  if (fov !== null) view.fov = 2 * Math.atan(Math.tan(Math.min(179, Math.max(1, fov)) / 2 / DEG) / FINDER_ASPECT) * DEG;
+  view.dirty = true;
+  showFinder();
+}
+lookFromHash();
+addEventListener("hashchange", lookFromHash);
 
 // ---------- fullscreen and kiosk ----------
 
@@ -453,10 +491,35 @@ async function refreshStatus() {
       ...healthRows(s.health),
     ]);
     $("camera-line").textContent = `camera: ${s.camera_model || "unknown"} at ${s.camera} (${s.mode})`;
+    showViews(s.views || []);
     announce(s.online ? "Camera online." : `Camera offline: ${s.offline_reason || "unknown"}.`);
   } catch (e) {
     $("camera-line").textContent = "camera: the relay is not answering";
     announce("The relay is not answering.");
+  }
+}
+
+// The configured flat views, each with a thumbnail (a snapshot, renewed with the status).
+function showViews(views) {
+  $("views").hidden = views.length === 0;
+  const list = $("views-list");
+  for (const v of views) {
+    let item = document.getElementById(`view-item-${v.name}`);
+    if (!item) {
+      item = document.createElement("li");
+      item.id = `view-item-${v.name}`;
+      const link = document.createElement("a");
+      link.href = `${base}/views/${encodeURIComponent(v.name)}/video_feed`;
+      const img = document.createElement("img");
+      img.id = `view-thumb-${v.name}`;
+      img.alt = `Flat view ${v.name}`;
+      img.width = 320;
+      link.append(img, document.createTextNode(` ${v.name} (${v.width}×${v.height})`));
+      item.append(link);
+      list.append(item);
+    }
+    document.getElementById(`view-thumb-${v.name}`).src =
+      `${base}/views/${encodeURIComponent(v.name)}/snapshot.jpg?t=${Date.now()}`;
   }
 }
 

@@ -136,3 +136,82 @@ pub fn mount_of(offsets: [&Option<Spanned<f64>>; 3], at: &At) -> Result<Mount, C
         roll: check(roll, &ROLL, "roll_offset")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::settings::config::parse;
+    use std::path::Path;
+
+    const CAMERA: &str = "[[camera]]\nname = \"lobby\"\nhost = \"h\"\n";
+
+    #[test]
+    fn views_and_the_mount_are_read_with_their_defaults() {
+        let text = format!(
+            "{CAMERA}roll_offset = 180\n[[camera.view]]\nname = \"door\"\nyaw = 30\npitch = -10\nfov = 90\n\
+             [[camera.view]]\nname = \"desk\"\nyaw = -45.5\npitch = 0\nroll = 5\nfov = 60\nsize = \"640x360\"\nfps = 5\n"
+        );
+        let file = parse(&text, Path::new("c.toml")).unwrap();
+        let camera = &file.cameras[0];
+        assert_eq!(camera.mount.roll, 180.0);
+        let (door, desk) = (&camera.views[0], &camera.views[1]);
+        assert_eq!(
+            (
+                door.name.as_str(),
+                door.geometry.width,
+                door.geometry.height
+            ),
+            ("door", 1280, 720)
+        );
+        assert_eq!(
+            (door.geometry.yaw, door.geometry.pitch, door.fps),
+            (30.0, -10.0, None)
+        );
+        assert_eq!(
+            (desk.geometry.roll, desk.geometry.width, desk.fps),
+            (5.0, 640, Some(5))
+        );
+    }
+
+    #[test]
+    fn each_view_mistake_names_its_line() {
+        let view = "[[camera.view]]\nname = \"door\"\nyaw = 30\npitch = -10\nfov = 90\n";
+        for (extra, line, says) in [
+            (
+                "yaw_offset = 400\n",
+                "line 4",
+                "yaw_offset takes degrees from -180 to 180",
+            ),
+            (
+                &format!("{view}size = \"1281x720\"\n"),
+                "line 9",
+                "even sides",
+            ),
+            (&format!("{view}fps = 0\n"), "line 9", "from 1 to 60"),
+            (
+                &format!("{view}{view}"),
+                "line 10",
+                "second view named \"door\"",
+            ),
+            (
+                &view.replace("fov = 90", "fov = 180"),
+                "line 8",
+                "fov takes degrees from 1 to 179",
+            ),
+            (
+                &view.replace("\"door\"", "\"Door 1\""),
+                "line 5",
+                "a-z, 0-9",
+            ),
+            (
+                &view.replace("fov = 90", "fov = 90\nzoom = 2"),
+                "line 9",
+                "zoom",
+            ),
+        ] {
+            let err = parse(&format!("{CAMERA}{extra}"), Path::new("c.toml"))
+                .unwrap_err()
+                .0;
+            assert!(err.contains(line) && err.contains(says), "{extra}: {err}");
+        }
+    }
+}

@@ -317,3 +317,60 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
         Some("RICOH THETA Z1")
     );
 }
+
+#[test]
+fn the_view_finder_shows_ffmpegs_numbers_and_the_views_have_thumbnails() {
+    let Some(browser) = chromium() else { return };
+    let sim = start_sim();
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    config.cameras[0].views = vec![oscstream::relay::views::ViewSpec {
+        name: "door".into(),
+        geometry: oscstream::formats::flat::ViewGeometry {
+            yaw: 30.0,
+            pitch: -10.0,
+            roll: 0.0,
+            fov: 90.0,
+            width: 640,
+            height: 360,
+        },
+        fps: None,
+    }];
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    // A link to a view in ffmpeg's numbers opens the sphere looking there.
+    let url = format!(
+        "http://{}/public/index.html?probe=1#yaw=30&pitch=-10&fov=90",
+        relay.addr()
+    );
+    let dom = wait_for(
+        Duration::from_secs(60),
+        "the finder and a view thumbnail",
+        || {
+            let dom = dump_dom(&browser, &url, 4000, &[]);
+            let thumb = attribute(&dom, "view-thumb-door", "src")
+                .is_some_and(|src| src.contains("/views/door/snapshot.jpg"));
+            thumb.then_some(dom)
+        },
+    );
+    assert_eq!(
+        text_of(&dom, "finder-numbers").as_deref(),
+        Some("yaw 30° · pitch -10° · fov 90°")
+    );
+    let link = attribute(&dom, "finder-link", "href")
+        .unwrap()
+        .replace("&amp;", "&");
+    assert_eq!(
+        link,
+        "/flat.jpg?yaw=30&pitch=-10&roll=0&fov=90&width=1280&height=720"
+    );
+    let snippet = text_of(&dom, "finder-snippet").unwrap();
+    assert!(
+        snippet.contains("[[camera.view]]") && snippet.contains("yaw = 30"),
+        "{snippet}"
+    );
+    // The link works: it renders that view.
+    let (code, _) = raw_request(
+        relay.addr(),
+        &format!("GET {link} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(code.contains("200"), "{code}");
+}

@@ -1,0 +1,383 @@
+//! Flat views of an equirectangular picture, for oscstream: the geometry of ffmpeg's
+//! `v360=e:flat:yaw=..:pitch=..:roll=..:h_fov=..:v_fov=..:w=..:h=..:interp=line`, a
+//! lookup table that turns it into one fixed-point bilinear remap per plane, and the
+//! JPEG decode and encode on either side of it.
+//!
+//! The table is built once per view and source size (the trigonometry happens there);
+//! each frame is then a table walk over planar YCbCr: Y at full resolution, Cb and Cr at
+//! half (4:2:0), the way the camera's JPEGs and our encoder both keep them.
+
+use jpeg_encoder::{Encoder, ImageBuffer, JpegColorType, SamplingFactor};
+use std::ops::RangeInclusive;
+use zune_jpeg::JpegDecoder;
+use zune_jpeg::zune_core::bytestream::ZCursor;
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
+
+/// The largest view we render: full HD.
+pub const MAX_VIEW_WIDTH: u16 = 1920;
+pub const MAX_VIEW_HEIGHT: u16 = 1080;
+/// The largest source we decode: a THETA X's 4K preview (bounds the decoder's allocation).
+pub const MAX_SOURCE_WIDTH: usize = 3840;
+pub const MAX_SOURCE_HEIGHT: usize = 1920;
+/// Quality of the views' JPEGs: near ffmpeg's `-q:v 4` in size and look.
+pub const VIEW_QUALITY: u8 = 80;
+
+/// The ranges the numbers take, said the same way by the config and by `flat.jpg`.
+pub const YAW: RangeInclusive<f64> = -180.0..=180.0;
+pub const PITCH: RangeInclusive<f64> = -90.0..=90.0;
+pub const ROLL: RangeInclusive<f64> = -180.0..=180.0;
+pub const FOV: RangeInclusive<f64> = 1.0..=179.0;
+
+/// `value` of `what` within `range`, or the sentence naming both.
+pub fn degrees_in(value: f64, range: &RangeInclusive<f64>, what: &str) -> Result<f64, String> {
+    if value.is_finite() && range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{what} takes degrees from {} to {} (got {value})",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// Where a view looks and how much it sees, in ffmpeg `v360`'s words and signs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewGeometry {
+    /// Degrees; positive turns right.
+    pub yaw: f64,
+    /// Degrees; positive looks up.
+    pub pitch: f64,
+    /// Degrees; positive tilts the picture clockwise.
+    pub roll: f64,
+    /// Horizontal field of view in degrees, 1 to 179; the vertical one follows from the
+    /// size, for square pixels.
+    pub fov: f64,
+    pub width: u16,
+    pub height: u16,
+}
+
+/// How the camera hangs: applied before every view's own rotation, so yaw 0 is the
+/// direction the user calls ahead (`roll_offset = 180` for a camera upside down).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Mount {
+    pub yaw: f64,
+    pub pitch: f64,
+    pub roll: f64,
+}
+
+impl ViewGeometry {
+    /// The vertical field of view that keeps pixels square, as ffmpeg is told it.
+    pub fn v_fov(&self) -> f64 {
+        let half =
+            (self.fov.to_radians() / 2.0).tan() * f64::from(self.height) / f64::from(self.width);
+        2.0 * half.atan().to_degrees()
+    }
+}
+
+type Matrix = [[f64; 3]; 3];
+
+fn multiply(a: &Matrix, b: &Matrix) -> Matrix {
+    let mut c = [[0.0; 3]; 3];
+    for (i, row) in c.iter_mut().enumerate() {
+        for (j, cell) in row.iter_mut().enumerate() {
+            *cell = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    c
+}
+
+/// ffmpeg's rotation for yaw, pitch and roll in its default order (`rorder=ypr`).
+fn rotation(yaw: f64, pitch: f64, roll: f64) -> Matrix {
+    let (sy, cy) = yaw.to_radians().sin_cos();
+    let (sp, cp) = pitch.to_radians().sin_cos();
+    let (sr, cr) = roll.to_radians().sin_cos();
+    let yaw_m = [[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]];
+    let pitch_m = [[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]];
+    let roll_m = [[cr, -sr, 0.0], [sr, cr, 0.0], [0.0, 0.0, 1.0]];
+    multiply(&multiply(&yaw_m, &pitch_m), &roll_m)
+}
+
+/// One output pixel's source: the index of the top-left of the four source pixels
+/// around it, where the other three are, and the weights (0..256) of the right and
+/// lower ones. Eight bytes, so a 1280×720 view's table is 7 MiB.
+#[derive(Debug, Clone, Copy)]
+struct Tap {
+    top_left: u32,
+    wx: u8,
+    wy: u8,
+    /// The right neighbour is the row's first pixel (the seam at ±180°).
+    wraps: bool,
+    /// The lower neighbour is the same row (the bottom pole).
+    last_row: bool,
+}
+/// The remap of one plane: a tap per output pixel.
+struct PlaneMap {
+    width: usize,
+    height: usize,
+    src_width: usize,
+    taps: Vec<Tap>,
+}
+
+impl PlaneMap {
+    fn new(
+        rot: &Matrix,
+        ranges: (f64, f64),
+        (width, height): (usize, usize),
+        (src_width, src_height): (usize, usize),
+    ) -> PlaneMap {
+        let mut taps = Vec::with_capacity(width * height);
+        for j in 0..height {
+            for i in 0..width {
+                let lx = ranges.0 * ((2 * i + 1) as f64 / width as f64 - 1.0);
+                let ly = ranges.1 * ((2 * j + 1) as f64 / height as f64 - 1.0);
+                let norm = (lx * lx + ly * ly + 1.0).sqrt();
+                let v = [lx / norm, ly / norm, 1.0 / norm];
+                let r = [0, 1, 2].map(|k| rot[k][0] * v[0] + rot[k][1] * v[1] + rot[k][2] * v[2]);
+                let phi = r[0].atan2(r[2]);
+                let theta = r[1].clamp(-1.0, 1.0).asin();
+                let uf = (phi / std::f64::consts::PI + 1.0) * src_width as f64 / 2.0 - 0.5;
+                let vf =
+                    (theta / std::f64::consts::FRAC_PI_2 + 1.0) * src_height as f64 / 2.0 - 0.5;
+                taps.push(tap(uf, vf, src_width, src_height));
+            }
+        }
+        PlaneMap {
+            width,
+            height,
+            src_width,
+            taps,
+        }
+    }
+
+    /// Bilinear, in 8.8 fixed point: the source plane `src` (rows of `src_width`) into `out`.
+    fn apply(&self, src: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(self.width * self.height);
+        let stride = self.src_width;
+        out.extend(self.taps.iter().map(|t| {
+            let i = t.top_left as usize;
+            let right = if t.wraps { i + 1 - stride } else { i + 1 };
+            let down = if t.last_row { 0 } else { stride };
+            let (wx, wy) = (u32::from(t.wx), u32::from(t.wy));
+            let px = |at: usize| u32::from(src.get(at).copied().unwrap_or(0));
+            let top = px(i) * (256 - wx) + px(right) * wx;
+            let bottom = px(i + down) * (256 - wx) + px(right + down) * wx;
+            ((top * (256 - wy) + bottom * wy + (1 << 15)) >> 16) as u8
+        }));
+    }
+}
+
+/// The taps around source position (`uf`, `vf`): columns wrap around the sphere, rows
+/// stop at the poles.
+fn tap(uf: f64, vf: f64, width: usize, height: usize) -> Tap {
+    let (w, h) = (width as i64, height as i64);
+    let (mut u0, mut v0) = (uf.floor() as i64, vf.floor() as i64);
+    let mut wx = ((uf - uf.floor()) * 256.0).round() as i64;
+    let mut wy = ((vf - vf.floor()) * 256.0).round() as i64;
+    if wx == 256 {
+        (u0, wx) = (u0 + 1, 0);
+    }
+    if wy == 256 {
+        (v0, wy) = (v0 + 1, 0);
+    }
+    let (wy, v0) = match v0 {
+        v if v < 0 => (0, 0),
+        v if v >= h - 1 => (0, h - 1),
+        v => (wy, v),
+    };
+    let x0 = u0.rem_euclid(w);
+    Tap {
+        top_left: (v0 * w + x0) as u32,
+        wx: wx as u8,
+        wy: wy as u8,
+        wraps: x0 == w - 1,
+        last_row: v0 == h - 1,
+    }
+}
+
+/// A picture as three planes: Y at full size, Cb and Cr at half width and height.
+#[derive(Debug, Clone, Default)]
+pub struct Planes {
+    pub width: usize,
+    pub height: usize,
+    pub y: Vec<u8>,
+    pub cb: Vec<u8>,
+    pub cr: Vec<u8>,
+}
+
+impl Planes {
+    fn chroma_size(&self) -> (usize, usize) {
+        (self.width.div_ceil(2), self.height.div_ceil(2))
+    }
+}
+
+/// A view's remap: built once for its geometry and a source size.
+pub struct Remap {
+    geometry: ViewGeometry,
+    mount: Mount,
+    source: (usize, usize),
+    luma: PlaneMap,
+    chroma: PlaneMap,
+}
+
+impl Remap {
+    pub fn new(geometry: ViewGeometry, mount: Mount, source: (usize, usize)) -> Remap {
+        let rot = multiply(
+            &rotation(mount.yaw, mount.pitch, mount.roll),
+            &rotation(geometry.yaw, geometry.pitch, geometry.roll),
+        );
+        let ranges = (
+            (geometry.fov.to_radians() / 2.0).tan(),
+            (geometry.v_fov().to_radians() / 2.0).tan(),
+        );
+        let (w, h) = (usize::from(geometry.width), usize::from(geometry.height));
+        let half = |(a, b): (usize, usize)| (a.div_ceil(2), b.div_ceil(2));
+        Remap {
+            geometry,
+            mount,
+            source,
+            luma: PlaneMap::new(&rot, ranges, (w, h), source),
+            chroma: PlaneMap::new(&rot, ranges, half((w, h)), half(source)),
+        }
+    }
+
+    /// Whether this table serves these numbers and this source size.
+    pub fn fits(&self, geometry: &ViewGeometry, mount: &Mount, source: (usize, usize)) -> bool {
+        self.geometry == *geometry && self.mount == *mount && self.source == source
+    }
+
+    /// The source pixel (column, row) the luma of output pixel (`x`, `y`) starts from.
+    pub fn source_of(&self, x: usize, y: usize) -> Option<(usize, usize)> {
+        let tap = self.luma.taps.get(y * self.luma.width + x)?;
+        let i = tap.top_left as usize;
+        Some((i % self.source.0, i / self.source.0))
+    }
+
+    /// The view of `src` (which must be of the table's source size) into `out`.
+    pub fn apply(&self, src: &Planes, out: &mut Planes) {
+        out.width = self.luma.width;
+        out.height = self.luma.height;
+        self.luma.apply(&src.y, &mut out.y);
+        self.chroma.apply(&src.cb, &mut out.cb);
+        self.chroma.apply(&src.cr, &mut out.cr);
+    }
+}
+
+/// Why a camera frame gave no view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Larger than any camera's preview: not decoded.
+    TooLarge {
+        width: usize,
+        height: usize,
+    },
+    Unreadable(String),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::TooLarge { width, height } => write!(
+                f,
+                "the frame claims {width}×{height}, more than the {MAX_SOURCE_WIDTH}×{MAX_SOURCE_HEIGHT} a camera sends"
+            ),
+            DecodeError::Unreadable(why) => write!(f, "the frame does not decode ({why})"),
+        }
+    }
+}
+
+/// Decodes a camera JPEG into planes, reusing `into`'s buffers. Sizes are checked from
+/// the header before anything is allocated.
+pub fn decode(jpeg: &[u8], into: &mut Planes, scratch: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::YCbCr)
+        .set_max_width(MAX_SOURCE_WIDTH)
+        .set_max_height(MAX_SOURCE_HEIGHT);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
+    decoder
+        .decode_headers()
+        .map_err(|e| DecodeError::Unreadable(e.to_string()))?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| DecodeError::Unreadable("no frame header".into()))?;
+    if width > MAX_SOURCE_WIDTH || height > MAX_SOURCE_HEIGHT || width < 2 || height < 2 {
+        return Err(DecodeError::TooLarge { width, height });
+    }
+    scratch.resize(width * height * 3, 0);
+    decoder
+        .decode_into(scratch)
+        .map_err(|e| DecodeError::Unreadable(e.to_string()))?;
+    split_planes(scratch, width, height, into);
+    Ok(())
+}
+
+/// Interleaved YCbCr (as the decoder gives it) into planes, chroma averaged 2×2.
+fn split_planes(ycc: &[u8], width: usize, height: usize, into: &mut Planes) {
+    into.width = width;
+    into.height = height;
+    into.y.clear();
+    into.y.extend(ycc.chunks_exact(3).map(|p| p[0]));
+    let (cw, ch) = into.chroma_size();
+    into.cb.clear();
+    into.cr.clear();
+    for cy in 0..ch {
+        let rows = [2 * cy, (2 * cy + 1).min(height - 1)];
+        for cx in 0..cw {
+            let cols = [2 * cx, (2 * cx + 1).min(width - 1)];
+            let (mut cb, mut cr) = (0u32, 0u32);
+            for r in rows {
+                for c in cols {
+                    let p = (r * width + c) * 3;
+                    cb += u32::from(ycc[p + 1]);
+                    cr += u32::from(ycc[p + 2]);
+                }
+            }
+            into.cb.push(((cb + 2) / 4) as u8);
+            into.cr.push(((cr + 2) / 4) as u8);
+        }
+    }
+}
+
+/// Planes as an encoder row source: chroma rows widened back to full size, which the
+/// encoder's 4:2:0 sampling averages again.
+struct PlanarSource<'a>(&'a Planes);
+
+impl ImageBuffer for PlanarSource<'_> {
+    fn get_jpeg_color_type(&self) -> JpegColorType {
+        JpegColorType::Ycbcr
+    }
+
+    fn width(&self) -> u16 {
+        self.0.width as u16
+    }
+
+    fn height(&self) -> u16 {
+        self.0.height as u16
+    }
+
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let p = self.0;
+        let (y, cw) = (usize::from(y), p.chroma_size().0);
+        buffers[0].extend_from_slice(&p.y[y * p.width..(y + 1) * p.width]);
+        let row = (y / 2) * cw..(y / 2 + 1) * cw;
+        buffers[1].extend(widened(&p.cb[row.clone()], p.width));
+        buffers[2].extend(widened(&p.cr[row], p.width));
+    }
+}
+
+/// A half-width chroma row at full width, each sample twice.
+fn widened(row: &[u8], width: usize) -> impl Iterator<Item = u8> + '_ {
+    row.iter().flat_map(|&c| [c, c]).take(width)
+}
+
+/// Encodes planes as a baseline 4:2:0 JPEG.
+pub fn encode(planes: &Planes, quality: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(planes.width * planes.height / 4);
+    let mut encoder = Encoder::new(&mut out, quality);
+    encoder.set_sampling_factor(SamplingFactor::F_2_2);
+    // Writing into a Vec fails only for sizes the views never have (checked before).
+    let _ = encoder.encode_image(PlanarSource(planes));
+    out
+}
