@@ -13,9 +13,10 @@
 //!   frames the binary draws itself.
 //! - [`camera`]: one OSC camera, the client side: requests, Digest login, mDNS lookups.
 //! - [`relay`]: one camera connection to many viewers, with no HTTP types: the channel,
-//!   its upstream thread, hub and fan-out, camera control, health and the lost hook.
-//! - [`web`]: the HTTP face: our server, the route table, access rules, streams,
-//!   camera control over HTTP, `/metrics`.
+//!   its upstream thread, hub and fan-out, its one status, camera control, health, the
+//!   lost hook, and its flat views (each a feed of its own).
+//! - [`web`]: the HTTP face: our server, the route table, access rules, streams (of
+//!   the camera and of its views), camera control over HTTP, `/status`, `/metrics`.
 //! - [`sim`]: a simulated THETA, written from the camera's side, for trying the relay
 //!   out and for the tests.
 //! - [`settings`]: what the user asked for: flags, the config file, secret files.

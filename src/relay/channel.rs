@@ -10,14 +10,13 @@ use crate::camera::client::Mode;
 use crate::camera::client::{Camera, CameraAddr};
 use crate::formats::flat::Mount;
 use crate::formats::jpeg::jpeg_dimensions;
-use crate::formats::mjpeg::Part;
 use crate::formats::osc::{PreviewFormat, fits_preview};
 use crate::formats::picture;
 use crate::log;
 use crate::relay::control::Control;
 use crate::relay::fanout::Fanout;
 use crate::relay::feed::Feed;
-use crate::relay::frame::{Frame, unix_secs};
+use crate::relay::frame::Frame;
 use crate::relay::health::{self, Health};
 use crate::relay::hub::{Hub, Upstream};
 use crate::relay::lost::{LostHook, LostWatch};
@@ -30,7 +29,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// A frame the relay draws itself while the camera sends none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,19 +271,6 @@ impl Channel {
         &self.timeouts
     }
 
-    /// The camera's last frame while it is recent, else the frame the relay draws.
-    fn quiet(&self) -> Result<Arc<Frame>, Arc<[u8]>> {
-        match self.hub.latest() {
-            Some(f) if f.received_at.elapsed() < self.timeouts.no_signal_after => Ok(f),
-            latest => {
-                let size = latest
-                    .and_then(|f| jpeg_dimensions(&f.jpeg))
-                    .filter(|&size| fits_preview(size));
-                Err(self.slate(size.unwrap_or(self.first_size)))
-            }
-        }
-    }
-
     /// The frame viewers get while the camera sends none, at `size`: COOLING with the
     /// temperature while an overheated camera cools down, else NO SIGNAL. Drawn the first
     /// time a viewer needs it and shared by every viewer after.
@@ -352,18 +338,11 @@ impl Feed for Channel {
         &self.timeouts
     }
 
-    /// The part a viewer gets while the camera is quiet: its last frame again for a
-    /// while, then NO SIGNAL (or COOLING) at the size of the last frame.
-    fn quiet_part(&self) -> Part {
-        match self.quiet() {
-            Ok(frame) => frame.part(),
-            Err(drawn) => Part::new(drawn, unix_secs(SystemTime::now())),
-        }
-    }
-
-    /// The JPEG of [`Feed::quiet_part`].
-    fn quiet_jpeg(&self) -> Arc<[u8]> {
-        self.quiet()
-            .map_or_else(|drawn| drawn, |frame| frame.jpeg.clone())
+    /// NO SIGNAL (or COOLING) at the size of the camera's last frame.
+    fn drawn(&self, last: Option<&Frame>) -> Arc<[u8]> {
+        let size = last
+            .and_then(|f| jpeg_dimensions(&f.jpeg))
+            .filter(|&size| fits_preview(size));
+        self.slate(size.unwrap_or(self.first_size))
     }
 }

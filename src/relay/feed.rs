@@ -4,9 +4,11 @@
 
 use crate::formats::mjpeg::Part;
 use crate::relay::fanout::Fanout;
+use crate::relay::frame::{Frame, unix_secs};
 use crate::relay::hub::Hub;
 use crate::timeouts::Timeouts;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 pub trait Feed: Send + Sync {
     fn hub(&self) -> &Arc<Hub>;
@@ -14,9 +16,30 @@ pub trait Feed: Send + Sync {
     /// Stream requests beyond this many viewers get 503.
     fn max_viewers(&self) -> usize;
     fn timeouts(&self) -> &Timeouts;
+    /// The frame the relay draws while no frame comes (NO SIGNAL, COOLING), given the
+    /// feed's last frame, if any, for its size.
+    fn drawn(&self, last: Option<&Frame>) -> Arc<[u8]>;
+
+    /// The last frame while it is recent, else the drawn one.
+    fn quiet(&self) -> Result<Arc<Frame>, Arc<[u8]>> {
+        match self.hub().latest() {
+            Some(f) if f.received_at.elapsed() < self.timeouts().no_signal_after => Ok(f),
+            latest => Err(self.drawn(latest.as_deref())),
+        }
+    }
+
     /// The part a viewer gets while no frame comes: the last frame again for a while,
-    /// then a frame the relay draws (NO SIGNAL, COOLING).
-    fn quiet_part(&self) -> Part;
+    /// then the drawn one.
+    fn quiet_part(&self) -> Part {
+        match self.quiet() {
+            Ok(frame) => frame.part(),
+            Err(drawn) => Part::new(drawn, unix_secs(SystemTime::now())),
+        }
+    }
+
     /// The JPEG of [`Feed::quiet_part`].
-    fn quiet_jpeg(&self) -> Arc<[u8]>;
+    fn quiet_jpeg(&self) -> Arc<[u8]> {
+        self.quiet()
+            .map_or_else(|drawn| drawn, |frame| frame.jpeg.clone())
+    }
 }

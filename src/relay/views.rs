@@ -7,11 +7,10 @@
 //! The ad-hoc render (`flat.jpg`) uses the same decode, one render per camera at a time.
 
 use crate::formats::flat::{self, Mount, Planes, Remap, ViewGeometry};
-use crate::formats::mjpeg::Part;
 use crate::formats::picture;
 use crate::relay::fanout::Fanout;
 use crate::relay::feed::Feed;
-use crate::relay::frame::{Frame, unix_secs};
+use crate::relay::frame::Frame;
 use crate::relay::hub::{Hub, Upstream};
 use crate::sync::{Locked, wait_at_most};
 use crate::timeouts::Timeouts;
@@ -19,7 +18,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// A view as the user configured it.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,13 +138,6 @@ impl View {
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         Some(jpeg)
     }
-
-    fn quiet(&self) -> Result<Arc<Frame>, Arc<[u8]>> {
-        match self.hub.latest() {
-            Some(f) if f.received_at.elapsed() < self.timeouts.no_signal_after => Ok(f),
-            _ => Err(self.no_signal.clone()),
-        }
-    }
 }
 
 impl Feed for View {
@@ -165,16 +157,9 @@ impl Feed for View {
         &self.timeouts
     }
 
-    fn quiet_part(&self) -> Part {
-        match self.quiet() {
-            Ok(frame) => frame.part(),
-            Err(drawn) => Part::new(drawn, unix_secs(SystemTime::now())),
-        }
-    }
-
-    fn quiet_jpeg(&self) -> Arc<[u8]> {
-        self.quiet()
-            .map_or_else(|drawn| drawn, |frame| frame.jpeg.clone())
+    /// NO SIGNAL at the view's size.
+    fn drawn(&self, _last: Option<&Frame>) -> Arc<[u8]> {
+        self.no_signal.clone()
     }
 }
 

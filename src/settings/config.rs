@@ -200,8 +200,9 @@ fn camera_spec(
             credentials,
         },
         preview,
-        views: views_of(&c.view, name, at)?,
-        mount: mount_of([&c.yaw_offset, &c.pitch_offset, &c.roll_offset], at)?,
+        views: views_of(&c.view, name, at).map_err(ConfigError)?,
+        mount: mount_of([&c.yaw_offset, &c.pitch_offset, &c.roll_offset], at)
+            .map_err(ConfigError)?,
     })
 }
 

@@ -1,12 +1,12 @@
 //! A camera's `[[camera.view]]` tables and its mount offsets, checked: every number in
 //! its range, names `[a-z0-9-]+` and unique per camera, sizes within full HD. A mistake
-//! is one sentence with its line, as for the rest of the file.
+//! is one sentence with its line, as for the rest of the file (the config module
+//! wraps it as its error).
 
 use crate::formats::flat::{
     FOV, MAX_VIEW_HEIGHT, MAX_VIEW_WIDTH, Mount, PITCH, ROLL, ViewGeometry, YAW, degrees_in,
 };
 use crate::relay::views::ViewSpec;
-use crate::settings::config::ConfigError;
 use serde::Deserialize;
 use std::ops::Range;
 use toml::Spanned;
@@ -51,16 +51,12 @@ pub fn view_size(text: &str) -> Result<(u16, u16), String> {
 }
 
 /// The views of camera `camera`, checked.
-pub fn views_of(
-    raw: &[Spanned<RawView>],
-    camera: &str,
-    at: &At,
-) -> Result<Vec<ViewSpec>, ConfigError> {
+pub fn views_of(raw: &[Spanned<RawView>], camera: &str, at: &At) -> Result<Vec<ViewSpec>, String> {
     let mut views: Vec<ViewSpec> = Vec::with_capacity(raw.len());
     for entry in raw {
         let v = entry.get_ref();
         let name = v.name.get_ref();
-        let fail = |span: Range<usize>, why: String| ConfigError(format!("{}: {why}", at(span)));
+        let fail = |span: Range<usize>, why: String| format!("{}: {why}", at(span));
         let valid = !name.is_empty()
             && name
                 .bytes()
@@ -123,12 +119,13 @@ pub fn views_of(
 }
 
 /// `yaw_offset`, `pitch_offset`, `roll_offset`: how the camera hangs.
-pub fn mount_of(offsets: [&Option<Spanned<f64>>; 3], at: &At) -> Result<Mount, ConfigError> {
+pub fn mount_of(offsets: [&Option<Spanned<f64>>; 3], at: &At) -> Result<Mount, String> {
     let [yaw, pitch, roll] = offsets.map(|o| o.as_ref());
     let check = |o: Option<&Spanned<f64>>, range, what| match o {
         None => Ok(0.0),
-        Some(s) => degrees_in(*s.get_ref(), range, what)
-            .map_err(|why| ConfigError(format!("{}: {why}", at(s.span())))),
+        Some(s) => {
+            degrees_in(*s.get_ref(), range, what).map_err(|why| format!("{}: {why}", at(s.span())))
+        }
     };
     Ok(Mount {
         yaw: check(yaw, &YAW, "yaw_offset")?,
