@@ -845,3 +845,56 @@ fn a_timeout_names_the_command_and_the_budget_that_ran_out() {
         "{sentence}"
     );
 }
+
+#[test]
+fn a_frame_that_does_not_decode_is_counted_for_the_views_and_never_reaches_them() {
+    // Whole-looking JPEGs (SOI … EOI) with nothing decodable in between.
+    let junk: Arc<Vec<u8>> = Arc::new({
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.resize(2000, 0x55);
+        jpeg.extend_from_slice(&[0xFF, 0xD9]);
+        jpeg
+    });
+    let camera = HostileCamera::start(move |command, _, conn| {
+        if command != "camera.getLivePreview" {
+            head(conn, "404 Not Found", "Content-Length: 0\r\n");
+            return;
+        }
+        preview_head(conn);
+        while send_part(conn, &junk) {
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let mut config = relay_config(camera_at(camera.addr, None), Duration::from_secs(10));
+    config.cameras[0].views = vec![oscstream::relay::views::ViewSpec {
+        name: "door".into(),
+        geometry: oscstream::formats::flat::ViewGeometry {
+            yaw: 0.0,
+            pitch: 0.0,
+            roll: 0.0,
+            fov: 90.0,
+            width: 320,
+            height: 180,
+        },
+        fps: None,
+    }];
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let mut viewer = Viewer::connect(relay.addr(), "/views/door/video_feed");
+    // Every part the view's viewer gets is a whole picture at the view's size: NO SIGNAL.
+    for _ in 0..4 {
+        let part = viewer.next_part();
+        assert_eq!(jpeg_size(&part.jpeg), Some((320, 180)));
+    }
+    let text = metrics_text(relay.addr());
+    let failures = metric(
+        &text,
+        "oscstream_view_decode_failures_total{camera=\"main\"}",
+    );
+    let rendered = metric(
+        &text,
+        "oscstream_view_frames_total{camera=\"main\",view=\"door\"}",
+    );
+    println!("undecodable frames: {failures} counted, {rendered} view frames rendered");
+    assert!(failures >= 3.0, "{failures}");
+    assert_eq!(rendered, 0.0);
+}

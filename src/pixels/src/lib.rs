@@ -154,18 +154,21 @@ impl PlaneMap {
     /// Bilinear, in 8.8 fixed point: the source plane `src` (rows of `src_width`) into `out`.
     fn apply(&self, src: &[u8], out: &mut Vec<u8>) {
         out.clear();
-        out.reserve(self.width * self.height);
+        out.resize(self.width * self.height, 0);
         let stride = self.src_width;
-        out.extend(self.taps.iter().map(|t| {
+        let at = |i: usize| i32::from(src.get(i).copied().unwrap_or(0));
+        for (pixel, t) in out.iter_mut().zip(&self.taps) {
             let i = t.top_left as usize;
             let right = if t.wraps { i + 1 - stride } else { i + 1 };
             let down = if t.last_row { 0 } else { stride };
-            let (wx, wy) = (u32::from(t.wx), u32::from(t.wy));
-            let px = |at: usize| u32::from(src.get(at).copied().unwrap_or(0));
-            let top = px(i) * (256 - wx) + px(right) * wx;
-            let bottom = px(i + down) * (256 - wx) + px(right + down) * wx;
-            ((top * (256 - wy) + bottom * wy + (1 << 15)) >> 16) as u8
-        }));
+            let (wx, wy) = (i32::from(t.wx), i32::from(t.wy));
+            let (a, b) = (at(i), at(right));
+            let (c, d) = (at(i + down), at(right + down));
+            // Three lerps, each a single multiply, in 8.8 then 16.16 fixed point.
+            let top = (a << 8) + (b - a) * wx;
+            let bottom = (c << 8) + (d - c) * wx;
+            *pixel = (((top << 8) + (bottom - top) * wy + (1 << 15)) >> 16) as u8;
+        }
     }
 }
 
