@@ -193,7 +193,8 @@ function showFlat(blob) {
 // ---------- the sphere ----------
 
 const canvas = $("sphere");
-const view = { yaw: 0, pitch: 0, fov: 90, flat: false, dirty: true };
+// mount: how the camera hangs (the config's yaw_, pitch_, roll_offset) as a GL mat3.
+const view = { yaw: 0, pitch: 0, fov: 90, flat: false, dirty: true, mount: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
 let gl = null;
 let uniforms = null;
 
@@ -209,6 +210,7 @@ precision highp float;
 varying vec2 screen;
 uniform sampler2D picture;
 uniform float yaw, pitch, tanHalfFov, aspect;
+uniform mat3 mount;
 const float PI = 3.14159265358979;
 void main() {
   vec3 d = normalize(vec3(screen.x * tanHalfFov * aspect, screen.y * tanHalfFov, -1.0));
@@ -216,8 +218,10 @@ void main() {
   d = vec3(d.x, d.y * cp + d.z * sp, -d.y * sp + d.z * cp);
   float cy = cos(yaw), sy = sin(yaw);
   d = vec3(d.x * cy - d.z * sy, d.y, d.x * sy + d.z * cy);
-  float lon = atan(d.x, -d.z);
-  float lat = asin(clamp(d.y, -1.0, 1.0));
+  // Into ffmpeg v360's axes (x right, y down, z ahead), where the mount turns it.
+  vec3 f = mount * vec3(d.x, -d.y, -d.z);
+  float lon = atan(f.x, f.z);
+  float lat = -asin(clamp(f.y, -1.0, 1.0));
   vec2 uv = vec2(fract(lon / (2.0 * PI) + 0.5), 0.5 - lat / PI);
   gl_FragColor = texture2D(picture, uv);
 }`;
@@ -255,7 +259,7 @@ function initSphere() {
   context.texParameteri(context.TEXTURE_2D, context.TEXTURE_WRAP_T, context.CLAMP_TO_EDGE);
   context.texParameteri(context.TEXTURE_2D, context.TEXTURE_MIN_FILTER, context.LINEAR);
   context.texParameteri(context.TEXTURE_2D, context.TEXTURE_MAG_FILTER, context.LINEAR);
-  uniforms = Object.fromEntries(["yaw", "pitch", "tanHalfFov", "aspect"]
+  uniforms = Object.fromEntries(["yaw", "pitch", "tanHalfFov", "aspect", "mount"]
     .map((name) => [name, context.getUniformLocation(program, name)]));
   gl = context;
   drawnFrame = null;
@@ -319,6 +323,7 @@ function draw() {
   gl.uniform1f(uniforms.pitch, view.pitch);
   gl.uniform1f(uniforms.tanHalfFov, Math.tan(view.fov * Math.PI / 360));
   gl.uniform1f(uniforms.aspect, w / h);
+  gl.uniformMatrix3fv(uniforms.mount, false, view.mount);
   gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
   if (probing && fresh) {
     // Read the middle pixel back: proof that the live picture reached the canvas.
@@ -492,10 +497,27 @@ async function refreshStatus() {
     ]);
     $("camera-line").textContent = `camera: ${s.camera_model || "unknown"} at ${s.camera} (${s.mode})`;
     showViews(s.views || []);
+    if (s.mount) setMount(s.mount);
     announce(s.online ? "Camera online." : `Camera offline: ${s.offline_reason || "unknown"}.`);
   } catch (e) {
     $("camera-line").textContent = "camera: the relay is not answering";
     announce("The relay is not answering.");
+  }
+}
+
+// ffmpeg v360's rotation for yaw, pitch and roll (its order, ypr), as the relay turns
+// views by the mount; stored column by column, as GL takes a mat3.
+function setMount({ yaw, pitch, roll }) {
+  const [sy, cy] = [Math.sin(yaw / DEG), Math.cos(yaw / DEG)];
+  const [sp, cp] = [Math.sin(pitch / DEG), Math.cos(pitch / DEG)];
+  const [sr, cr] = [Math.sin(roll / DEG), Math.cos(roll / DEG)];
+  const mul = (a, b) => a.map((row) => [0, 1, 2].map((j) => row[0] * b[0][j] + row[1] * b[1][j] + row[2] * b[2][j]));
+  const m = mul(mul([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]], [[1, 0, 0], [0, cp, -sp], [0, sp, cp]]),
+    [[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]]);
+  const columns = [0, 1, 2].flatMap((j) => [m[0][j], m[1][j], m[2][j]]);
+  if (columns.some((v, i) => v !== view.mount[i])) {
+    view.mount = columns;
+    view.dirty = true;
   }
 }
 

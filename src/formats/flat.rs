@@ -40,6 +40,33 @@ mod tests {
     }
 
     #[test]
+    fn the_mount_turns_every_view_before_its_own_numbers() {
+        let mounted = Remap::new(
+            geometry(0.0, 10.0),
+            Mount {
+                yaw: 90.0,
+                ..Mount::default()
+            },
+            (360, 180),
+        );
+        let turned = Remap::new(geometry(90.0, 10.0), Mount::default(), (360, 180));
+        for (x, y) in [(0, 0), (32, 18), (63, 35), (10, 30)] {
+            assert_eq!(mounted.source_of(x, y), turned.source_of(x, y), "({x},{y})");
+        }
+        // Upside down: the view's top is the sphere's bottom.
+        let hung = Remap::new(
+            geometry(0.0, 0.0),
+            Mount {
+                roll: 180.0,
+                ..Mount::default()
+            },
+            (360, 180),
+        );
+        let (_, top_row) = hung.source_of(32, 0).unwrap();
+        assert!(top_row > 90, "{top_row}");
+    }
+
+    #[test]
     fn a_uniform_picture_stays_uniform_and_encodes_at_its_size() {
         let src = Planes {
             width: 64,

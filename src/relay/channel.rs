@@ -317,6 +317,7 @@ impl Channel {
             cooling_left: self.control.cooling_left(),
             views: self.views.list().iter().map(|v| v.status()).collect(),
             view_decode_failures: self.views.decode_failures(),
+            mount: self.views.mount(),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::camera::client::Mode;
 use crate::camera::client::OscError;
+use crate::formats::flat::Mount;
 use crate::relay::frame::Delivered;
 use crate::relay::health::Health;
 use crate::relay::hub::{Counts, Upstream};
@@ -31,6 +32,8 @@ pub struct ChannelStatus {
     pub cooling_left: Option<Duration>,
     /// The camera's flat views, and its frames that did not decode for them.
     pub views: Vec<ViewStatus>,
+    /// How the camera hangs (the page turns its sphere by it too).
+    pub mount: Mount,
     pub view_decode_failures: u64,
 }
 

@@ -275,6 +275,11 @@ impl Views {
         })
     }
 
+    /// How the camera hangs, applied to every view.
+    pub fn mount(&self) -> Mount {
+        self.mount
+    }
+
     pub fn list(&self) -> &[Arc<View>] {
         &self.list
     }

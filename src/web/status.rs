@@ -23,6 +23,7 @@ pub fn status_json(s: &ChannelStatus) -> Value {
         "last_error": s.counts.last_error.as_ref().map(|e| e.to_string()),
         "viewers": s.counts.viewers,
         "health": health_json(&s.health, s),
+        "mount": {"yaw": s.mount.yaw, "pitch": s.mount.pitch, "roll": s.mount.roll},
         "views": s.views.iter().map(|v| json!({
             "name": v.name,
             "width": v.width,
