@@ -171,6 +171,8 @@ type Decoding = Result<Arc<Planes>, flat::DecodeError>;
 struct Decoded {
     /// The frame's sequence number and its planes (or why it did not decode).
     newest: Mutex<Option<(u64, Decoding)>>,
+    /// The decoder's buffer, kept from frame to frame.
+    scratch: Mutex<Vec<u8>>,
     failures: AtomicU64,
 }
 
@@ -184,8 +186,9 @@ impl Decoded {
             return planes.clone();
         }
         let mut planes = Planes::default();
+        let mut scratch = self.scratch.locked();
         let result =
-            flat::decode(&frame.jpeg, &mut planes, &mut Vec::new()).map(|()| Arc::new(planes));
+            flat::decode(&frame.jpeg, &mut planes, &mut scratch).map(|()| Arc::new(planes));
         if result.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }

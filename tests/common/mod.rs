@@ -564,3 +564,23 @@ impl Rng {
         items[self.below(items.len())]
     }
 }
+
+/// A flat view of `size` looking at `yaw`, `pitch` (degrees) with a 90° field of view.
+pub fn view_spec(
+    name: &str,
+    (yaw, pitch): (f64, f64),
+    (width, height): (u16, u16),
+) -> oscstream::relay::views::ViewSpec {
+    oscstream::relay::views::ViewSpec {
+        name: name.into(),
+        geometry: oscstream::formats::flat::ViewGeometry {
+            yaw,
+            pitch,
+            roll: 0.0,
+            fov: 90.0,
+            width,
+            height,
+        },
+        fps: None,
+    }
+}

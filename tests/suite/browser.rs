@@ -323,18 +323,7 @@ fn the_view_finder_shows_ffmpegs_numbers_and_the_views_have_thumbnails() {
     let Some(browser) = chromium() else { return };
     let sim = start_sim();
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
-    config.cameras[0].views = vec![oscstream::relay::views::ViewSpec {
-        name: "door".into(),
-        geometry: oscstream::formats::flat::ViewGeometry {
-            yaw: 30.0,
-            pitch: -10.0,
-            roll: 0.0,
-            fov: 90.0,
-            width: 640,
-            height: 360,
-        },
-        fps: None,
-    }];
+    config.cameras[0].views = vec![view_spec("door", (30.0, -10.0), (640, 360))];
     let relay = oscstream::app::relay::Relay::start(config).unwrap();
     // A link to a view in ffmpeg's numbers opens the sphere looking there.
     let url = format!(

@@ -866,18 +866,7 @@ fn a_frame_that_does_not_decode_is_counted_for_the_views_and_never_reaches_them(
         }
     });
     let mut config = relay_config(camera_at(camera.addr, None), Duration::from_secs(10));
-    config.cameras[0].views = vec![oscstream::relay::views::ViewSpec {
-        name: "door".into(),
-        geometry: oscstream::formats::flat::ViewGeometry {
-            yaw: 0.0,
-            pitch: 0.0,
-            roll: 0.0,
-            fov: 90.0,
-            width: 320,
-            height: 180,
-        },
-        fps: None,
-    }];
+    config.cameras[0].views = vec![view_spec("door", (0.0, 0.0), (320, 180))];
     let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let mut viewer = Viewer::connect(relay.addr(), "/views/door/video_feed");
     // Every part the view's viewer gets is a whole picture at the view's size: NO SIGNAL.

@@ -5,7 +5,6 @@
 
 use crate::common::*;
 use oscstream::formats::flat::ViewGeometry;
-use oscstream::relay::views::ViewSpec;
 use std::time::{Duration, Instant};
 
 /// GET `path` from the relay: status, body and `X-Timestamp`.
@@ -125,19 +124,10 @@ fn flat_jpg_matches_ffmpeg_v360_of_the_same_frame() {
 fn a_configured_view_is_an_ordinary_camera_encoded_once_for_all_its_viewers() {
     let sim = start_sim();
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
-    let view = |name: &str, yaw: f64| ViewSpec {
-        name: name.into(),
-        geometry: ViewGeometry {
-            yaw,
-            pitch: -10.0,
-            roll: 0.0,
-            fov: 90.0,
-            width: 640,
-            height: 360,
-        },
-        fps: None,
-    };
-    config.cameras[0].views = vec![view("door", 30.0), view("window", -120.0)];
+    config.cameras[0].views = vec![
+        view_spec("door", (30.0, -10.0), (640, 360)),
+        view_spec("window", (-120.0, -10.0), (640, 360)),
+    ];
     let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let addr = relay.addr();
     let mut viewers: Vec<Viewer> = (0..10)
