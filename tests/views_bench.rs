@@ -133,7 +133,7 @@ fn bench_views_against_ffmpeg_v360() {
                 flat::decode(jpeg, &mut planes, &mut scratch).unwrap();
                 for remap in &remaps {
                     remap.apply(&planes, &mut out);
-                    bytes += flat::encode(&out, flat::VIEW_QUALITY).len();
+                    bytes += flat::encode(&out, flat::VIEW_QUALITY).unwrap().len();
                 }
             }
             (

@@ -80,7 +80,7 @@ mod tests {
         remap.apply(&src, &mut out);
         assert!(out.y.iter().all(|&v| v == 200));
         assert!(out.cb.iter().all(|&v| v == 90) && out.cr.iter().all(|&v| v == 160));
-        let jpeg = encode(&out, VIEW_QUALITY);
+        let jpeg = encode(&out, VIEW_QUALITY).unwrap();
         assert_eq!(crate::formats::jpeg::jpeg_dimensions(&jpeg), Some((64, 36)));
         let mut back = Planes::default();
         decode(&jpeg, &mut back, &mut Vec::new()).unwrap();

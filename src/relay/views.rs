@@ -132,7 +132,7 @@ impl View {
             *remap = Some(Remap::new(geometry, self.mount, source));
         }
         remap.as_ref()?.apply(&planes, out);
-        let jpeg = flat::encode(out, flat::VIEW_QUALITY);
+        let jpeg = flat::encode(out, flat::VIEW_QUALITY)?;
         self.frames_encoded.fetch_add(1, Ordering::Relaxed);
         self.encode_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -205,6 +205,8 @@ pub enum RenderError {
     /// No camera frame came in time.
     NoFrame,
     Undecodable(flat::DecodeError),
+    /// The encoder refused the view (a size no view may have).
+    Unencodable,
 }
 
 /// An ad-hoc render: the JPEG and when its camera frame arrived (Unix seconds).
@@ -222,6 +224,8 @@ pub struct Views {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// One ad-hoc render at a time: whether one runs, and a wake-up when it ends.
     rendering: Mutex<bool>,
+    /// The last ad-hoc render's table.
+    adhoc_remap: Mutex<Option<Remap>>,
     render_done: Condvar,
     timeouts: Timeouts,
 }
@@ -273,6 +277,7 @@ impl Views {
             decoded,
             threads: Mutex::new(threads),
             rendering: Mutex::new(false),
+            adhoc_remap: Mutex::new(None),
             render_done: Condvar::new(),
             timeouts,
         })
@@ -306,11 +311,21 @@ impl Views {
             .snapshot(t.snapshot_max_age, t.snapshot_wait)
             .ok_or(RenderError::NoFrame)?;
         let planes = self.decoded.of(&frame).map_err(RenderError::Undecodable)?;
-        let remap = Remap::new(geometry, self.mount, (planes.width, planes.height));
+        // The same numbers asked again (a page's link, a tile's still image) reuse the table.
+        let source = (planes.width, planes.height);
+        let mut last = self.adhoc_remap.locked();
+        if !last
+            .as_ref()
+            .is_some_and(|r| r.fits(&geometry, &self.mount, source))
+        {
+            *last = Some(Remap::new(geometry, self.mount, source));
+        }
         let mut out = Planes::default();
-        remap.apply(&planes, &mut out);
+        if let Some(remap) = last.as_ref() {
+            remap.apply(&planes, &mut out);
+        }
         Ok(Rendered {
-            jpeg: flat::encode(&out, flat::VIEW_QUALITY),
+            jpeg: flat::encode(&out, flat::VIEW_QUALITY).ok_or(RenderError::Unencodable)?,
             timestamp: frame.timestamp_secs(),
         })
     }

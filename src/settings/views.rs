@@ -5,6 +5,7 @@
 
 use crate::formats::flat::{
     FOV, MAX_VIEW_HEIGHT, MAX_VIEW_WIDTH, Mount, PITCH, ROLL, ViewGeometry, YAW, degrees_in,
+    is_view_side,
 };
 use crate::relay::views::ViewSpec;
 use serde::Deserialize;
@@ -36,12 +37,7 @@ pub fn view_size(text: &str) -> Result<(u16, u16), String> {
         .split_once(['x', 'X'])
         .and_then(|(w, h)| Some((w.trim().parse::<u16>().ok()?, h.trim().parse::<u16>().ok()?)));
     match parsed {
-        Some((w, h))
-            if (16..=MAX_VIEW_WIDTH).contains(&w)
-                && (16..=MAX_VIEW_HEIGHT).contains(&h)
-                && w % 2 == 0
-                && h % 2 == 0 =>
-        {
+        Some((w, h)) if is_view_side(w, MAX_VIEW_WIDTH) && is_view_side(h, MAX_VIEW_HEIGHT) => {
             Ok((w, h))
         }
         _ => Err(format!(

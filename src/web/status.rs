@@ -1,7 +1,6 @@
 //! `/status` as JSON: a [`ChannelStatus`] written out with the keys pages and scripts
 //! read. The numbers are computed in the relay; this only names them.
 
-use crate::relay::health::Health;
 use crate::relay::status::ChannelStatus;
 use serde_json::{Value, json};
 use std::time::SystemTime;
@@ -22,7 +21,7 @@ pub fn status_json(s: &ChannelStatus) -> Value {
         "reconnects": s.counts.reconnects,
         "last_error": s.counts.last_error.as_ref().map(|e| e.to_string()),
         "viewers": s.counts.viewers,
-        "health": health_json(&s.health, s),
+        "health": health_json(s),
         "mount": {"yaw": s.mount.yaw, "pitch": s.mount.pitch, "roll": s.mount.roll},
         "views": s.views.iter().map(|v| json!({
             "name": v.name,
@@ -34,7 +33,8 @@ pub fn status_json(s: &ChannelStatus) -> Value {
     })
 }
 
-fn health_json(h: &Health, s: &ChannelStatus) -> Value {
+fn health_json(s: &ChannelStatus) -> Value {
+    let h = &s.health;
     let cooling_until = s
         .cooling_left
         .map(|left| crate::relay::frame::unix_secs(SystemTime::now() + left));

@@ -3,7 +3,7 @@
 //! rendered on request from the newest frame, with ffmpeg `v360`'s numbers.
 
 use crate::formats::flat::{
-    FOV, MAX_VIEW_HEIGHT, MAX_VIEW_WIDTH, PITCH, ROLL, ViewGeometry, YAW, degrees_in,
+    FOV, MAX_VIEW_HEIGHT, MAX_VIEW_WIDTH, PITCH, ROLL, ViewGeometry, YAW, degrees_in, is_view_side,
 };
 use crate::relay::channel::Channel;
 use crate::relay::views::RenderError;
@@ -53,6 +53,10 @@ pub fn flat_jpg(channel: &Channel, req: &Request) -> Response {
             Status::SERVICE_UNAVAILABLE,
             "No camera frame arrived in time to render the view.",
         ),
+        Err(RenderError::Unencodable) => Response::error(
+            Status::INTERNAL_ERROR,
+            "The view could not be encoded at this size.",
+        ),
         Err(RenderError::Undecodable(e)) => Response::error(
             Status::BAD_GATEWAY,
             format!("The camera's frame gave no view: {e}."),
@@ -75,7 +79,7 @@ fn geometry_of(req: &Request) -> Result<ViewGeometry, String> {
         let text = req.query_param(name).unwrap_or_default();
         match text.parse::<u16>() {
             _ if text.is_empty() => Ok(default),
-            Ok(n) if (16..=most).contains(&n) && n % 2 == 0 => Ok(n),
+            Ok(n) if is_view_side(n, most) => Ok(n),
             _ => Err(format!(
                 "{name} takes an even number of pixels from 16 to {most} (got {text:?})"
             )),

@@ -42,6 +42,11 @@ pub fn degrees_in(value: f64, range: &RangeInclusive<f64>, what: &str) -> Result
     }
 }
 
+/// Whether `n` pixels can be a view's side: even (4:2:0 halves it), 16 up to `most`.
+pub fn is_view_side(n: u16, most: u16) -> bool {
+    (16..=most).contains(&n) && n.is_multiple_of(2)
+}
+
 /// Where a view looks and how much it sees, in ffmpeg `v360`'s words and signs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ViewGeometry {
@@ -375,12 +380,12 @@ fn widened(row: &[u8], width: usize) -> impl Iterator<Item = u8> + '_ {
     row.iter().flat_map(|&c| [c, c]).take(width)
 }
 
-/// Encodes planes as a baseline 4:2:0 JPEG.
-pub fn encode(planes: &Planes, quality: u8) -> Vec<u8> {
+/// Encodes planes as a baseline 4:2:0 JPEG; `None` if the encoder refuses them (only a
+/// size no view has), so a half-written JPEG never goes out.
+pub fn encode(planes: &Planes, quality: u8) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(planes.width * planes.height / 4);
     let mut encoder = Encoder::new(&mut out, quality);
     encoder.set_sampling_factor(SamplingFactor::F_2_2);
-    // Writing into a Vec fails only for sizes the views never have (checked before).
-    let _ = encoder.encode_image(PlanarSource(planes));
-    out
+    encoder.encode_image(PlanarSource(planes)).ok()?;
+    Some(out)
 }

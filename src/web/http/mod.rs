@@ -81,6 +81,7 @@ impl Status {
     pub const MISDIRECTED: Status = Status(421);
     pub const TOO_MANY_REQUESTS: Status = Status(429);
     pub const HEADERS_TOO_LARGE: Status = Status(431);
+    pub const INTERNAL_ERROR: Status = Status(500);
     pub const BAD_GATEWAY: Status = Status(502);
     pub const SERVICE_UNAVAILABLE: Status = Status(503);
     pub const GATEWAY_TIMEOUT: Status = Status(504);
