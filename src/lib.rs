@@ -21,9 +21,11 @@
 //!   out and for the tests.
 //! - [`settings`]: what the user asked for: flags, the config file, secret files.
 //! - [`app`]: the wiring: a relay of channels behind one server, systemd and signals.
-//! - [`log`], [`sync`] and [`timeouts`]: one escaped line per event; locks that outlive a
+//! - [`budget`], [`log`], [`sync`] and [`timeouts`]: bounded shares (viewer places,
+//!   camera waits, the views' memory); one escaped line per event; locks that outlive a
 //!   panic; every duration waited for.
 
+pub mod budget;
 pub mod log;
 pub mod sync;
 pub mod timeouts;

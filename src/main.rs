@@ -99,6 +99,7 @@ fn relay(request: RelayRequest) -> Result<(), Exit> {
         cameras: cameras.clone(),
         access: request.access.clone(),
         timeouts,
+        view_memory: request.view_memory,
     })
     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let relay = Arc::new(relay);

@@ -2,10 +2,10 @@
 //! relay's routes. Tests start it exactly as `main` does, and stop it (or drop it) when
 //! done: the port closes, viewers end at a part boundary and the camera connections close.
 
+use crate::budget::Budget;
 use crate::relay::channel::{Channel, ChannelConfig};
 use crate::timeouts::Timeouts;
 use crate::web::access::Access;
-use crate::web::budget::Budget;
 use crate::web::http::{Limits, Server};
 use crate::web::routes::Routes;
 use std::io;
@@ -30,6 +30,8 @@ pub struct RelayConfig {
     pub cameras: Vec<ChannelConfig>,
     pub access: Access,
     pub timeouts: Timeouts,
+    /// What the flat views of all cameras may keep in memory together, in bytes.
+    pub view_memory: u64,
 }
 
 /// What a service manager is told: whether the relay is alive, and what it does.
@@ -45,8 +47,25 @@ pub struct Relay {
     channels: Vec<Arc<Channel>>,
 }
 
+/// Makes large buffers (frames, the views' tables and planes) mapped and unmapped on
+/// their own. glibc otherwise raises its mmap threshold to the largest block freed and
+/// keeps such blocks in the arena of each thread that freed one, so the relay's memory
+/// would grow with every thread that ever decoded or rendered a view. musl returns
+/// large blocks by itself.
+fn return_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only changes the allocator's tuning; called once, at start.
+        ONCE.call_once(|| unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        });
+    }
+}
+
 impl Relay {
     pub fn start(config: RelayConfig) -> io::Result<Relay> {
+        return_large_buffers();
         if config.cameras.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -54,16 +73,24 @@ impl Relay {
             ));
         }
         let timeouts = config.timeouts;
-        let viewers: usize = config.cameras.iter().map(|c| c.max_viewers).sum();
+        // Each camera's viewers, and as many again for its views together when it has
+        // any: views and the camera's own stream cannot take each other's places, and
+        // neither takes the spare ones the page and `/status` need.
+        let viewers: usize = config
+            .cameras
+            .iter()
+            .map(|c| c.max_viewers * if c.views.is_empty() { 1 } else { 2 })
+            .sum();
         let limits = Limits {
             max_connections: viewers + SPARE_CONNECTIONS,
             request_timeout: timeouts.request,
             write_timeout: timeouts.write,
             eviction_wait: timeouts.eviction,
         };
+        let view_memory = Budget::new(config.view_memory);
         let mut channels = Vec::with_capacity(config.cameras.len());
         for camera in config.cameras {
-            match Channel::start(camera, timeouts) {
+            match Channel::start(camera, timeouts, &view_memory) {
                 Ok(channel) => channels.push(channel),
                 Err(e) => {
                     channels
@@ -80,6 +107,7 @@ impl Relay {
             connections: connections.clone(),
             camera_waits: Budget::new((limits.max_connections / CAMERA_WAITS_SHARE) as u64),
             pinned: Budget::new(MAX_PINNED_BYTES),
+            view_memory,
         };
         let server = match Server::start_counted(
             config.listen.as_str(),

@@ -46,8 +46,9 @@ fn text(id: &[u8], value: &str) -> Vec<u8> {
 }
 
 /// The start of the stream: EBML header, the Segment, its Info and the one video track.
-/// `frame_ns` is the frame interval players assume until the stamps say otherwise.
-pub fn stream_head(width: u16, height: u16, frame_ns: u64) -> Vec<u8> {
+/// `frame_ns` is the frame interval players take as the rate (`DefaultDuration`); left
+/// out when it is not known, so that players read the rate from the stamps.
+pub fn stream_head(width: u16, height: u16, frame_ns: Option<u64>) -> Vec<u8> {
     let ebml = [
         uint(&[0x42, 0x86], 1),          // EBMLVersion
         uint(&[0x42, 0xF7], 1),          // EBMLReadVersion
@@ -69,13 +70,14 @@ pub fn stream_head(width: u16, height: u16, frame_ns: u64) -> Vec<u8> {
         uint(&[0xBA], height.into()), // PixelHeight
     ]
     .concat();
+    let default_duration = frame_ns.map(|ns| uint(&[0x23, 0xE3, 0x83], ns));
     let track = [
-        uint(&[0xD7], 1),                    // TrackNumber
-        uint(&[0x73, 0xC5], 1),              // TrackUID
-        uint(&[0x83], 1),                    // TrackType: video
-        uint(&[0x9C], 0),                    // FlagLacing
-        text(&[0x86], "V_MJPEG"),            // CodecID
-        uint(&[0x23, 0xE3, 0x83], frame_ns), // DefaultDuration
+        uint(&[0xD7], 1),         // TrackNumber
+        uint(&[0x73, 0xC5], 1),   // TrackUID
+        uint(&[0x83], 1),         // TrackType: video
+        uint(&[0x9C], 0),         // FlagLacing
+        text(&[0x86], "V_MJPEG"), // CodecID
+        default_duration.unwrap_or_default(),
         element(&[0xE0], &video),
     ]
     .concat();

@@ -130,7 +130,7 @@ fn glyph(c: char) -> [u8; 7] {
 }
 
 /// The frame viewers get while the camera is gone, "NO SIGNAL — reconnecting to
-/// <camera>", at the stream's own size so that players never see the size change.
+/// `<camera>`", at the stream's own size so that players never see the size change.
 pub fn no_signal_jpeg(camera: &str, width: u16, height: u16) -> Vec<u8> {
     let (w, h) = (usize::from(width.max(16)), usize::from(height.max(16)));
     let mut c = Canvas::filled(w, h, [24, 24, 28]);

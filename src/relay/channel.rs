@@ -1,11 +1,13 @@
-//! One camera and everything the relay keeps for it: the camera client, the hub its
-//! frames go through, the fan-out that writes them to stream viewers, the control
+//! One camera and everything the relay keeps for it: the camera client, its link (what
+//! the connection does), the feed its frames go through to viewers, the control
 //! mailbox, the upstream thread that owns its one connection, what viewers see while
-//! the camera is quiet (NO SIGNAL, COOLING), and the view of all that as `/status`.
+//! the camera is quiet (NO SIGNAL, COOLING), its flat views, and the view of all that
+//! as `/status`.
 //!
 //! A channel knows nothing of HTTP: `web` picks a channel for a request and serves
 //! its streams. Several channels run side by side without sharing anything.
 
+use crate::budget::Budget;
 use crate::camera::client::Mode;
 use crate::camera::client::{Camera, CameraAddr};
 use crate::formats::flat::Mount;
@@ -14,15 +16,14 @@ use crate::formats::osc::{PreviewFormat, fits_preview};
 use crate::formats::picture;
 use crate::log;
 use crate::relay::control::Control;
-use crate::relay::fanout::Fanout;
-use crate::relay::feed::Feed;
+use crate::relay::feed::{Feed, Places, Slate};
 use crate::relay::frame::Frame;
 use crate::relay::health::{self, Health};
-use crate::relay::hub::{Hub, Upstream};
+use crate::relay::link::{Link, Upstream};
 use crate::relay::lost::{LostHook, LostWatch};
 use crate::relay::status::ChannelStatus;
 use crate::relay::upstream;
-use crate::relay::views::{ViewSpec, Views};
+use crate::relay::views::{ViewSpec, Views, ViewsConfig};
 use crate::sync::Locked;
 use crate::timeouts::Timeouts;
 use std::io;
@@ -85,17 +86,11 @@ pub struct Channel {
     name: String,
     mode: Mode,
     camera: Arc<Camera>,
-    hub: Arc<Hub>,
-    /// Writes each frame the upstream thread publishes to every ready stream viewer.
-    fanout: Arc<Fanout>,
+    link: Arc<Link>,
+    /// The camera's own stream: the upstream thread publishes into it.
+    feed: Arc<Feed>,
     control: Arc<Control>,
-    max_viewers: usize,
     timeouts: Timeouts,
-    /// Shown to viewers while the camera sends nothing, drawn once per kind and size.
-    slates: Mutex<Vec<(DrawnAt, Arc<[u8]>)>>,
-    /// The size of frames drawn before the camera sent any: the preview format asked
-    /// for, or a THETA's usual 1024×512.
-    first_size: (u16, u16),
     upstream: Mutex<Option<JoinHandle<()>>>,
     /// What the camera says of its battery, temperatures and errors.
     health: Arc<Mutex<Health>>,
@@ -103,9 +98,13 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// Starts the upstream thread; it opens the camera once someone watches.
-    pub fn start(config: ChannelConfig, timeouts: Timeouts) -> io::Result<Arc<Channel>> {
-        let hub = Hub::new(timeouts.linger);
+    /// Starts the upstream thread; it opens the camera once someone watches. The views'
+    /// memory comes from `view_memory`, shared by every camera of the relay.
+    pub fn start(
+        config: ChannelConfig,
+        timeouts: Timeouts,
+        view_memory: &Arc<Budget>,
+    ) -> io::Result<Arc<Channel>> {
         let camera_label = config.address.host_port();
         let camera = Arc::new(Camera::new(config.address, &timeouts));
         let timers_file = config
@@ -116,28 +115,50 @@ impl Channel {
         if let Some(format) = config.preview {
             control.set_pending_format(format);
         }
-        let fanout = Fanout::new(hub.deliveries().clone(), hub.stopping().clone());
+        let link = Arc::new(Link::default());
+        let health = Arc::new(Mutex::new(Health::default()));
+        let slate = CameraSlate {
+            label: camera_label.clone(),
+            control: control.clone(),
+            health: health.clone(),
+            link: link.clone(),
+            drawn: Mutex::new(Vec::new()),
+            first_size: config
+                .preview
+                .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
+                .filter(|&size| fits_preview(size))
+                .unwrap_or(DEFAULT_FRAME_SIZE),
+        };
+        let places = (Budget::new(config.max_viewers as u64), Places::Camera);
+        let feed = Arc::new(Feed::new(places, timeouts, Box::new(slate), None));
         let upstream = upstream::spawn(
             camera.clone(),
-            hub.clone(),
-            fanout.clone(),
+            feed.clone(),
+            link.clone(),
             control.clone(),
             timeouts,
         )?;
-        let health = Arc::new(Mutex::new(Health::default()));
-        let views = Views::start(
-            &config.views,
-            config.mount,
-            &hub,
-            (&config.name, config.max_viewers),
-            timeouts,
-        )?;
+        let views = Views::new(
+            ViewsConfig {
+                specs: &config.views,
+                mount: config.mount,
+                label: &config.name,
+                max_viewers: config.max_viewers,
+                memory: view_memory.clone(),
+                timeouts,
+            },
+            feed.hub(),
+            &link,
+        );
         // It ends by itself when the hub stops.
         health::watch(
-            camera.clone(),
-            hub.clone(),
-            control.clone(),
-            health.clone(),
+            health::Watched {
+                camera: camera.clone(),
+                hub: feed.hub().clone(),
+                link: link.clone(),
+                control: control.clone(),
+                health: health.clone(),
+            },
             timeouts,
             config.cool_down,
             config
@@ -149,17 +170,10 @@ impl Channel {
             name: config.name,
             mode: config.mode,
             camera,
-            hub,
-            fanout,
+            link,
+            feed,
             control,
-            max_viewers: config.max_viewers,
             timeouts,
-            slates: Mutex::new(Vec::new()),
-            first_size: config
-                .preview
-                .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
-                .filter(|&size| fits_preview(size))
-                .unwrap_or(DEFAULT_FRAME_SIZE),
             upstream: Mutex::new(Some(upstream)),
             health,
             views,
@@ -171,15 +185,15 @@ impl Channel {
     /// ends on its own).
     pub fn stop(&self, within: Duration) {
         self.views.stop();
-        self.hub.stop();
-        self.fanout.stop();
+        self.feed.stop();
         let deadline = Instant::now() + within;
         let handle = self.upstream.locked().take();
         if handle.is_none() {
             return; // stopped before
         }
         let done = |h: &Option<JoinHandle<()>>| {
-            h.as_ref().is_none_or(|h| h.is_finished()) && self.hub.reading().counts.viewers == 0
+            h.as_ref().is_none_or(|h| h.is_finished())
+                && self.feed.hub().reading().counts.viewers == 0
         };
         while !done(&handle) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -229,7 +243,7 @@ impl Channel {
             .locked()
             .as_ref()
             .is_some_and(|h| !h.is_finished());
-        running && self.hub.since_beat() < wedged_after
+        running && self.feed.hub().since_beat() < wedged_after
     }
 
     /// What the camera last said of its battery, temperatures and errors.
@@ -249,8 +263,9 @@ impl Channel {
         &self.control
     }
 
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
+    /// The camera's own stream.
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
     }
 
     /// The camera's flat views and its ad-hoc renders.
@@ -258,60 +273,28 @@ impl Channel {
         &self.views
     }
 
-    pub fn fanout(&self) -> &Arc<Fanout> {
-        &self.fanout
-    }
-
-    /// Stream requests beyond this many viewers get 503.
-    pub fn max_viewers(&self) -> usize {
-        self.max_viewers
-    }
-
     pub fn timeouts(&self) -> &Timeouts {
         &self.timeouts
     }
 
-    /// The frame viewers get while the camera sends none, at `size`: COOLING with the
-    /// temperature while an overheated camera cools down, else NO SIGNAL. Drawn the first
-    /// time a viewer needs it and shared by every viewer after.
-    fn slate(&self, size: (u16, u16)) -> Arc<[u8]> {
-        let kind = if self.control.cooling() {
-            Drawn::Cooling(self.health().hottest().map(|t| t.round() as i32))
-        } else {
-            Drawn::NoSignal
-        };
-        let mut cached = self.slates.locked();
-        if let Some((_, frame)) = cached.iter().find(|(key, _)| *key == (kind, size)) {
-            return frame.clone();
-        }
-        let label = self.camera.addr().host_port();
-        let jpeg = match kind {
-            Drawn::NoSignal => picture::no_signal_jpeg(&label, size.0, size.1),
-            Drawn::Cooling(temp) => picture::cooling_jpeg(&label, temp, size.0, size.1),
-        };
-        let frame: Arc<[u8]> = jpeg.into();
-        if cached.len() >= MAX_STATUS_FRAMES {
-            cached.remove(0);
-        }
-        cached.push(((kind, size), frame.clone()));
-        frame
-    }
-
     /// The channel's state now, gathered from where each part of it is kept.
     pub fn status(&self) -> ChannelStatus {
-        let reading = self.hub.reading();
+        let reading = self.feed.hub().reading();
+        let link = self.link.state();
         let fresh = reading
             .last_frame_age
             .is_some_and(|age| age < self.timeouts.no_signal_after);
+        let streaming = link.upstream == Upstream::Streaming;
         ChannelStatus {
             name: self.name.clone(),
             mode: self.mode,
             camera: self.camera.addr().host_port(),
             camera_address: self.camera.address_in_use(),
-            online: reading.counts.upstream == Upstream::Streaming && fresh,
+            online: streaming && fresh,
             counts: reading.counts,
-            delivered: self.hub.deliveries().read(),
-            fps: reading.fps,
+            link,
+            delivered: self.feed.hub().deliveries().read(),
+            fps: if streaming { reading.fps } else { 0.0 },
             last_frame_age: reading.last_frame_age,
             health: self.health(),
             cooling_left: self.control.cooling_left(),
@@ -322,28 +305,49 @@ impl Channel {
     }
 }
 
-impl Feed for Channel {
-    fn hub(&self) -> &Arc<Hub> {
-        &self.hub
-    }
+/// What the camera's viewers see while it sends nothing: NO SIGNAL, or COOLING with the
+/// temperature while an overheated camera cools down, at the size of its last frame.
+struct CameraSlate {
+    label: String,
+    control: Arc<Control>,
+    health: Arc<Mutex<Health>>,
+    link: Arc<Link>,
+    /// Drawn the first time a viewer needs one and shared by every viewer after.
+    drawn: Mutex<Vec<(DrawnAt, Arc<[u8]>)>>,
+    /// The size of frames drawn before the camera sent any: the preview format asked
+    /// for, or a THETA's usual 1024×512.
+    first_size: (u16, u16),
+}
 
-    fn fanout(&self) -> &Arc<Fanout> {
-        &self.fanout
-    }
-
-    fn max_viewers(&self) -> usize {
-        self.max_viewers
-    }
-
-    fn timeouts(&self) -> &Timeouts {
-        &self.timeouts
-    }
-
-    /// NO SIGNAL (or COOLING) at the size of the camera's last frame.
+impl Slate for CameraSlate {
     fn drawn(&self, last: Option<&Frame>) -> Arc<[u8]> {
         let size = last
             .and_then(|f| jpeg_dimensions(&f.jpeg))
-            .filter(|&size| fits_preview(size));
-        self.slate(size.unwrap_or(self.first_size))
+            .filter(|&size| fits_preview(size))
+            .unwrap_or(self.first_size);
+        let kind = if self.control.cooling() {
+            let hottest = self.health.locked().hottest();
+            Drawn::Cooling(hottest.map(|t| t.round() as i32))
+        } else {
+            Drawn::NoSignal
+        };
+        let mut cached = self.drawn.locked();
+        if let Some((_, frame)) = cached.iter().find(|(key, _)| *key == (kind, size)) {
+            return frame.clone();
+        }
+        let jpeg = match kind {
+            Drawn::NoSignal => picture::no_signal_jpeg(&self.label, size.0, size.1),
+            Drawn::Cooling(temp) => picture::cooling_jpeg(&self.label, temp, size.0, size.1),
+        };
+        let frame: Arc<[u8]> = jpeg.into();
+        if cached.len() >= MAX_STATUS_FRAMES {
+            cached.remove(0);
+        }
+        cached.push(((kind, size), frame.clone()));
+        frame
+    }
+
+    fn why_quiet(&self) -> Option<String> {
+        self.link.last_error().map(|e| e.to_string())
     }
 }

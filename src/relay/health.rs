@@ -11,7 +11,8 @@ use crate::camera::answers::{State, clip};
 use crate::camera::client::{Camera, OscError};
 use crate::log;
 use crate::relay::control::Control;
-use crate::relay::hub::{Hub, Upstream};
+use crate::relay::hub::Hub;
+use crate::relay::link::{Link, Upstream};
 use crate::relay::lost::LostWatch;
 use crate::sync::Locked;
 use crate::timeouts::Timeouts;
@@ -123,6 +124,16 @@ impl AwakeCheck {
     }
 }
 
+/// What the health watcher reads and keeps: the camera, its feed's hub (whether the
+/// relay stops), its link, camera control, and the health it writes.
+pub struct Watched {
+    pub camera: Arc<Camera>,
+    pub hub: Arc<Hub>,
+    pub link: Arc<Link>,
+    pub control: Arc<Control>,
+    pub health: Arc<Mutex<Health>>,
+}
+
 /// Starts the thread that asks the camera for its state while the preview runs, keeps
 /// `health` up to date, and starts a cool-down of `cool_down` when the camera overheats.
 ///
@@ -130,15 +141,19 @@ impl AwakeCheck {
 /// (see [`Control::keep_awake`]), learns its model at first contact, and runs the
 /// `--on-camera-lost` hook, when there is one, for this camera.
 pub fn watch(
-    camera: Arc<Camera>,
-    hub: Arc<Hub>,
-    control: Arc<Control>,
-    health: Arc<Mutex<Health>>,
+    watched: Watched,
     timeouts: Timeouts,
     cool_down: Duration,
     mut lost: Option<LostWatch>,
 ) -> std::io::Result<JoinHandle<()>> {
     let every = timeouts.health_poll;
+    let Watched {
+        camera,
+        hub,
+        link,
+        control,
+        health,
+    } = watched;
     thread::Builder::new().name("health".into()).spawn(move || {
         let mut awake = AwakeCheck::default();
         let mut last_asked: Option<Instant> = None;
@@ -149,16 +164,16 @@ pub fn watch(
         let tick = every.min(hook_tick).clamp(MIN_TICK, MAX_TICK);
         while !hub.is_stopped() {
             thread::sleep(tick);
-            let (upstream, failing_since) = hub.upstream_state();
+            let (upstream, failing_since) = link.upstream_state();
             if let Some(lost) = lost.as_mut() {
                 lost.check(failing_since);
             }
             if awake.due(&timeouts) && !control.cooling() {
                 awake.checked(control.keep_awake(&camera));
-                if awake.ok && hub.camera_model().is_none() {
+                if awake.ok && link.camera_model().is_none() {
                     // For /status and the page's captions, before anyone watched.
                     if let Some(model) = camera.info_cached().ok().and_then(|i| i.model.clone()) {
-                        hub.set_camera_model(model);
+                        link.set_camera_model(model);
                     }
                 }
             }

@@ -1,5 +1,6 @@
-//! The hub between the one camera reader and every viewer: the newest frame with its
-//! sequence number, how many viewers want frames, and the relay's status.
+//! The hub of one feed, between its producer (the camera's upstream thread, or a view's
+//! thread) and every viewer: the newest frame with its sequence number, and who wants
+//! frames (viewers, snapshots, the views reading a camera).
 //!
 //! It keeps no queue and writes to no socket. The upstream thread publishes each whole
 //! frame here and hands it to the fan-out for stream viewers; any other reader (a paced
@@ -7,7 +8,6 @@
 //! takes the `Arc` and lets go of the lock before writing. A slow reader therefore skips
 //! frames instead of queueing them and never slows anyone else.
 
-use crate::camera::client::OscError;
 use crate::relay::frame::{Deliveries, Frame};
 use crate::sync::Locked;
 use std::collections::VecDeque;
@@ -16,64 +16,19 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant, SystemTime};
 
-/// What the camera connection is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Upstream {
-    /// Nobody is watching; no camera connection.
-    #[default]
-    Idle,
-    Connecting,
-    Streaming,
-    /// The last attempt failed or the stream ended; waiting to try again.
-    Retrying,
-    /// The preview is closed while an overheated camera cools down.
-    Cooling,
-}
-
-impl Upstream {
-    /// Every state, for reports that list them all (a metric per state).
-    pub const ALL: [Upstream; 5] = [
-        Upstream::Idle,
-        Upstream::Connecting,
-        Upstream::Streaming,
-        Upstream::Retrying,
-        Upstream::Cooling,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Upstream::Idle => "idle",
-            Upstream::Connecting => "connecting",
-            Upstream::Streaming => "streaming",
-            Upstream::Retrying => "retrying",
-            Upstream::Cooling => "cooling",
-        }
-    }
-}
-
-/// What the hub itself keeps of the channel's state: the counts it alone changes. The
-/// whole state, with what the fan-out, control and health keep, is
-/// [`crate::relay::status::ChannelStatus`], built in one place from this.
+/// What the hub itself counts: frames in and viewers. What the camera connection does
+/// is the camera's [`crate::relay::link::Link`]; the whole state of a camera is
+/// [`crate::relay::status::ChannelStatus`], built in one place from both.
 #[derive(Debug, Clone, Default)]
 pub struct Counts {
-    pub upstream: Upstream,
-    pub camera_model: Option<String>,
     pub frames_received: u64,
+    /// Frames the producer could not publish (malformed, oversize, undecodable).
     pub frames_dropped: u64,
-    /// Preview connections opened again after a failure (not after an idle close).
-    pub reconnects: u64,
-    pub preview_connections: u64,
-    /// Why the last preview failed; cleared once frames flow again.
-    pub last_error: Option<OscError>,
-    /// Since when the camera has failed without a frame in between.
-    pub failing_since: Option<Instant>,
     pub viewers: usize,
-    /// Camera failures since start (each failed or ended preview, each refused open).
-    pub camera_errors: u64,
 }
 
-/// The hub's reading at one moment: its counts, with the camera's frame rate and the
-/// newest frame's age computed now.
+/// The hub's reading at one moment: its counts, with the frame rate (0 once frames have
+/// stopped for 2 s) and the newest frame's age computed now.
 #[derive(Debug, Clone)]
 pub struct Reading {
     pub counts: Counts,
@@ -88,6 +43,9 @@ const FPS_WINDOW_FRAMES: usize = 16;
 struct Inner {
     latest: Option<Arc<Frame>>,
     counts: Counts,
+    /// Producers of other feeds reading this one (a camera's views): they keep it open
+    /// without being viewers.
+    consumers: usize,
     /// Someone asked for a frame without staying (a snapshot); keep the camera open until then.
     demand_until: Option<Instant>,
     recent_arrivals: VecDeque<Instant>,
@@ -124,6 +82,7 @@ impl Hub {
             inner: Mutex::new(Inner {
                 latest: None,
                 counts: Counts::default(),
+                consumers: 0,
                 demand_until: None,
                 recent_arrivals: VecDeque::with_capacity(FPS_WINDOW_FRAMES),
                 frame_waiters: Vec::new(),
@@ -156,8 +115,6 @@ impl Hub {
         });
         inner.latest = Some(frame.clone());
         inner.counts.frames_received += 1;
-        inner.counts.last_error = None;
-        inner.counts.failing_since = None;
         if inner.recent_arrivals.len() == FPS_WINDOW_FRAMES {
             inner.recent_arrivals.pop_front();
         }
@@ -213,19 +170,37 @@ impl Hub {
     }
 
     /// The newest frame if it is younger than `max_age`, else the next one within `wait`.
-    /// Asking keeps the camera open for the linger time, like a short-lived viewer.
+    /// Asking keeps the feed open for the linger time, like a short-lived viewer.
     pub fn snapshot(&self, max_age: Duration, wait: Duration) -> Option<Arc<Frame>> {
+        match self.ask_for_frame(max_age, wait) {
+            Ok(fresh) => Some(fresh),
+            Err(after) => self.next_frame(after, wait),
+        }
+    }
+
+    /// The first half of [`Hub::snapshot`]: the newest frame if it is younger than
+    /// `max_age`, else the sequence number to wait beyond, with demand for `wait` and
+    /// the linger time after it.
+    pub fn ask_for_frame(&self, max_age: Duration, wait: Duration) -> Result<Arc<Frame>, u64> {
         let after = {
             let mut inner = self.lock();
             inner.demand_until = Some(Instant::now() + wait + self.linger);
             match &inner.latest {
-                Some(f) if f.received_at.elapsed() <= max_age => return Some(f.clone()),
+                Some(f) if f.received_at.elapsed() <= max_age => return Ok(f.clone()),
                 Some(f) => f.seq,
                 None => 0,
             }
         };
         self.demand_changed.notify_all();
-        self.next_frame(after, wait)
+        Err(after)
+    }
+
+    /// Keeps the hub wanting frames for as long as the guard lives, without counting a
+    /// viewer: a view's producer reading its camera.
+    pub fn consumer(self: &Arc<Self>) -> ConsumerGuard {
+        self.lock().consumers += 1;
+        self.demand_changed.notify_all();
+        ConsumerGuard { hub: self.clone() }
     }
 
     /// Registers a viewer for as long as the guard lives, unless `max` are already watching.
@@ -252,7 +227,9 @@ impl Hub {
 
     fn demand(&self, inner: &Inner) -> bool {
         !self.is_stopped()
-            && (inner.counts.viewers > 0 || inner.demand_until.is_some_and(|t| Instant::now() < t))
+            && (inner.counts.viewers > 0
+                || inner.consumers > 0
+                || inner.demand_until.is_some_and(|t| Instant::now() < t))
     }
 
     /// The upstream thread is alive and not stuck (see [`Hub::since_beat`]).
@@ -320,44 +297,8 @@ impl Hub {
         }
     }
 
-    /// Records what the camera connection does now; `after_failure` when this opening
-    /// is a reconnect after a failed or ended preview, not the first after an idle spell.
-    pub fn set_upstream(&self, state: Upstream, after_failure: bool) {
-        let mut inner = self.lock();
-        inner.counts.upstream = state;
-        if state == Upstream::Connecting {
-            inner.counts.preview_connections += 1;
-            if after_failure {
-                inner.counts.reconnects += 1;
-            }
-        }
-    }
-
-    pub fn set_error(&self, error: OscError) {
-        let mut inner = self.lock();
-        inner.counts.last_error = Some(error);
-        inner.counts.camera_errors += 1;
-        inner.counts.failing_since.get_or_insert_with(Instant::now);
-    }
-
-    /// The camera's model, once it said.
-    pub fn camera_model(&self) -> Option<String> {
-        self.lock().counts.camera_model.clone()
-    }
-
-    pub fn set_camera_model(&self, model: String) {
-        self.lock().counts.camera_model = Some(model);
-    }
-
     pub fn count_dropped(&self) {
         self.lock().counts.frames_dropped += 1;
-    }
-
-    /// What the upstream thread does, and since when the camera fails (if it does):
-    /// the part of [`Hub::status`] a watcher polls, without copying the rest.
-    pub fn upstream_state(&self) -> (Upstream, Option<Instant>) {
-        let inner = self.lock();
-        (inner.counts.upstream, inner.counts.failing_since)
     }
 
     /// The hub's counts, with fps and the newest frame's age computed now.
@@ -366,9 +307,7 @@ impl Hub {
         let counts = inner.counts.clone();
         let fps = match (inner.recent_arrivals.front(), inner.recent_arrivals.back()) {
             (Some(first), Some(last))
-                if counts.upstream == Upstream::Streaming
-                    && last.elapsed() < Duration::from_secs(2)
-                    && last > first =>
+                if last.elapsed() < Duration::from_secs(2) && last > first =>
             {
                 (inner.recent_arrivals.len() - 1) as f64 / (*last - *first).as_secs_f64()
             }
@@ -391,12 +330,32 @@ impl Drop for ViewerGuard {
     fn drop(&mut self) {
         let mut inner = self.hub.lock();
         inner.counts.viewers -= 1;
-        if inner.counts.viewers == 0 {
-            let until = Instant::now() + self.hub.linger;
+        self.hub.left(inner);
+    }
+}
+
+/// Keeps a feed open for another feed's producer (see [`Hub::consumer`]).
+pub struct ConsumerGuard {
+    hub: Arc<Hub>,
+}
+
+impl Drop for ConsumerGuard {
+    fn drop(&mut self) {
+        let mut inner = self.hub.lock();
+        inner.consumers -= 1;
+        self.hub.left(inner);
+    }
+}
+
+impl Hub {
+    /// Someone who kept the hub open left: the last one starts the linger time.
+    fn left(&self, mut inner: MutexGuard<'_, Inner>) {
+        if inner.counts.viewers == 0 && inner.consumers == 0 {
+            let until = Instant::now() + self.linger;
             inner.demand_until = Some(inner.demand_until.map_or(until, |t| t.max(until)));
         }
         drop(inner);
-        self.hub.demand_changed.notify_all();
+        self.demand_changed.notify_all();
     }
 }
 

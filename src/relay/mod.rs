@@ -9,6 +9,7 @@ pub mod feed;
 pub mod frame;
 pub mod health;
 pub mod hub;
+pub mod link;
 pub mod lost;
 pub mod status;
 pub mod upstream;

@@ -8,7 +8,8 @@ use crate::camera::client::OscError;
 use crate::formats::flat::Mount;
 use crate::relay::frame::Delivered;
 use crate::relay::health::Health;
-use crate::relay::hub::{Counts, Upstream};
+use crate::relay::hub::Counts;
+use crate::relay::link::{LinkState, Upstream};
 use crate::relay::views::ViewStatus;
 use std::time::Duration;
 
@@ -19,8 +20,10 @@ pub struct ChannelStatus {
     /// The camera as configured (`host:port`), and the address requests go to now.
     pub camera: String,
     pub camera_address: String,
-    /// What the hub counts: the upstream state, frames, errors and viewers.
+    /// What the camera's feed counts: frames and viewers.
     pub counts: Counts,
+    /// What the camera connection does, its model, and why it last failed.
+    pub link: LinkState,
     /// What reached viewers.
     pub delivered: Delivered,
     pub fps: f64,
@@ -39,7 +42,7 @@ pub struct ChannelStatus {
 
 impl ChannelStatus {
     pub fn upstream(&self) -> Upstream {
-        self.counts.upstream
+        self.link.upstream
     }
 
     /// Why viewers do not see live frames, in words; `None` while they do.
@@ -47,7 +50,7 @@ impl ChannelStatus {
         if self.online {
             return None;
         }
-        Some(match (self.counts.upstream, &self.counts.last_error) {
+        Some(match (self.link.upstream, &self.link.last_error) {
             (Upstream::Cooling, _) => format!(
                 "the camera overheated ({}); its preview is closed to let it cool down for {:.0} s more",
                 self.health.errors.join(", "),
@@ -71,7 +74,7 @@ impl ChannelStatus {
 
     /// One line for a service manager: what the relay does now.
     pub fn summary(&self) -> String {
-        let s = &self.counts;
+        let (s, viewers) = (&self.link, self.counts.viewers);
         match s.upstream {
             Upstream::Idle => "idle: nobody is watching".to_string(),
             Upstream::Cooling => format!(
@@ -81,8 +84,8 @@ impl ChannelStatus {
             Upstream::Streaming if s.last_error.is_none() => format!(
                 "streaming {:.0} fps to {} viewer{}",
                 self.fps,
-                s.viewers,
-                if s.viewers == 1 { "" } else { "s" }
+                viewers,
+                if viewers == 1 { "" } else { "s" }
             ),
             _ => match &s.last_error {
                 Some(e @ OscError::Unreachable { .. }) => format!("camera unreachable: {e}"),

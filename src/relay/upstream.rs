@@ -1,7 +1,7 @@
 //! The one camera connection: a thread that opens `camera.getLivePreview` when someone
 //! wants frames, feeds the body through the MJPEG parser, publishes each whole frame
-//! into the hub, and closes the connection when nobody has wanted frames for the
-//! linger time.
+//! into the camera's feed, keeps the link's state, and closes the connection when
+//! nobody has wanted frames for the linger time.
 //!
 //! When the stream ends or fails (a picture was taken, the camera slept, the network
 //! dropped, bytes kept coming but no whole frame) it reconnects: the first retry comes
@@ -14,8 +14,9 @@ use crate::formats::mjpeg::{Parsed, Parser};
 use crate::formats::osc::fits_preview;
 use crate::log;
 use crate::relay::control::Control;
-use crate::relay::fanout::Fanout;
-use crate::relay::hub::{Hub, Upstream};
+use crate::relay::feed::Feed;
+use crate::relay::hub::Hub;
+use crate::relay::link::{Link, Upstream};
 use crate::timeouts::Timeouts;
 use std::cell::Cell;
 use std::io::{self, Read};
@@ -26,17 +27,36 @@ use std::time::{Duration, Instant};
 /// Read size from the camera; a THETA frame is 20–300 KB.
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
-/// Starts the upstream thread for `camera`, publishing into `hub` until the hub stops.
+/// Starts the upstream thread for `camera`, publishing into `feed` until it stops.
 pub fn spawn(
     camera: Arc<Camera>,
-    hub: Arc<Hub>,
-    fanout: Arc<Fanout>,
+    feed: Arc<Feed>,
+    link: Arc<Link>,
     control: Arc<Control>,
     timeouts: Timeouts,
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("upstream".into())
-        .spawn(move || run(&camera, &hub, &fanout, &control, &timeouts))
+        .spawn(move || {
+            let connection = Connection {
+                camera: &camera,
+                feed: &feed,
+                hub: feed.hub(),
+                link: &link,
+                control: &control,
+            };
+            connection.run(&timeouts)
+        })
+}
+
+/// What the upstream thread works with: the camera, the feed it publishes into (and its
+/// hub, for demand), the link it keeps, and camera control.
+struct Connection<'a> {
+    camera: &'a Camera,
+    feed: &'a Feed,
+    hub: &'a Hub,
+    link: &'a Link,
+    control: &'a Control,
 }
 
 /// How one preview connection ended.
@@ -155,168 +175,177 @@ impl FailureLog {
     }
 }
 
-fn run(camera: &Camera, hub: &Hub, fanout: &Fanout, control: &Control, timeouts: &Timeouts) {
-    let mut delay = timeouts.retry_first;
-    let mut failures = FailureLog::new(timeouts);
-    let mut after_failure = false;
-    loop {
-        control.hang_if_stalled();
-        hub.beat();
-        hub.set_upstream(Upstream::Idle, false);
-        if !hub.wait_for_demand() {
-            return;
-        }
-        hub.set_upstream(Upstream::Connecting, after_failure);
-        match stream_once(camera, hub, fanout, control, timeouts) {
-            Ended::NoDemand | Ended::Restart => {
-                delay = timeouts.retry_first;
-                after_failure = false;
+impl Connection<'_> {
+    /// Opens the preview while someone wants frames, again after each end, until the
+    /// feed stops.
+    fn run(&self, timeouts: &Timeouts) {
+        let (hub, link, control) = (self.hub, self.link, self.control);
+        let mut delay = timeouts.retry_first;
+        let mut failures = FailureLog::new(timeouts);
+        let mut after_failure = false;
+        loop {
+            control.hang_if_stalled();
+            hub.beat();
+            link.set_upstream(Upstream::Idle, false);
+            if !hub.wait_for_demand() {
+                return;
             }
-            Ended::Cooling => {
-                hub.set_upstream(Upstream::Cooling, false);
-                while let Some(left) = control.cooling_left() {
-                    if hub.is_stopped() {
+            link.set_upstream(Upstream::Connecting, after_failure);
+            let ended = match self.open_preview() {
+                Ok(preview) => self.read_until_ended(preview, timeouts),
+                Err(error) => Ended::Failed {
+                    error,
+                    got_frames: false,
+                },
+            };
+            match ended {
+                Ended::NoDemand | Ended::Restart => {
+                    delay = timeouts.retry_first;
+                    after_failure = false;
+                }
+                Ended::Cooling => {
+                    if !self.cool_down() {
                         return;
                     }
-                    hub.pause_while_demanded(left.min(Duration::from_secs(1)));
-                    hub.beat();
-                    if !hub.has_demand() {
-                        break;
-                    }
-                }
-                delay = timeouts.retry_first;
-                after_failure = false;
-            }
-            Ended::Failed { error, got_frames } => {
-                after_failure = true;
-                if got_frames {
                     delay = timeouts.retry_first;
-                    failures.recovered(camera);
+                    after_failure = false;
                 }
-                if error.is_login_refused() {
-                    // A camera being reconfigured may accept later: retry at the slowest pace.
-                    delay = timeouts.retry_max;
+                Ended::Failed { error, got_frames } => {
+                    after_failure = true;
+                    if got_frames {
+                        delay = timeouts.retry_first;
+                        failures.recovered(self.camera);
+                    }
+                    if error.is_login_refused() {
+                        // A camera being reconfigured may accept later: retry at the slowest pace.
+                        delay = timeouts.retry_max;
+                    }
+                    failures.failed(&error, self.camera);
+                    self.back_off(error, delay);
+                    delay = (delay * 2).min(timeouts.retry_max);
                 }
-                failures.failed(&error, camera);
-                hub.set_error(error);
-                hub.set_upstream(Upstream::Retrying, false);
-                hub.pause_while_demanded(delay);
-                delay = (delay * 2).min(timeouts.retry_max);
             }
         }
     }
-}
 
-fn stream_once(
-    camera: &Camera,
-    hub: &Hub,
-    fanout: &Fanout,
-    control: &Control,
-    timeouts: &Timeouts,
-) -> Ended {
-    match open_preview(camera, hub, control) {
-        Ok(preview) => read_until_ended(preview, camera, hub, fanout, control, timeouts),
-        Err(error) => Ended::Failed {
-            error,
-            got_frames: false,
-        },
-    }
-}
-
-/// What is due before a preview (RICOH's pauses, formats, the timers), then the preview.
-fn open_preview(camera: &Camera, hub: &Hub, control: &Control) -> Result<Preview, OscError> {
-    // A beat after each camera call: each is bounded by its own timeouts, so the gap
-    // between beats stays short unless the thread is truly stuck.
-    let opened = control.before_preview(camera).and_then(|()| {
-        hub.beat();
-        camera.live_preview()
-    });
-    hub.beat();
-    let preview = opened?;
-    hub.set_upstream(Upstream::Streaming, false);
-    if hub.camera_model().is_none() {
-        // Only for /status and the page. Asked once the camera has answered, so that an
-        // unreachable camera costs one connect timeout per attempt, not two.
-        if let Some(model) = camera.info_cached().ok().and_then(|i| i.model.clone()) {
-            hub.set_camera_model(model);
-        }
-        hub.beat();
-    }
-    Ok(preview)
-}
-
-/// Feeds the preview through the parser into the hub and the fan-out until nobody
-/// wants frames, the camera must be left alone, or the stream ends or fails.
-fn read_until_ended(
-    mut preview: Preview,
-    camera: &Camera,
-    hub: &Hub,
-    fanout: &Fanout,
-    control: &Control,
-    timeouts: &Timeouts,
-) -> Ended {
-    let mut parser = Parser::new(&preview.boundary);
-    let mut buf = vec![0u8; READ_CHUNK_BYTES];
-    let mut got_frames = false;
-    let last_whole_frame = Cell::new(Instant::now());
-    let mut handle = |parsed: Parsed| match parsed {
-        // A frame claiming more than any preview would have NO SIGNAL drawn that large.
-        Parsed::Frame(jpeg) if !jpeg_dimensions(&jpeg).is_none_or(fits_preview) => {
-            hub.count_dropped()
-        }
-        Parsed::Frame(jpeg) => {
-            got_frames = true;
-            last_whole_frame.set(Instant::now());
-            let frame = hub.publish(jpeg);
-            fanout.deliver(&frame);
-        }
-        Parsed::Rejected(_) => hub.count_dropped(),
-    };
-    let camera_name = camera.addr().host_port();
-    let stalled = || OscError::PreviewStalled {
-        camera: camera_name.clone(),
-        after: timeouts.frame_stall,
-    };
-    let error = loop {
-        control.hang_if_stalled();
-        hub.beat();
-        if !hub.has_demand() {
-            return Ended::NoDemand;
-        }
-        if control.take_restart() {
-            return Ended::Restart;
-        }
-        if control.cooling() {
-            return Ended::Cooling;
-        }
-        match preview.body.read(&mut buf) {
-            Ok(0) => {
-                break OscError::PreviewEnded {
-                    camera: camera_name.clone(),
-                };
+    /// Keeps the preview closed while the camera cools down (or until nobody wants
+    /// frames); `false` when the feed stops meanwhile.
+    fn cool_down(&self) -> bool {
+        self.link.set_upstream(Upstream::Cooling, false);
+        while let Some(left) = self.control.cooling_left() {
+            if self.hub.is_stopped() {
+                return false;
             }
-            Ok(n) => parser.push(&buf[..n], &mut handle),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                ) =>
-            {
+            self.hub
+                .pause_while_demanded(left.min(Duration::from_secs(1)));
+            self.hub.beat();
+            if !self.hub.has_demand() {
+                break;
+            }
+        }
+        true
+    }
+
+    /// Says why the preview ended and waits `delay` before the next attempt (less if
+    /// nobody wants frames any more).
+    fn back_off(&self, error: OscError, delay: Duration) {
+        self.link.set_error(error);
+        self.link.set_upstream(Upstream::Retrying, false);
+        self.hub.pause_while_demanded(delay);
+    }
+
+    /// What is due before a preview (RICOH's pauses, formats, the timers), then the preview.
+    fn open_preview(&self) -> Result<Preview, OscError> {
+        let (camera, hub, link) = (self.camera, self.hub, self.link);
+        // A beat after each camera call: each is bounded by its own timeouts, so the gap
+        // between beats stays short unless the thread is truly stuck.
+        let opened = self.control.before_preview(camera).and_then(|()| {
+            hub.beat();
+            camera.live_preview()
+        });
+        hub.beat();
+        let preview = opened?;
+        link.set_upstream(Upstream::Streaming, false);
+        if link.camera_model().is_none() {
+            // Only for /status and the page. Asked once the camera has answered, so that an
+            // unreachable camera costs one connect timeout per attempt, not two.
+            if let Some(model) = camera.info_cached().ok().and_then(|i| i.model.clone()) {
+                link.set_camera_model(model);
+            }
+            hub.beat();
+        }
+        Ok(preview)
+    }
+
+    /// Feeds the preview through the parser into the feed until nobody wants frames,
+    /// the camera must be left alone, or the stream ends or fails.
+    fn read_until_ended(&self, mut preview: Preview, timeouts: &Timeouts) -> Ended {
+        let (camera, hub, control) = (self.camera, self.hub, self.control);
+        let mut parser = Parser::new(&preview.boundary);
+        let mut buf = vec![0u8; READ_CHUNK_BYTES];
+        let mut got_frames = false;
+        let last_whole_frame = Cell::new(Instant::now());
+        let mut handle = |parsed: Parsed| match parsed {
+            // A frame claiming more than any preview would have NO SIGNAL drawn that large.
+            Parsed::Frame(jpeg) if !jpeg_dimensions(&jpeg).is_none_or(fits_preview) => {
+                hub.count_dropped()
+            }
+            Parsed::Frame(jpeg) => {
+                if !got_frames {
+                    self.link.frames_flow();
+                    got_frames = true;
+                }
+                last_whole_frame.set(Instant::now());
+                self.feed.publish(jpeg);
+            }
+            Parsed::Rejected(_) => hub.count_dropped(),
+        };
+        let camera_name = camera.addr().host_port();
+        let stalled = || OscError::PreviewStalled {
+            camera: camera_name.clone(),
+            after: timeouts.frame_stall,
+        };
+        let error = loop {
+            control.hang_if_stalled();
+            hub.beat();
+            if !hub.has_demand() {
+                return Ended::NoDemand;
+            }
+            if control.take_restart() {
+                return Ended::Restart;
+            }
+            if control.cooling() {
+                return Ended::Cooling;
+            }
+            match preview.body.read(&mut buf) {
+                Ok(0) => {
+                    break OscError::PreviewEnded {
+                        camera: camera_name.clone(),
+                    };
+                }
+                Ok(n) => parser.push(&buf[..n], &mut handle),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    break stalled();
+                }
+                Err(e) => {
+                    break OscError::PreviewBroken {
+                        camera: camera_name.clone(),
+                        detail: e.to_string(),
+                    };
+                }
+            }
+            // Bytes that never make a whole frame (a dripping or babbling camera) count as silence.
+            if last_whole_frame.get().elapsed() > timeouts.frame_stall {
                 break stalled();
             }
-            Err(e) => {
-                break OscError::PreviewBroken {
-                    camera: camera_name.clone(),
-                    detail: e.to_string(),
-                };
-            }
-        }
-        // Bytes that never make a whole frame (a dripping or babbling camera) count as silence.
-        if last_whole_frame.get().elapsed() > timeouts.frame_stall {
-            break stalled();
-        }
-    };
-    parser.finish(&mut handle);
-    Ended::Failed { error, got_frames }
+        };
+        parser.finish(&mut handle);
+        Ended::Failed { error, got_frames }
+    }
 }

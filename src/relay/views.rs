@@ -1,23 +1,32 @@
-//! Flat views of one camera: each configured view is a feed of its own (a hub and a
-//! fan-out, as the camera's stream has), filled by its own thread while someone watches
-//! it. A camera frame is decoded once for all its views; each view remaps and encodes
-//! once per frame for all its viewers. A view nobody watches costs nothing, and a view
-//! that cannot keep up takes the newest frame next, never delaying the camera's stream.
+//! Flat views of one camera. Each configured view is a [`Feed`] like the camera's own:
+//! its viewers take places (shared by all the camera's views), its snapshots wait like
+//! the camera's, and it is filled by a producer, a thread started when the view is first
+//! watched and ended when nobody has watched it for the linger time. The producer reads
+//! the camera's feed as a consumer (it keeps the camera open without being a viewer).
 //!
-//! The ad-hoc render (`flat.jpg`) uses the same decode, one render per camera at a time.
+//! A camera frame is decoded once for all its views; each view remaps and encodes once
+//! per frame for all its viewers. What views keep in memory (tables, planes, the decode)
+//! is drawn from one budget for the whole relay: a view that would go over it is not
+//! started, and its viewer gets the sentence naming the budget. A view nobody watches
+//! costs nothing, and a view that cannot keep up takes the newest frame next, never
+//! delaying the camera's stream.
+//!
+//! The ad-hoc render (`flat.jpg`) uses the same decode and budget, one render per camera
+//! at a time.
 
+use crate::budget::{Budget, Share};
 use crate::formats::flat::{self, Mount, Planes, Remap, ViewGeometry};
+use crate::formats::jpeg::jpeg_dimensions;
 use crate::formats::picture;
-use crate::relay::fanout::Fanout;
-use crate::relay::feed::Feed;
+use crate::relay::feed::{Feed, Places, Producer, Slate};
 use crate::relay::frame::Frame;
-use crate::relay::hub::{Hub, Upstream};
+use crate::relay::hub::Hub;
+use crate::relay::link::Link;
 use crate::sync::{Locked, wait_at_most};
 use crate::timeouts::Timeouts;
-use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// A view as the user configured it.
@@ -33,16 +42,43 @@ pub struct ViewSpec {
 /// How long an ad-hoc render waits for the one before it.
 const ADHOC_WAIT: Duration = Duration::from_secs(2);
 
-/// One configured view: its feed, filled by its thread.
+/// Frames of a new size in a row before a running view builds its table for that size:
+/// a camera switching formats sends only the new size from then on, and one whose size
+/// flips from frame to frame must not cost a table per frame.
+const NEW_SIZE_FRAMES: u32 = 3;
+
+/// Default for `--view-memory`, in MiB: the views of a 3840×1920 camera at 1920×1080
+/// fit seven at once, at 1280×720 sixteen.
+pub const VIEW_MEMORY_MIB: u64 = 192;
+
+/// What a view's viewers see while the camera sends nothing, and why.
+struct ViewSlate {
+    no_signal: Arc<[u8]>,
+    link: Arc<Link>,
+}
+
+impl Slate for ViewSlate {
+    /// NO SIGNAL at the view's size.
+    fn drawn(&self, _last: Option<&Frame>) -> Arc<[u8]> {
+        self.no_signal.clone()
+    }
+
+    fn why_quiet(&self) -> Option<String> {
+        self.link.last_error().map(|e| e.to_string())
+    }
+}
+
+/// One configured view: its feed, filled by its producer while watched.
 pub struct View {
     spec: ViewSpec,
     mount: Mount,
-    hub: Arc<Hub>,
-    fanout: Arc<Fanout>,
-    max_viewers: usize,
-    timeouts: Timeouts,
-    /// What viewers see while the camera sends nothing, drawn once at the view's size.
-    no_signal: Arc<[u8]>,
+    feed: Arc<Feed>,
+    camera: Arc<Hub>,
+    shared: Arc<Shared>,
+    /// Itself, for the producer thread it starts.
+    me: Weak<View>,
+    /// Whether its producer thread runs; taken by the thread to end and by a wake.
+    running: Mutex<bool>,
     frames_encoded: AtomicU64,
     encode_micros: AtomicU64,
 }
@@ -51,10 +87,13 @@ pub struct View {
 #[derive(Debug, Clone)]
 pub struct ViewStatus {
     pub name: String,
-    pub width: u16,
-    pub height: u16,
+    pub geometry: ViewGeometry,
+    pub fps_limit: Option<u32>,
     pub viewers: usize,
+    pub fps: f64,
     pub frames_encoded: u64,
+    /// Frames it could not draw (undecodable, over the memory budget, a passing size).
+    pub frames_dropped: u64,
     /// Time spent remapping and encoding, all frames together.
     pub encode_seconds: f64,
 }
@@ -64,136 +103,315 @@ impl View {
         &self.spec.name
     }
 
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
+    }
+
     pub fn status(&self) -> ViewStatus {
-        let g = self.spec.geometry;
+        let reading = self.feed.hub().reading();
         ViewStatus {
             name: self.spec.name.clone(),
-            width: g.width,
-            height: g.height,
-            viewers: self.hub.reading().counts.viewers,
+            geometry: self.spec.geometry,
+            fps_limit: self.spec.fps,
+            viewers: reading.counts.viewers,
+            fps: reading.fps,
             frames_encoded: self.frames_encoded.load(Ordering::Relaxed),
+            frames_dropped: reading.counts.frames_dropped,
             encode_seconds: self.encode_micros.load(Ordering::Relaxed) as f64 / 1e6,
         }
     }
 
     /// The view's frames while someone watches it, from the camera's newest frames.
-    fn run(&self, camera: &Arc<Hub>, decoded: &Decoded) {
-        let mut remap: Option<Remap> = None;
+    /// Holds its memory shares until it ends.
+    fn produce(&self, _memory: Share, _decoding: DecodeUser) {
+        let _reading = self.camera.consumer();
+        let mut table = Table::default();
         let mut out = Planes::default();
         let min_gap = self.spec.fps.map(|fps| Duration::from_secs(1) / fps.max(1));
-        while self.hub.wait_for_demand() {
-            // Watching a view keeps the camera open, as a viewer of its own would.
-            let Some(_watching) = camera.try_viewer(usize::MAX) else {
+        let keepalive = self.feed.timeouts().keepalive;
+        let mut seq = 0;
+        let mut next_allowed = Instant::now();
+        loop {
+            if !self.feed.hub().has_demand() || self.camera.is_stopped() {
+                (table, out) = (Table::default(), Planes::default());
+                let mut running = self.running.locked();
+                if self.feed.hub().has_demand() && !self.camera.is_stopped() {
+                    continue; // someone came back while it was ending
+                }
+                *running = false;
                 return;
-            };
-            self.hub.set_upstream(Upstream::Streaming, false);
-            let mut seq = 0;
-            let mut next_allowed = Instant::now();
-            while self.hub.has_demand() && !camera.is_stopped() {
-                self.hub.beat();
-                let Some(frame) = camera.next_frame(seq, self.timeouts.keepalive) else {
-                    continue;
-                };
-                seq = frame.seq;
-                if let Some(jpeg) = self.render(&frame, decoded, &mut remap, &mut out) {
-                    let view_frame = self.hub.publish(jpeg.into());
-                    self.fanout.deliver(&view_frame);
-                }
-                if let Some(gap) = min_gap {
-                    next_allowed = Instant::now().max(next_allowed + gap);
-                    self.hub.pause_while_demanded(
-                        next_allowed.saturating_duration_since(Instant::now()),
-                    );
-                }
             }
-            self.hub.set_upstream(Upstream::Idle, false);
+            let Some(frame) = self.camera.next_frame(seq, keepalive) else {
+                continue;
+            };
+            seq = frame.seq;
+            if let Some(jpeg) = self.render(&frame, &mut table, &mut out) {
+                self.feed.publish(jpeg.into());
+            }
+            if let Some(gap) = min_gap {
+                next_allowed = Instant::now().max(next_allowed + gap);
+                self.feed
+                    .hub()
+                    .pause_while_demanded(next_allowed.saturating_duration_since(Instant::now()));
+            }
         }
     }
 
-    /// This view of `frame`, or `None` (counted as dropped) when the frame does not decode.
-    fn render(
-        &self,
-        frame: &Frame,
-        decoded: &Decoded,
-        remap: &mut Option<Remap>,
-        out: &mut Planes,
-    ) -> Option<Vec<u8>> {
-        let Ok(planes) = decoded.of(frame) else {
-            self.hub.count_dropped();
-            return None;
-        };
-        let started = Instant::now();
-        let source = (planes.width, planes.height);
-        let geometry = self.spec.geometry;
-        if !remap
-            .as_ref()
-            .is_some_and(|r| r.fits(&geometry, &self.mount, source))
-        {
-            *remap = Some(Remap::new(geometry, self.mount, source));
+    /// This view of `frame`, or `None` (counted as dropped) when it gives none.
+    fn render(&self, frame: &Frame, table: &mut Table, out: &mut Planes) -> Option<Vec<u8>> {
+        let drawn = self
+            .shared
+            .decoded
+            .of(frame, &self.shared)
+            .ok()
+            .and_then(|planes| {
+                let started = Instant::now();
+                let source = (planes.width, planes.height);
+                let remap = table.for_source(&self.spec.geometry, &self.mount, source)?;
+                remap.apply(&planes, out);
+                let jpeg = flat::encode(out, flat::VIEW_QUALITY)?;
+                self.frames_encoded.fetch_add(1, Ordering::Relaxed);
+                self.encode_micros
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                Some(jpeg)
+            });
+        if drawn.is_none() {
+            self.feed.hub().count_dropped();
         }
-        remap.as_ref()?.apply(&planes, out);
-        let jpeg = flat::encode(out, flat::VIEW_QUALITY)?;
-        self.frames_encoded.fetch_add(1, Ordering::Relaxed);
-        self.encode_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        Some(jpeg)
+        drawn
     }
 }
 
-impl Feed for View {
-    fn hub(&self) -> &Arc<Hub> {
-        &self.hub
-    }
-
-    fn fanout(&self) -> &Arc<Fanout> {
-        &self.fanout
-    }
-
-    fn max_viewers(&self) -> usize {
-        self.max_viewers
-    }
-
-    fn timeouts(&self) -> &Timeouts {
-        &self.timeouts
-    }
-
-    /// NO SIGNAL at the view's size.
-    fn drawn(&self, _last: Option<&Frame>) -> Arc<[u8]> {
-        self.no_signal.clone()
+impl Producer for View {
+    /// Starts the producer unless it runs, with its memory drawn from the budget first.
+    fn wake(&self) -> Result<(), String> {
+        let mut running = self.running.locked();
+        if *running {
+            return Ok(());
+        }
+        let what = format!("Watching view {}", self.spec.name);
+        let memory = self
+            .shared
+            .reserve(flat::view_bytes(&self.spec.geometry) as u64, &what)?;
+        let decoding = self
+            .shared
+            .decoded
+            .enter(&self.camera, &self.shared, &what)?;
+        let view = self.me.upgrade().ok_or("The relay is stopping.")?;
+        thread::Builder::new()
+            .name(format!("view-{}", self.spec.name))
+            .spawn(move || view.produce(memory, decoding))
+            .map_err(|e| format!("The view's thread could not start: {e}."))?;
+        *running = true;
+        Ok(())
     }
 }
 
-/// A camera frame's planes, or why it did not decode.
-type Decoding = Result<Arc<Planes>, flat::DecodeError>;
+/// A running view's table, and a new source size it has seen lately.
+#[derive(Default)]
+struct Table {
+    remap: Option<Remap>,
+    new_size: Option<((usize, usize), u32)>,
+}
 
-/// The newest camera frame decoded, shared by the views of one camera.
+impl Table {
+    /// The table for frames of `source`, built once that size has stayed.
+    fn for_source(
+        &mut self,
+        geometry: &ViewGeometry,
+        mount: &Mount,
+        source: (usize, usize),
+    ) -> Option<&Remap> {
+        let fits = |r: &Remap| r.fits(geometry, mount, source);
+        if self.remap.as_ref().is_some_and(|r| !fits(r)) {
+            let seen = match self.new_size {
+                Some((size, n)) if size == source => n + 1,
+                _ => 1,
+            };
+            self.new_size = Some((source, seen));
+            if seen < NEW_SIZE_FRAMES {
+                return None;
+            }
+        }
+        if !self.remap.as_ref().is_some_and(fits) {
+            self.remap = Some(Remap::new(*geometry, *mount, source));
+            self.new_size = None;
+        }
+        self.remap.as_ref()
+    }
+}
+
+/// Why a camera frame gave the views no planes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undecoded {
+    Decode(flat::DecodeError),
+    /// Its entropy-coded data is far too small for the size it claims: not worth a decode.
+    Implausible {
+        bytes: usize,
+        width: u16,
+        height: u16,
+    },
+    /// The decode of a frame this size would go over the views' memory budget.
+    OverBudget(String),
+}
+
+impl std::fmt::Display for Undecoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undecoded::Decode(e) => e.fmt(f),
+            Undecoded::Implausible {
+                bytes,
+                width,
+                height,
+            } => write!(
+                f,
+                "the frame claims {width}×{height} in only {bytes} bytes, too few to be a picture"
+            ),
+            Undecoded::OverBudget(why) => f.write_str(why),
+        }
+    }
+}
+
+/// A camera frame's planes, or why there are none.
+type Decoding = Result<Arc<Planes>, Undecoded>;
+
+/// Fewer bytes than this per pixel cannot be a baseline picture: every 8×8 block takes
+/// at least a DC code and an end-of-block code, two bits, so even a flat grey frame has
+/// about one byte per 170 pixels (4:2:0) or 256 (grey).
+const MIN_PIXELS_PER_BYTE: usize = 512;
+
+/// The newest camera frame decoded, shared by the views of one camera and kept only
+/// while one of them runs (or a render is under way).
 #[derive(Default)]
 struct Decoded {
-    /// The frame's sequence number and its planes (or why it did not decode).
-    newest: Mutex<Option<(u64, Decoding)>>,
-    /// The decoder's buffer, kept from frame to frame.
-    scratch: Mutex<Vec<u8>>,
+    state: Mutex<DecodeState>,
     failures: AtomicU64,
 }
 
+#[derive(Default)]
+struct DecodeState {
+    /// Running views and renders that read the decode.
+    users: usize,
+    /// The frame's sequence number and its planes (or why there are none).
+    newest: Option<(u64, Decoding)>,
+    /// The decoder's buffer, kept from frame to frame.
+    scratch: Vec<u8>,
+    /// The budget share for decoding frames of this size.
+    reserved: Option<((usize, usize), Share)>,
+}
+
+/// A reader of a camera's decode; the last one leaving frees its buffers.
+struct DecodeUser(Arc<Shared>);
+
+impl Drop for DecodeUser {
+    fn drop(&mut self) {
+        let mut state = self.0.decoded.state.locked();
+        state.users -= 1;
+        if state.users == 0 {
+            *state = DecodeState::default();
+        }
+    }
+}
+
 impl Decoded {
+    /// A reader of the decode, with its memory drawn for the camera's frame size (the
+    /// largest a camera sends, before its first frame) when it is the first.
+    fn enter(&self, camera: &Hub, shared: &Arc<Shared>, what: &str) -> Result<DecodeUser, String> {
+        let mut state = self.state.locked();
+        if state.reserved.is_none() {
+            let size = camera
+                .latest()
+                .and_then(|f| jpeg_dimensions(&f.jpeg))
+                .map_or(
+                    (flat::MAX_SOURCE_WIDTH, flat::MAX_SOURCE_HEIGHT),
+                    |(w, h)| (usize::from(w), usize::from(h)),
+                );
+            let share = shared.reserve(flat::decode_bytes(size.0, size.1) as u64, what)?;
+            state.reserved = Some((size, share));
+        }
+        state.users += 1;
+        Ok(DecodeUser(shared.clone()))
+    }
+
     /// `frame` decoded: by the first view to ask, reused by the others.
-    fn of(&self, frame: &Frame) -> Decoding {
-        let mut newest = self.newest.locked();
-        if let Some((seq, planes)) = newest.as_ref()
+    fn of(&self, frame: &Frame, shared: &Shared) -> Decoding {
+        let mut state = self.state.locked();
+        if let Some((seq, planes)) = state.newest.as_ref()
             && *seq == frame.seq
         {
             return planes.clone();
         }
-        let mut planes = Planes::default();
-        let mut scratch = self.scratch.locked();
-        let result =
-            flat::decode(&frame.jpeg, &mut planes, &mut scratch).map(|()| Arc::new(planes));
+        let result = Self::decode(&mut state, frame, shared);
         if result.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
-        *newest = Some((frame.seq, result.clone()));
+        state.newest = Some((frame.seq, result.clone()));
         result
+    }
+
+    fn decode(state: &mut DecodeState, frame: &Frame, shared: &Shared) -> Decoding {
+        if let Some((w, h)) = jpeg_dimensions(&frame.jpeg) {
+            let size = (usize::from(w), usize::from(h));
+            if frame.jpeg.len() < size.0 * size.1 / MIN_PIXELS_PER_BYTE {
+                return Err(Undecoded::Implausible {
+                    bytes: frame.jpeg.len(),
+                    width: w,
+                    height: h,
+                });
+            }
+            if state.reserved.as_ref().is_none_or(|(s, _)| *s != size) && fits_decoder(size) {
+                // The newest planes are of the old size: let them go with their share.
+                state.newest = None;
+                state.scratch = Vec::new();
+                state.reserved = None;
+                let bytes = flat::decode_bytes(size.0, size.1) as u64;
+                let what = format!("Decoding the camera's {w}×{h} frames");
+                let share = shared
+                    .reserve(bytes, &what)
+                    .map_err(Undecoded::OverBudget)?;
+                state.reserved = Some((size, share));
+            }
+        }
+        let mut planes = Planes::default();
+        flat::decode(&frame.jpeg, &mut planes, &mut state.scratch)
+            .map(|()| Arc::new(planes))
+            .map_err(Undecoded::Decode)
+    }
+}
+
+/// Whether the decoder takes frames of `size` at all (larger ones are refused unread).
+fn fits_decoder((w, h): (usize, usize)) -> bool {
+    w <= flat::MAX_SOURCE_WIDTH && h <= flat::MAX_SOURCE_HEIGHT
+}
+
+/// What the views of one camera share: the decode, the relay's memory budget for views
+/// and the ad-hoc render's table.
+struct Shared {
+    decoded: Decoded,
+    memory: Arc<Budget>,
+    /// The last ad-hoc render's table with its share of the memory.
+    adhoc: Mutex<Option<(Remap, Share)>>,
+}
+
+impl Shared {
+    /// `bytes` of the views' memory budget for `what`; the cached ad-hoc table gives way
+    /// first, then the sentence naming the budget and the flag that raises it.
+    fn reserve(&self, bytes: u64, what: &str) -> Result<Share, String> {
+        if let Some(share) = self.memory.try_take(bytes) {
+            return Ok(share);
+        }
+        if let Ok(mut adhoc) = self.adhoc.try_lock() {
+            *adhoc = None;
+        }
+        self.memory.try_take(bytes).ok_or_else(|| {
+            const MIB: u64 = 1 << 20;
+            format!(
+                "{what} needs {} MiB of the flat views' memory budget, and {} of its {} MiB are in use; --view-memory raises it.",
+                bytes.div_ceil(MIB),
+                self.memory.used().div_ceil(MIB),
+                self.memory.max() / MIB
+            )
+        })
     }
 }
 
@@ -202,9 +420,11 @@ impl Decoded {
 pub enum RenderError {
     /// Another render of this camera is running.
     Busy,
-    /// No camera frame came in time.
-    NoFrame,
-    Undecodable(flat::DecodeError),
+    /// No camera frame came in time; why, when the camera said.
+    NoFrame(String),
+    Undecodable(Undecoded),
+    /// The render would go over the views' memory budget.
+    OverBudget(String),
     /// The encoder refused the view (a size no view may have).
     Unencodable,
 }
@@ -215,72 +435,78 @@ pub struct Rendered {
     pub timestamp: f64,
 }
 
+/// What every view of a camera is started with.
+pub struct ViewsConfig<'a> {
+    pub specs: &'a [ViewSpec],
+    pub mount: Mount,
+    /// The camera's name, written on the views' NO SIGNAL frames.
+    pub label: &'a str,
+    /// Places for the viewers of all the camera's views together.
+    pub max_viewers: usize,
+    pub memory: Arc<Budget>,
+    pub timeouts: Timeouts,
+}
+
 /// The views of one camera, with their shared decode.
 pub struct Views {
     list: Vec<Arc<View>>,
     camera: Arc<Hub>,
+    link: Arc<Link>,
     mount: Mount,
-    decoded: Arc<Decoded>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    shared: Arc<Shared>,
     /// One ad-hoc render at a time: whether one runs, and a wake-up when it ends.
     rendering: Mutex<bool>,
-    /// The last ad-hoc render's table.
-    adhoc_remap: Mutex<Option<Remap>>,
     render_done: Condvar,
     timeouts: Timeouts,
 }
 
 impl Views {
-    /// The views of the camera whose frames `camera` holds; their threads wait for viewers.
-    pub fn start(
-        specs: &[ViewSpec],
-        mount: Mount,
-        camera: &Arc<Hub>,
-        (label, max_viewers): (&str, usize),
-        timeouts: Timeouts,
-    ) -> io::Result<Views> {
-        let decoded = Arc::new(Decoded::default());
-        let mut list = Vec::with_capacity(specs.len());
-        let mut threads = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let hub = Hub::new(timeouts.linger);
-            let fanout = Fanout::new(hub.deliveries().clone(), hub.stopping().clone());
-            let g = spec.geometry;
-            let view = Arc::new(View {
-                no_signal: picture::no_signal_jpeg(
-                    &format!("{label} {}", spec.name),
-                    g.width,
-                    g.height,
-                )
-                .into(),
-                spec: spec.clone(),
-                mount,
-                hub,
-                fanout,
-                max_viewers,
-                timeouts,
-                frames_encoded: AtomicU64::new(0),
-                encode_micros: AtomicU64::new(0),
-            });
-            let (v, c, d) = (view.clone(), camera.clone(), decoded.clone());
-            threads.push(
-                thread::Builder::new()
-                    .name(format!("view-{}", spec.name))
-                    .spawn(move || v.run(&c, &d))?,
-            );
-            list.push(view);
-        }
-        Ok(Views {
+    /// The views of the camera whose frames `camera` holds; none runs until watched.
+    pub fn new(config: ViewsConfig<'_>, camera: &Arc<Hub>, link: &Arc<Link>) -> Views {
+        let shared = Arc::new(Shared {
+            decoded: Decoded::default(),
+            memory: config.memory,
+            adhoc: Mutex::new(None),
+        });
+        let places = Budget::new(config.max_viewers as u64);
+        let list: Vec<Arc<View>> = config
+            .specs
+            .iter()
+            .map(|spec| {
+                let g = spec.geometry;
+                let label = format!("{} {}", config.label, spec.name);
+                let slate = ViewSlate {
+                    no_signal: picture::no_signal_jpeg(&label, g.width, g.height).into(),
+                    link: link.clone(),
+                };
+                Arc::new_cyclic(|me: &Weak<View>| View {
+                    spec: spec.clone(),
+                    mount: config.mount,
+                    feed: Arc::new(Feed::new(
+                        (places.clone(), Places::Views),
+                        config.timeouts,
+                        Box::new(slate),
+                        Some(me.clone() as Weak<dyn Producer>),
+                    )),
+                    camera: camera.clone(),
+                    shared: shared.clone(),
+                    me: me.clone(),
+                    running: Mutex::new(false),
+                    frames_encoded: AtomicU64::new(0),
+                    encode_micros: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        Views {
             list,
             camera: camera.clone(),
-            mount,
-            decoded,
-            threads: Mutex::new(threads),
+            link: link.clone(),
+            mount: config.mount,
+            shared,
             rendering: Mutex::new(false),
-            adhoc_remap: Mutex::new(None),
             render_done: Condvar::new(),
-            timeouts,
-        })
+            timeouts: config.timeouts,
+        }
     }
 
     /// How the camera hangs, applied to every view.
@@ -296,32 +522,50 @@ impl Views {
         self.list.iter().find(|v| v.name() == name)
     }
 
-    /// Camera frames that did not decode.
+    /// Camera frames that gave the views no planes.
     pub fn decode_failures(&self) -> u64 {
-        self.decoded.failures.load(Ordering::Relaxed)
+        self.shared.decoded.failures.load(Ordering::Relaxed)
     }
 
     /// Renders `geometry` from the camera's newest frame, one render at a time: the next
     /// waits briefly, then is refused.
     pub fn render(&self, geometry: ViewGeometry) -> Result<Rendered, RenderError> {
         let _turn = self.take_turn().ok_or(RenderError::Busy)?;
+        let what = "Rendering flat.jpg";
+        let _decoding = self
+            .shared
+            .decoded
+            .enter(&self.camera, &self.shared, what)
+            .map_err(RenderError::OverBudget)?;
         let t = &self.timeouts;
         let frame = self
             .camera
             .snapshot(t.snapshot_max_age, t.snapshot_wait)
-            .ok_or(RenderError::NoFrame)?;
-        let planes = self.decoded.of(&frame).map_err(RenderError::Undecodable)?;
+            .ok_or_else(|| {
+                let why = self.link.last_error().map(|e| format!(": {e}"));
+                RenderError::NoFrame(why.unwrap_or_default())
+            })?;
+        let planes = self
+            .shared
+            .decoded
+            .of(&frame, &self.shared)
+            .map_err(RenderError::Undecodable)?;
         // The same numbers asked again (a page's link, a tile's still image) reuse the table.
         let source = (planes.width, planes.height);
-        let mut last = self.adhoc_remap.locked();
-        if !last
+        let mut adhoc = self.shared.adhoc.locked();
+        if !adhoc
             .as_ref()
-            .is_some_and(|r| r.fits(&geometry, &self.mount, source))
+            .is_some_and(|(r, _)| r.fits(&geometry, &self.mount, source))
         {
-            *last = Some(Remap::new(geometry, self.mount, source));
+            *adhoc = None;
+            let share = self
+                .shared
+                .reserve(flat::view_bytes(&geometry) as u64, what)
+                .map_err(RenderError::OverBudget)?;
+            *adhoc = Some((Remap::new(geometry, self.mount, source), share));
         }
         let mut out = Planes::default();
-        if let Some(remap) = last.as_ref() {
+        if let Some((remap, _)) = adhoc.as_ref() {
             remap.apply(&planes, &mut out);
         }
         Ok(Rendered {
@@ -344,16 +588,10 @@ impl Views {
         Some(RenderTurn(self))
     }
 
-    /// Ends every view's viewers and thread.
+    /// Ends every view's viewers; their producers end with them.
     pub fn stop(&self) {
         for view in &self.list {
-            view.hub.stop();
-            view.fanout.stop();
-        }
-        for thread in self.threads.locked().drain(..) {
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
+            view.feed.stop();
         }
     }
 }

@@ -117,6 +117,12 @@ fn parse_relay(
         })
         .map_err(from_pico)?
         .unwrap_or(crate::relay::channel::MAX_VIEWERS);
+    let view_memory_mib = args
+        .opt_value_from_fn("--view-memory", |s: &str| {
+            values::number_in(s, 16..=65_536, "--view-memory takes a number of MiB")
+        })
+        .map_err(from_pico)?
+        .unwrap_or(crate::relay::views::VIEW_MEMORY_MIB);
     let preview = args
         .opt_value_from_fn("--preview", values::preview_format)
         .map_err(from_pico)?;
@@ -148,6 +154,7 @@ fn parse_relay(
         listen,
         camera,
         max_viewers,
+        view_memory: view_memory_mib << 20,
         preview,
         access,
         keep_awake,

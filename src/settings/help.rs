@@ -32,7 +32,10 @@ OPTIONS:
       --pwd-file PATH   the camera's password from the first line of PATH (chmod 600), or
                         the environment variable OSCSTREAM_PWD
       --listen ADDR     where viewers connect (default 127.0.0.1:5000; 0.0.0.0:5000 for your LAN)
-      --max-viewers N   stream viewers served at once (default 64); more get 503
+      --max-viewers N   stream viewers of each camera served at once (default 64), and as
+                        many again for its flat views together; more get 503
+      --view-memory MIB memory the flat views may keep, all cameras together (default 192);
+                        a view that would need more answers 503
       --preview WxH@FPS set the camera's preview format first, e.g. 1024x512@30, 1920x960@8
       --auth USER:PASS  HTTP Basic auth on every route (viewers and control); or
       --auth-file PATH  a USER:PASS line from PATH, or the variable OSCSTREAM_AUTH

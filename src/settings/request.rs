@@ -40,6 +40,8 @@ pub struct RelayRequest {
     pub listen: String,
     pub camera: CameraTarget,
     pub max_viewers: usize,
+    /// `--view-memory`, in bytes.
+    pub view_memory: u64,
     pub preview: Option<PreviewFormat>,
     pub access: Access,
     /// Keep the cameras' sleep timers at "never" (not `--let-camera-sleep`).

@@ -3,8 +3,9 @@
 //! guidelines (`_total` for counters, base units). Nothing here holds a secret: camera
 //! labels are the channels' names.
 
+use crate::budget::Budget;
 use crate::relay::channel::Channel;
-use crate::relay::hub::Upstream;
+use crate::relay::link::Upstream;
 use crate::relay::status::ChannelStatus;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -35,7 +36,7 @@ const PER_CAMERA: &[Family] = &[
     (
         "oscstream_frames_malformed_total",
         "counter",
-        "Parts from the camera dropped because they were not whole JPEGs.",
+        "Parts from the camera dropped: not whole JPEGs, or larger than any preview.",
         |s| s.counts.frames_dropped.to_string(),
     ),
     (
@@ -66,13 +67,13 @@ const PER_CAMERA: &[Family] = &[
         "oscstream_reconnects_total",
         "counter",
         "Camera preview connections opened again after a failure.",
-        |s| s.counts.reconnects.to_string(),
+        |s| s.link.reconnects.to_string(),
     ),
     (
         "oscstream_camera_errors_total",
         "counter",
         "Camera failures: refused or failed requests, ended or broken previews.",
-        |s| s.counts.camera_errors.to_string(),
+        |s| s.link.camera_errors.to_string(),
     ),
     (
         "oscstream_camera_frames_per_second",
@@ -112,7 +113,7 @@ impl Exposition {
 }
 
 /// The whole exposition for these channels and `connections` open now.
-pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
+pub fn render(channels: &[Arc<Channel>], connections: usize, view_memory: &Budget) -> String {
     let statuses: Vec<_> = channels
         .iter()
         .map(|c| (label_value(c.name()), c.status()))
@@ -154,6 +155,14 @@ pub fn render(channels: &[Arc<Channel>], connections: usize) -> String {
     );
     camera_health(&mut out, channels);
     view_families(&mut out, &statuses);
+    if statuses.iter().any(|(_, s)| !s.views.is_empty()) {
+        out.family(
+            "oscstream_view_memory_bytes",
+            "gauge",
+            "Memory the flat views keep now (tables, planes, the decode), of --view-memory.",
+            std::iter::once((String::new(), view_memory.used().to_string())),
+        );
+    }
     out.0
 }
 
@@ -178,6 +187,12 @@ fn view_families(out: &mut Exposition, statuses: &[(String, ChannelStatus)]) {
         "counter",
         "Frames rendered for a flat view (one per camera frame while anyone watches it).",
         per_view(|v| v.frames_encoded.to_string()),
+    );
+    out.family(
+        "oscstream_view_viewers",
+        "gauge",
+        "Viewers of a flat view now.",
+        per_view(|v| v.viewers.to_string()),
     );
     out.family(
         "oscstream_view_encode_seconds_total",

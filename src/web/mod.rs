@@ -3,7 +3,6 @@
 
 pub mod access;
 pub mod api;
-pub mod budget;
 pub mod http;
 pub mod metrics;
 pub mod routes;

@@ -7,14 +7,15 @@
 //! looked up by exact name: no path ever reaches the file system, so `..` and friends
 //! simply find nothing.
 
+use crate::budget::Budget;
 use crate::relay::channel::Channel;
+use crate::relay::feed::Feed;
 use crate::web::access::Access;
 use crate::web::api;
-use crate::web::budget::Budget;
 use crate::web::http::{Body, Method, Request, Response, Status};
 use crate::web::metrics;
-use crate::web::status::status_json;
-use crate::web::streams;
+use crate::web::status::{status_json, view_json};
+use crate::web::streams::{self, CameraWait};
 use crate::web::views;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,151 +40,246 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 /// A route's handler: the relay's routes, the channel it serves, the request, and the
-/// rest of the path after a prefix route's prefix (empty for exact routes).
+/// rest of the path after a prefix route's prefix (the middle segment of an
+/// [`Path::Around`] route; empty for exact routes).
 type RouteFn = fn(&Routes, &Arc<Channel>, &Request, &str) -> Response;
+/// A handler that waits on the camera (a camera call, a frame, a download): it runs
+/// only with a share of [`Routes::camera_waits`], and the functions that wait take it.
+type WaitFn = fn(&Routes, &Arc<Channel>, &Request, &str, &CameraWait) -> Response;
+
+enum Handler {
+    Now(RouteFn),
+    Waits(WaitFn),
+}
+
+/// Which paths a route serves.
+enum Path {
+    Exact(&'static str),
+    /// Every path that starts with this; the rest goes to the handler.
+    Prefix(&'static str),
+    /// One segment between these two (`/views/NAME/video_feed`); the segment goes to the
+    /// handler.
+    Around(&'static str, &'static str),
+}
 
 struct Route {
-    path: &'static str,
-    /// Matches every path that starts with `path`; the rest goes to the handler.
-    prefix: bool,
+    path: Path,
     /// GET also answers HEAD.
     method: Method,
-    handler: RouteFn,
-    /// The handler waits on the camera (a camera call, a frame, a download): it runs
-    /// only with a share of [`Routes::camera_waits`].
-    waits: bool,
+    handler: Handler,
 }
 
-const fn exact(path: &'static str, method: Method, handler: RouteFn) -> Route {
+const fn route(path: Path, method: Method, handler: Handler) -> Route {
     Route {
         path,
-        prefix: false,
         method,
         handler,
-        waits: false,
     }
 }
 
-const fn prefix(path: &'static str, method: Method, handler: RouteFn) -> Route {
-    Route {
-        path,
-        prefix: true,
-        method,
-        handler,
-        waits: false,
-    }
-}
-
-/// `route`, which waits on the camera.
-const fn waits(route: Route) -> Route {
-    Route {
-        waits: true,
-        ..route
-    }
-}
-
+use Handler::{Now, Waits};
 use Method::{Get, Post};
+use Path::{Around, Exact, Prefix};
 
 /// Every route of one camera.
 const ROUTES: &[Route] = &[
-    exact("/", Get, |routes, ch, req, _| {
-        match req.query_param("action") {
-            Some("stream") => streams::video_feed(
-                ch.clone(),
-                req.method == Method::Head,
-                req.query_param("fps"),
-            ),
-            Some("snapshot") => streams::snapshot(&**ch),
+    route(
+        Exact("/"),
+        Get,
+        Now(|routes, ch, req, _| match req.query_param("action") {
+            Some("stream") => video_feed(routes, ch, req, ""),
+            Some("snapshot") => match routes.camera_wait() {
+                Ok(waiting) => streams::snapshot(ch.feed(), &waiting).holding(waiting),
+                Err(refused) => refused,
+            },
             _ if Arc::ptr_eq(ch, &routes.channels[0]) => Response::redirect("/public/index.html"),
             _ => Response::redirect(&format!("/public/index.html?camera={}", ch.name())),
-        }
-    }),
-    exact("/cameras", Get, |routes, _, _, _| {
-        Response::json(Status::OK, &routes.cameras())
-    }),
-    exact("/video_feed", Get, video_feed),
-    exact("/stream", Get, video_feed),
-    exact("/video.mkv", Get, |_, ch, req, _| {
-        streams::video_mkv(
-            ch.clone(),
-            req.method == Method::Head,
-            req.query_param("fps"),
-        )
-    }),
-    waits(exact("/snapshot.jpg", Get, |_, ch, _, _| {
-        streams::snapshot(&**ch)
-    })),
-    waits(exact("/snapshot", Get, |_, ch, _, _| {
-        streams::snapshot(&**ch)
-    })),
-    waits(exact("/flat.jpg", Get, |_, ch, req, _| {
-        views::flat_jpg(ch, req)
-    })),
-    prefix("/views/", Get, |_, ch, req, rest| {
-        views::view_route(ch, req, rest)
-    }),
-    exact("/metrics", Get, |routes, _, _, _| {
-        let connections = routes.connections.load(Ordering::Relaxed);
-        let text = metrics::render(&routes.channels, connections);
-        Response::bytes(Status::OK, metrics::CONTENT_TYPE, text.into_bytes())
-    }),
-    exact("/status", Get, |_, ch, _, _| {
-        Response::json(Status::OK, &status_json(&ch.status()))
-    }),
-    waits(exact("/info", Get, |_, ch, _, _| api::camera_info(ch))),
-    waits(exact("/osc/info", Get, |_, ch, _, _| api::camera_info(ch))),
-    waits(exact("/state", Get, |_, ch, _, _| {
-        api::camera_json(
-            ch.camera()
-                .state()
-                .map(|s| serde_json::Value::Object(s.state)),
-        )
-    })),
-    waits(exact("/osc/state", Post, |_, ch, _, _| {
-        api::camera_json(
-            ch.camera()
-                .state()
-                .map(|s| serde_json::Value::Object(s.whole)),
-        )
-    })),
-    waits(exact("/api/options", Get, |_, ch, req, _| {
-        api::options(ch, req)
-    })),
-    waits(exact("/api/preview-formats", Get, |_, ch, _, _| {
-        api::preview_formats(ch)
-    })),
-    waits(exact("/api/preview-format", Post, |_, ch, req, _| {
-        api::set_preview_format(ch, req)
-    })),
-    waits(exact("/api/picture", Post, |routes, ch, _, _| {
-        api::take_picture(ch, &routes.base_of(ch))
-    })),
-    waits(exact("/api/files", Get, |routes, ch, req, _| {
-        api::files(ch, req, &routes.base_of(ch))
-    })),
-    exact("/public", Get, |_, _, _, _| {
-        Response::redirect("/public/index.html")
-    }),
-    exact("/public/", Get, |_, _, _, _| {
-        Response::redirect("/public/index.html")
-    }),
-    prefix("/public/", Get, |_, _, _, name| asset(name)),
-    waits(prefix("/camera-files/", Get, |_, ch, _, rest| {
-        api::camera_file(ch, rest)
-    })),
-    waits(prefix("/getOption/", Get, |_, ch, _, name| {
-        api::get_option(ch, name)
-    })),
-    prefix("/setOption/", Get, set_option_gone),
-    prefix("/setOption/", Post, set_option_gone),
+        }),
+    ),
+    route(
+        Exact("/cameras"),
+        Get,
+        Now(|routes, _, _, _| Response::json(Status::OK, &routes.cameras())),
+    ),
+    route(Exact("/video_feed"), Get, Now(video_feed)),
+    route(Exact("/stream"), Get, Now(video_feed)),
+    route(
+        Exact("/video.mkv"),
+        Get,
+        Now(|_, ch, req, _| stream_of(ch.feed(), req, streams::video_mkv)),
+    ),
+    route(Exact("/snapshot.jpg"), Get, Waits(snapshot)),
+    route(Exact("/snapshot"), Get, Waits(snapshot)),
+    route(
+        Exact("/flat.jpg"),
+        Get,
+        Waits(|_, ch, req, _, waiting| views::flat_jpg(ch, req, waiting)),
+    ),
+    route(Around("/views/", "/video_feed"), Get, Now(view_feed)),
+    route(Around("/views/", "/stream"), Get, Now(view_feed)),
+    route(
+        Around("/views/", "/video.mkv"),
+        Get,
+        Now(|_, ch, req, name| match views::find(ch, name) {
+            Ok(view) => stream_of(view.feed(), req, streams::video_mkv),
+            Err(missing) => missing,
+        }),
+    ),
+    route(
+        Around("/views/", "/snapshot.jpg"),
+        Get,
+        Waits(view_snapshot),
+    ),
+    route(Around("/views/", "/snapshot"), Get, Waits(view_snapshot)),
+    route(
+        Prefix("/views/"),
+        Get,
+        Now(|_, ch, _, rest| {
+            let (name, what) = rest.split_once('/').unwrap_or((rest, ""));
+            match views::find(ch, name) {
+                Ok(_) => Response::error(
+                    Status::NOT_FOUND,
+                    format!("A view serves video_feed, video.mkv and snapshot.jpg, not {what:?}."),
+                ),
+                Err(missing) => missing,
+            }
+        }),
+    ),
+    route(
+        Exact("/metrics"),
+        Get,
+        Now(|routes, _, _, _| {
+            let connections = routes.connections.load(Ordering::Relaxed);
+            let text = metrics::render(&routes.channels, connections, &routes.view_memory);
+            Response::bytes(Status::OK, metrics::CONTENT_TYPE, text.into_bytes())
+        }),
+    ),
+    route(
+        Exact("/status"),
+        Get,
+        Now(|_, ch, _, _| Response::json(Status::OK, &status_json(&ch.status()))),
+    ),
+    route(
+        Exact("/info"),
+        Get,
+        Waits(|_, ch, _, _, _| api::camera_info(ch)),
+    ),
+    route(
+        Exact("/osc/info"),
+        Get,
+        Waits(|_, ch, _, _, _| api::camera_info(ch)),
+    ),
+    route(
+        Exact("/state"),
+        Get,
+        Waits(|_, ch, _, _, _| {
+            api::camera_json(
+                ch.camera()
+                    .state()
+                    .map(|s| serde_json::Value::Object(s.state)),
+            )
+        }),
+    ),
+    route(
+        Exact("/osc/state"),
+        Post,
+        Waits(|_, ch, _, _, _| {
+            api::camera_json(
+                ch.camera()
+                    .state()
+                    .map(|s| serde_json::Value::Object(s.whole)),
+            )
+        }),
+    ),
+    route(
+        Exact("/api/options"),
+        Get,
+        Waits(|_, ch, req, _, _| api::options(ch, req)),
+    ),
+    route(
+        Exact("/api/preview-formats"),
+        Get,
+        Waits(|_, ch, _, _, _| api::preview_formats(ch)),
+    ),
+    route(
+        Exact("/api/preview-format"),
+        Post,
+        Waits(|_, ch, req, _, _| api::set_preview_format(ch, req)),
+    ),
+    route(
+        Exact("/api/picture"),
+        Post,
+        Waits(|routes, ch, _, _, _| api::take_picture(ch, &routes.base_of(ch))),
+    ),
+    route(
+        Exact("/api/files"),
+        Get,
+        Waits(|routes, ch, req, _, _| api::files(ch, req, &routes.base_of(ch))),
+    ),
+    route(
+        Exact("/public"),
+        Get,
+        Now(|_, _, _, _| Response::redirect("/public/index.html")),
+    ),
+    route(
+        Exact("/public/"),
+        Get,
+        Now(|_, _, _, _| Response::redirect("/public/index.html")),
+    ),
+    route(Prefix("/public/"), Get, Now(|_, _, _, name| asset(name))),
+    route(
+        Prefix("/camera-files/"),
+        Get,
+        Waits(|_, ch, _, rest, _| api::camera_file(ch, rest)),
+    ),
+    route(
+        Prefix("/getOption/"),
+        Get,
+        Waits(|_, ch, _, name, _| api::get_option(ch, name)),
+    ),
+    route(Prefix("/setOption/"), Get, Now(set_option_gone)),
+    route(Prefix("/setOption/"), Post, Now(set_option_gone)),
 ];
 
-fn video_feed(_: &Routes, channel: &Arc<Channel>, req: &Request, _: &str) -> Response {
-    streams::video_feed(
-        channel.clone(),
+/// A stream of `feed` (`video_feed` or `video.mkv`), HEAD and `?fps=` as the request says.
+fn stream_of(
+    feed: &Arc<Feed>,
+    req: &Request,
+    stream: fn(Arc<Feed>, bool, Option<&str>) -> Response,
+) -> Response {
+    stream(
+        feed.clone(),
         req.method == Method::Head,
         req.query_param("fps"),
     )
+}
+
+fn video_feed(_: &Routes, channel: &Arc<Channel>, req: &Request, _: &str) -> Response {
+    stream_of(channel.feed(), req, streams::video_feed)
+}
+
+fn snapshot(_: &Routes, ch: &Arc<Channel>, _: &Request, _: &str, w: &CameraWait) -> Response {
+    streams::snapshot(ch.feed(), w)
+}
+
+fn view_feed(_: &Routes, channel: &Arc<Channel>, req: &Request, name: &str) -> Response {
+    match views::find(channel, name) {
+        Ok(view) => stream_of(view.feed(), req, streams::video_feed),
+        Err(missing) => missing,
+    }
+}
+
+fn view_snapshot(
+    _: &Routes,
+    ch: &Arc<Channel>,
+    _: &Request,
+    name: &str,
+    w: &CameraWait,
+) -> Response {
+    match views::find(ch, name) {
+        Ok(view) => streams::snapshot(view.feed(), w),
+        Err(missing) => missing,
+    }
 }
 
 fn set_option_gone(_: &Routes, _: &Arc<Channel>, _: &Request, _: &str) -> Response {
@@ -196,10 +292,13 @@ fn set_option_gone(_: &Routes, _: &Arc<Channel>, _: &Request, _: &str) -> Respon
 impl Route {
     /// The rest of `path` after this route, when it matches.
     fn matches<'p>(&self, path: &'p str) -> Option<&'p str> {
-        if self.prefix {
-            path.strip_prefix(self.path)
-        } else {
-            (path == self.path).then_some("")
+        match self.path {
+            Exact(exact) => (path == exact).then_some(""),
+            Prefix(prefix) => path.strip_prefix(prefix),
+            Around(before, after) => path
+                .strip_prefix(before)?
+                .strip_suffix(after)
+                .filter(|middle| !middle.is_empty() && !middle.contains('/')),
         }
     }
 
@@ -221,6 +320,8 @@ pub struct Routes {
     pub camera_waits: Arc<Budget>,
     /// Bytes of frames being written to snapshot readers at once.
     pub pinned: Arc<Budget>,
+    /// The flat views' memory, for `/metrics`.
+    pub view_memory: Arc<Budget>,
 }
 
 impl Routes {
@@ -299,32 +400,18 @@ impl Routes {
             .map(|c| {
                 let s = c.status();
                 let base = format!("/cameras/{}", c.name());
-                let views: Vec<serde_json::Value> = c
-                    .views()
-                    .list()
-                    .iter()
-                    .map(|v| {
-                        let s = v.status();
-                        serde_json::json!({
-                            "name": s.name,
-                            "width": s.width,
-                            "height": s.height,
-                            "urls": {
-                                "video_feed": format!("{base}/views/{}/video_feed", s.name),
-                                "snapshot": format!("{base}/views/{}/snapshot.jpg", s.name),
-                            },
-                        })
-                    })
-                    .collect();
+                let views: Vec<serde_json::Value> =
+                    s.views.iter().map(|v| view_json(c.name(), v)).collect();
                 serde_json::json!({
                     "name": c.name(),
-                    "model": s.counts.camera_model,
+                    "model": s.link.camera_model,
                     "address": s.camera_address,
                     "online": s.online,
                     "viewers": s.counts.viewers,
                     "urls": {
                         "page": format!("/public/index.html?camera={}", c.name()),
                         "video_feed": format!("{base}/video_feed"),
+                        "video_mkv": format!("{base}/video.mkv"),
                         "snapshot": format!("{base}/snapshot.jpg"),
                         "status": format!("{base}/status"),
                         "flat": format!("{base}/flat.jpg"),
@@ -336,42 +423,43 @@ impl Routes {
         serde_json::json!({ "cameras": list })
     }
 
+    /// A share of the camera waits, or 503 when they are all taken.
+    fn camera_wait(&self) -> Result<CameraWait, Response> {
+        self.camera_waits
+            .try_take(1)
+            .map(CameraWait)
+            .ok_or_else(|| {
+                Response::error(
+                    Status::SERVICE_UNAVAILABLE,
+                    format!(
+                        "{} requests are already waiting on the camera; try again shortly.",
+                        self.camera_waits.max()
+                    ),
+                )
+                .with_header("Retry-After", "1")
+            })
+    }
+
     /// Runs `route`, with a share of the camera waits if it waits on the camera, and of
     /// the pinned bytes for a frame it answers with.
     fn run(&self, route: &Route, channel: &Arc<Channel>, req: &Request, rest: &str) -> Response {
-        let waiting = match route.waits {
-            false => None,
-            true => match self.camera_waits.try_take(1) {
-                Some(share) => Some(share),
-                None => {
-                    return Response::error(
-                        Status::SERVICE_UNAVAILABLE,
-                        format!(
-                            "{} requests are already waiting on the camera; try again shortly.",
-                            self.camera_waits.max()
-                        ),
-                    )
-                    .with_header("Retry-After", "1");
-                }
+        let response = match route.handler {
+            Now(handler) => handler(self, channel, req, rest),
+            Waits(handler) => match self.camera_wait() {
+                Ok(waiting) => handler(self, channel, req, rest, &waiting).holding(waiting),
+                Err(refused) => return refused,
             },
         };
-        let response = (route.handler)(self, channel, req, rest);
-        let response = match &response.body {
+        match &response.body {
             Body::Shared(frame) => match self.pinned.try_take(frame.len() as u64) {
                 Some(share) => response.holding(share),
-                None => {
-                    return Response::error(
-                        Status::SERVICE_UNAVAILABLE,
-                        "Too many slow readers are still receiving frames; try again shortly.",
-                    )
-                    .with_header("Retry-After", "1");
-                }
+                None => Response::error(
+                    Status::SERVICE_UNAVAILABLE,
+                    "Too many slow readers are still receiving frames; try again shortly.",
+                )
+                .with_header("Retry-After", "1"),
             },
             _ => response,
-        };
-        match waiting {
-            Some(share) => response.holding(share),
-            None => response,
         }
     }
 

@@ -1,26 +1,37 @@
-//! The relay's streams over HTTP: `/video_feed` (every newest frame through the
-//! fan-out, or `?fps=N` paced from the hub) and `/snapshot.jpg`. A viewer's thread
-//! lives here: it writes only what the fan-out hands it and the parts of quiet spells,
-//! each under the part deadline, until the viewer leaves or the relay stops.
+//! The streams of any feed (a camera's, or one of its flat views) over HTTP:
+//! `video_feed` (every newest frame through the fan-out, or `?fps=N` paced from the
+//! hub), `video.mkv` and `snapshot.jpg`. A viewer's thread lives here: it writes only
+//! what the fan-out hands it and the parts of quiet spells, each under the part
+//! deadline, until the viewer leaves or the relay stops.
 
+use crate::budget::Share;
 use crate::formats::jpeg::jpeg_dimensions;
 use crate::formats::{matroska, mjpeg};
 use crate::relay::fanout::{Job, Outgoing};
-use crate::relay::feed::Feed;
-use crate::relay::frame::frames_missed;
-use crate::relay::hub::ViewerGuard;
+use crate::relay::feed::{Feed, Refused, Viewer};
+use crate::relay::frame::{Frame, frames_missed};
 use crate::web::http::{DeadlineWriter, Response, Status};
 use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A share of the camera-wait budget: whatever waits on a camera for a frame takes one
+/// (see `Routes::camera_wait`), so no route can wait without it.
+pub struct CameraWait(
+    #[expect(
+        dead_code,
+        reason = "held for its drop: the share goes back with the answer"
+    )]
+    pub(crate) Share,
+);
+
 /// Most frames a second a viewer may ask for with `?fps=N`.
 pub const MAX_VIEWER_FPS: u32 = 60;
 
 /// The stream; for HEAD only its headers, without counting a viewer (which would
 /// open the camera for nobody).
-pub fn video_feed(channel: Arc<dyn Feed>, head_only: bool, fps: Option<&str>) -> Response {
+pub fn video_feed(channel: Arc<Feed>, head_only: bool, fps: Option<&str>) -> Response {
     live_stream(
         channel,
         (head_only, fps),
@@ -37,13 +48,13 @@ pub fn video_feed(channel: Arc<dyn Feed>, head_only: bool, fps: Option<&str>) ->
 
 /// What a viewer's thread does with its socket: the channel, the socket, `?fps=N` as
 /// the shortest gap between two frames.
-type Writer = fn(&dyn Feed, &mut TcpStream, Option<Duration>) -> io::Result<()>;
+type Writer = fn(&Feed, &mut TcpStream, Option<Duration>) -> io::Result<()>;
 
 /// A live stream of `content_type` that `feed` writes: `?fps=N` checked, a place among
 /// the viewers taken (not for HEAD, which gets only the headers and opens nothing), the
 /// part deadline set, and the stream headers.
 fn live_stream(
-    channel: Arc<dyn Feed>,
+    channel: Arc<Feed>,
     (head_only, fps): (bool, Option<&str>),
     content_type: &str,
     feed: Writer,
@@ -55,7 +66,7 @@ fn live_stream(
     if head_only {
         return stream_headers(Response::stream(content_type, Box::new(|_| Ok(()))));
     }
-    let viewer = match join(&*channel) {
+    let viewer = match join(&channel) {
         Ok(viewer) => viewer,
         Err(refused) => return refused,
     };
@@ -65,7 +76,7 @@ fn live_stream(
             let _viewer = viewer;
             // Each part gets `write` (see DeadlineWriter): the socket starts from it.
             out.set_write_timeout(Some(channel.timeouts().write))?;
-            feed(&*channel, out, min_gap)
+            feed(&channel, out, min_gap)
         }),
     ))
 }
@@ -82,21 +93,12 @@ fn min_gap(fps: Option<&str>) -> Result<Option<Duration>, Response> {
     }
 }
 
-/// A place among the channel's viewers, or 503 when all are taken.
-fn join(channel: &dyn Feed) -> Result<ViewerGuard, Response> {
-    channel.hub().try_viewer(channel.max_viewers()).ok_or_else(|| {
-        let most = channel.max_viewers();
-        let (viewers, are) = if most == 1 {
-            ("viewer", "is")
-        } else {
-            ("viewers", "are")
-        };
-        Response::error(
-            Status::SERVICE_UNAVAILABLE,
-            format!(
-                "{most} {viewers} {are} already watching, the most this relay serves (--max-viewers)."
-            ),
-        )
+/// A place among the feed's viewers, or 503 with the reason (all places taken, or the
+/// feed's producer could not start).
+fn join(channel: &Feed) -> Result<Viewer, Response> {
+    channel.join().map_err(|refused: Refused| {
+        Response::error(Status::SERVICE_UNAVAILABLE, refused.to_string())
+            .with_header("Retry-After", "5")
     })
 }
 
@@ -104,7 +106,7 @@ fn join(channel: &dyn Feed) -> Result<ViewerGuard, Response> {
 /// relay received it, so players and ffmpeg keep the camera's real rate (an MJPEG
 /// stream has no timestamps, and every player guesses 25 fps). `?fps=N` as for
 /// `/video_feed`. Each viewer's thread takes the newest frame from the hub itself.
-pub fn video_mkv(channel: Arc<dyn Feed>, head_only: bool, fps: Option<&str>) -> Response {
+pub fn video_mkv(channel: Arc<Feed>, head_only: bool, fps: Option<&str>) -> Response {
     live_stream(
         channel,
         (head_only, fps),
@@ -113,34 +115,84 @@ pub fn video_mkv(channel: Arc<dyn Feed>, head_only: bool, fps: Option<&str>) -> 
     )
 }
 
-/// Writes the Matroska stream: its head once the first frame tells the size, then every
-/// newest frame (at most one per `min_gap`), and the quiet-spell frame while the camera
-/// sends none, all stamped from the stream's start.
-fn feed_mkv_viewer(channel: &dyn Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
+/// Frames whose arrival a `video.mkv` viewer measures the rate from, when it joins a
+/// feed that has no recent rate (the first viewer of a camera, for one).
+const RATE_FRAMES: usize = 5;
+/// How long a joining `video.mkv` viewer collects frames for the rate, at most.
+const RATE_WAIT: Duration = Duration::from_secs(2);
+
+/// The first frames of a `video.mkv` stream, and the frame interval they show: the
+/// feed's rate when it has a recent one, else measured from the arrival of the frames
+/// collected here (a camera over Wi-Fi often sends fewer than its format says). `None`
+/// when fewer than two frames came: the stamps alone then say the rate.
+fn first_frames(
+    channel: &Feed,
+    seq: &mut u64,
+    fresh: Option<Arc<Frame>>,
+) -> (Vec<Arc<Frame>>, Option<Duration>) {
+    let hub = channel.hub();
+    let t = channel.timeouts();
+    let mut frames: Vec<Arc<Frame>> = fresh.into_iter().collect();
+    let known = hub.reading().fps;
+    if known >= 1.0 && !frames.is_empty() {
+        return (frames, Some(Duration::from_secs_f64(1.0 / known)));
+    }
+    let deadline = Instant::now() + RATE_WAIT.max(t.snapshot_wait);
+    while frames.len() < RATE_FRAMES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Once one frame is here, collect for the rate only as long as RATE_WAIT.
+        let left = if frames.is_empty() {
+            left
+        } else {
+            left.min(RATE_WAIT)
+        };
+        match hub.next_frame(*seq, left) {
+            Some(frame) => {
+                *seq = frame.seq;
+                frames.push(frame);
+            }
+            None => break,
+        }
+    }
+    // The median gap: the first frames of a camera just opened (or of a view building
+    // its table) may come in a burst or late, and must not set the rate.
+    let mut gaps: Vec<Duration> = frames
+        .windows(2)
+        .map(|w| w[1].received_at.saturating_duration_since(w[0].received_at))
+        .collect();
+    gaps.sort();
+    let interval = gaps.get(gaps.len() / 2).copied().filter(|g| !g.is_zero());
+    (frames, interval)
+}
+
+/// Writes the Matroska stream: its head once the first frames tell the size and the
+/// rate, then every newest frame (at most one per `min_gap`), and the quiet-spell frame
+/// while the camera sends none, each stamped with when it arrived, from the first
+/// frame's arrival on.
+fn feed_mkv_viewer(channel: &Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
     let hub = channel.hub();
     let t = channel.timeouts();
     let (mut seq, fresh) = hub.join(t.join_max_age);
-    // The first frame gives the track's size: the camera's, once it sends one.
-    let first = match fresh.or_else(|| hub.next_frame(seq, t.snapshot_wait)) {
-        Some(frame) => {
-            seq = frame.seq;
-            frame.jpeg.clone()
-        }
-        None if hub.is_stopped() => return Ok(()),
-        None => channel.quiet_jpeg(),
-    };
-    let (width, height) = jpeg_dimensions(&first).unwrap_or((1024, 512));
-    let camera_fps = hub.reading().fps;
-    let interval = if camera_fps >= 1.0 {
-        Duration::from_secs_f64(1.0 / camera_fps)
-    } else {
-        Duration::from_secs(1) / 30
-    };
-    let frame_ns = interval.max(min_gap).as_nanos() as u64;
-    let started = Instant::now();
+    let (first, interval) = first_frames(channel, &mut seq, fresh);
+    if first.is_empty() && hub.is_stopped() {
+        return Ok(());
+    }
+    let quiet_first = first.is_empty().then(|| channel.quiet_jpeg());
+    let size_of = first
+        .first()
+        .map_or_else(|| quiet_first.clone(), |f| Some(f.jpeg.clone()));
+    let (width, height) = size_of
+        .and_then(|jpeg| jpeg_dimensions(&jpeg))
+        .unwrap_or((1024, 512));
+    let frame_ns = interval.map(|i| i.max(min_gap).as_nanos() as u64);
+    let started = first.first().map_or_else(Instant::now, |f| f.received_at);
     let mut clusters = matroska::Clusters::default();
+    let mut last_ms: Option<u64> = None;
     let mut write = |out: &mut TcpStream, jpeg: &[u8], at: Instant| -> io::Result<()> {
+        // Stamps only ever grow: a frame that arrived in the same millisecond gets the next.
         let at_ms = at.saturating_duration_since(started).as_millis() as u64;
+        let at_ms = last_ms.map_or(at_ms, |last| at_ms.max(last + 1));
+        last_ms = Some(at_ms);
         let head = clusters.before_frame(at_ms, jpeg.len());
         let mut writer = DeadlineWriter::new(out, t.write);
         writer.write_all(&head)?;
@@ -149,8 +201,16 @@ fn feed_mkv_viewer(channel: &dyn Feed, out: &mut TcpStream, min_gap: Duration) -
         Ok(())
     };
     DeadlineWriter::new(out, t.write).write_all(&matroska::stream_head(width, height, frame_ns))?;
-    write(out, &first, started)?;
-    let mut next_allowed = Instant::now() + min_gap;
+    if let Some(jpeg) = quiet_first {
+        write(out, &jpeg, started)?;
+    }
+    let mut next_allowed = Instant::now();
+    for frame in first {
+        if frame.received_at >= next_allowed || min_gap.is_zero() {
+            write(out, &frame.jpeg, frame.received_at)?;
+            next_allowed = frame.received_at + min_gap;
+        }
+    }
     loop {
         let wait = next_allowed.saturating_duration_since(Instant::now());
         if !wait.is_zero() {
@@ -182,7 +242,7 @@ fn stream_headers(response: Response) -> Response {
 /// part its socket could not take at once, a frame that came meanwhile) and the
 /// parts of quiet spells. Each part must be taken whole within the write timeout,
 /// or the viewer is dropped.
-fn feed_viewer(channel: &dyn Feed, out: &mut TcpStream) -> io::Result<()> {
+fn feed_viewer(channel: &Feed, out: &mut TcpStream) -> io::Result<()> {
     let t = channel.timeouts();
     let (seq, fresh) = channel.hub().join(t.join_max_age);
     let first = fresh.map(|f| Outgoing::of(&f));
@@ -207,7 +267,7 @@ fn feed_viewer(channel: &dyn Feed, out: &mut TcpStream) -> io::Result<()> {
 
 /// `?fps=N`: this viewer's thread takes the newest frame from the hub itself, at
 /// most once per `min_gap`: fewer frames for it, the same for everyone else.
-fn feed_paced_viewer(channel: &dyn Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
+fn feed_paced_viewer(channel: &Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
     let hub = channel.hub();
     let t = channel.timeouts();
     // The fresh frame, if any, comes from the hub's wait below, at this viewer's pace.
@@ -235,7 +295,7 @@ fn feed_paced_viewer(channel: &dyn Feed, out: &mut TcpStream, min_gap: Duration)
 }
 
 /// The camera is quiet: what the channel shows meanwhile, under the part deadline.
-fn write_quiet_part(channel: &dyn Feed, out: &mut TcpStream) -> io::Result<()> {
+fn write_quiet_part(channel: &Feed, out: &mut TcpStream) -> io::Result<()> {
     let part = channel.quiet_part();
     part.write_from(&mut DeadlineWriter::new(out, channel.timeouts().write), 0)?;
     channel
@@ -245,24 +305,13 @@ fn write_quiet_part(channel: &dyn Feed, out: &mut TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// The newest frame as a JPEG, or 503 with the reason when none comes in time.
-pub fn snapshot(channel: &dyn Feed) -> Response {
-    let t = channel.timeouts();
-    match channel.hub().snapshot(t.snapshot_max_age, t.snapshot_wait) {
-        Some(frame) => Response::shared(Status::OK, "image/jpeg", frame.jpeg.clone())
+/// The newest frame as a JPEG, or 503 with the reason when none comes in time. It may
+/// wait on the camera, so it takes a camera wait.
+pub fn snapshot(channel: &Feed, _waiting: &CameraWait) -> Response {
+    match channel.snapshot() {
+        Ok(frame) => Response::shared(Status::OK, "image/jpeg", frame.jpeg.clone())
             .with_header("Cache-Control", "no-store")
             .with_header("X-Timestamp", format!("{:.6}", frame.timestamp_secs())),
-        None => {
-            let why = channel
-                .hub()
-                .reading()
-                .counts
-                .last_error
-                .map_or_else(|| "the camera sent no frame".into(), |e| e.to_string());
-            Response::error(
-                Status::SERVICE_UNAVAILABLE,
-                format!("No frame arrived within {:?}: {why}.", t.snapshot_wait),
-            )
-        }
+        Err(why) => Response::error(Status::SERVICE_UNAVAILABLE, why),
     }
 }

@@ -1,41 +1,32 @@
-//! The flat views over HTTP: each configured view as an ordinary camera
-//! (`views/VIEW/video_feed`, `views/VIEW/snapshot.jpg`), and `flat.jpg`, one view
+//! The flat views over HTTP: each configured view served as a camera's own stream is
+//! (`views/VIEW/video_feed`, `video.mkv`, `snapshot.jpg`), and `flat.jpg`, one view
 //! rendered on request from the newest frame, with ffmpeg `v360`'s numbers.
 
 use crate::formats::flat::{
     FOV, MAX_VIEW_HEIGHT, MAX_VIEW_WIDTH, PITCH, ROLL, ViewGeometry, YAW, degrees_in, is_view_side,
 };
 use crate::relay::channel::Channel;
-use crate::relay::views::RenderError;
-use crate::web::http::{Method, Request, Response, Status};
-use crate::web::streams;
+use crate::relay::views::{RenderError, View};
+use crate::web::http::{Request, Response, Status};
+use crate::web::streams::CameraWait;
 use std::sync::Arc;
 
-/// `views/VIEW/video_feed` or `views/VIEW/snapshot.jpg` (`rest` is what follows `views/`).
-pub fn view_route(channel: &Arc<Channel>, req: &Request, rest: &str) -> Response {
-    let (name, what) = rest.split_once('/').unwrap_or((rest, ""));
-    let Some(view) = channel.views().find(name) else {
-        return Response::error(
+/// The view named `name` of the camera, or 404 naming both.
+pub fn find<'c>(channel: &'c Channel, name: &str) -> Result<&'c Arc<View>, Response> {
+    channel.views().find(name).ok_or_else(|| {
+        Response::error(
             Status::NOT_FOUND,
-            format!("Camera {} has no view named {name:?}.", channel.name()),
-        );
-    };
-    match what {
-        "video_feed" | "stream" => streams::video_feed(
-            view.clone(),
-            req.method == Method::Head,
-            req.query_param("fps"),
-        ),
-        "snapshot.jpg" | "snapshot" => streams::snapshot(&**view),
-        _ => Response::error(
-            Status::NOT_FOUND,
-            format!("A view serves video_feed and snapshot.jpg, not {what:?}."),
-        ),
-    }
+            format!(
+                "Camera {} has no view named {name:?}; /cameras lists its views.",
+                channel.name()
+            ),
+        )
+    })
 }
 
-/// `flat.jpg?yaw=&pitch=&roll=&fov=&width=&height=`: one view of the newest frame.
-pub fn flat_jpg(channel: &Channel, req: &Request) -> Response {
+/// `flat.jpg?yaw=&pitch=&roll=&fov=&width=&height=`: one view of the newest frame. It
+/// may wait on the camera, so it takes a camera wait.
+pub fn flat_jpg(channel: &Channel, req: &Request, _waiting: &CameraWait) -> Response {
     let geometry = match geometry_of(req) {
         Ok(g) => g,
         Err(why) => return Response::error(Status::BAD_REQUEST, format!("{why}.")),
@@ -49,10 +40,13 @@ pub fn flat_jpg(channel: &Channel, req: &Request) -> Response {
             "Another flat.jpg of this camera is being rendered; try again in a moment.",
         )
         .with_header("Retry-After", "1"),
-        Err(RenderError::NoFrame) => Response::error(
+        Err(RenderError::NoFrame(why)) => Response::error(
             Status::SERVICE_UNAVAILABLE,
-            "No camera frame arrived in time to render the view.",
+            format!("No camera frame arrived in time to render the view{why}."),
         ),
+        Err(RenderError::OverBudget(why)) => {
+            Response::error(Status::SERVICE_UNAVAILABLE, why).with_header("Retry-After", "5")
+        }
         Err(RenderError::Unencodable) => Response::error(
             Status::INTERNAL_ERROR,
             "The view could not be encoded at this size.",

@@ -117,6 +117,7 @@ pub fn relay_config(camera: CameraAddr, linger: Duration) -> RelayConfig {
             linger,
             ..test_timeouts()
         },
+        view_memory: oscstream::relay::views::VIEW_MEMORY_MIB << 20,
     }
 }
 
@@ -439,6 +440,16 @@ pub fn rss_bytes(pid: u32) -> u64 {
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The most resident memory a process has had (its high-water mark), from /proc.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }

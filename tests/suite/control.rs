@@ -265,7 +265,7 @@ fn cors_head_and_options_are_answered() {
     // A proxy must pass each part on at once (nginx buffers unless told not to).
     assert!(text.contains("X-Accel-Buffering: no\r\n"), "{text}");
     assert!(
-        !relay.channel().hub().has_demand(),
+        !relay.channel().feed().hub().has_demand(),
         "a HEAD is not a viewer"
     );
     for path in ["/video_feed", "/video_feed?fps=5"] {

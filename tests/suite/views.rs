@@ -221,3 +221,294 @@ fn bad_view_numbers_are_refused_with_their_ranges() {
     let (status, body) = get_json(&format!("http://{}/views/nope/video_feed", relay.addr()));
     assert_eq!(status, 404, "{body}");
 }
+
+/// Opens a stream request on its own connection and reads the answer's head: the status,
+/// and the body when it is not a stream (a refusal's sentence). The socket stays open.
+fn open_stream(addr: std::net::SocketAddr, path: &str) -> (std::net::TcpStream, u16, String) {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(addr).expect("the relay accepts");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        socket,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match socket.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut body = String::new();
+    if status != 200 {
+        let _ = socket.read_to_string(&mut body);
+    }
+    (socket, status, body)
+}
+
+/// How many of `tries` fresh GETs of `path` answer 200.
+fn answered(addr: std::net::SocketAddr, path: &str, tries: usize) -> usize {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    (0..tries)
+        .filter(|_| {
+            agent
+                .get(&format!("http://{addr}{path}"))
+                .call()
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .count()
+}
+
+#[test]
+fn views_have_places_of_their_own_inside_the_one_connection_cap() {
+    let sim = start_sim();
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    config.cameras[0].views = vec![
+        view_spec("v0", (30.0, 0.0), (64, 36)),
+        view_spec("v1", (-30.0, 0.0), (64, 36)),
+    ];
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let addr = relay.addr();
+    let most = oscstream::relay::channel::MAX_VIEWERS;
+    // Twice the views' places, half on each view, one frame a second each.
+    let mut open = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..2 * most {
+        let (socket, status, body) =
+            open_stream(addr, &format!("/views/v{}/video_feed?fps=1", n % 2));
+        match status {
+            200 => open.push(socket),
+            _ => refused.push((status, body)),
+        }
+    }
+    assert_eq!(
+        open.len(),
+        most,
+        "the views share {most} places: {refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|(s, b)| *s == 503 && b.contains("already watching this camera's views")),
+        "{refused:?}"
+    );
+    // The camera's own viewers still find every one of their places.
+    for _ in 0..most {
+        let (socket, status, body) = open_stream(addr, "/video_feed?fps=1");
+        assert_eq!(
+            status, 200,
+            "a camera viewer beside the views' viewers: {body}"
+        );
+        open.push(socket);
+    }
+    let (_, status, body) = open_stream(addr, "/video_feed");
+    assert_eq!(status, 503, "the camera's places are full: {body}");
+    // And the page and the status are always served.
+    for path in ["/status", "/public/index.html", "/cameras"] {
+        let ok = answered(addr, path, 10);
+        println!("{path}: {ok} of 10 beside {} streams", open.len());
+        assert!(
+            ok >= 9,
+            "{path} answered {ok} of 10 beside {} streams",
+            open.len()
+        );
+    }
+}
+
+#[test]
+fn view_snapshots_wait_on_the_camera_within_its_budget() {
+    // A camera that is not there: every snapshot waits the whole snapshot wait.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let camera = gone.local_addr().unwrap();
+    drop(gone);
+    let mut config = relay_config(camera_at(camera, None), Duration::from_secs(10));
+    config.cameras[0].views = vec![view_spec("v0", (0.0, 0.0), (64, 36))];
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let addr = relay.addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let flood: Vec<_> = (0..300)
+        .map(|_| {
+            let (stop, sent) = (stop.clone(), sent.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = open_stream(addr, "/views/v0/snapshot.jpg");
+                }
+            })
+        })
+        .collect();
+    wait_for(Duration::from_secs(30), "the flood under way", || {
+        (sent.load(std::sync::atomic::Ordering::Relaxed) >= 600).then_some(())
+    });
+    let ok = answered(addr, "/status", 15);
+    let page = answered(addr, "/public/index.html", 5);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for thread in flood {
+        let _ = thread.join();
+    }
+    println!("beside 300 looping view snapshots: /status {ok} of 15, the page {page} of 5");
+    assert!(ok >= 14, "/status answered {ok} of 15");
+    assert!(page >= 4, "the page answered {page} of 5");
+    // With the camera away, a view's snapshot says why.
+    let (status, body) = get_json(&format!("http://{addr}/views/v0/snapshot.jpg"));
+    assert_eq!(status, 503, "{body}");
+    let why = body["error"].as_str().unwrap_or_default();
+    assert!(why.contains("refused") || why.contains("reach"), "{why}");
+    let (status, body) = get_json(&format!("http://{addr}/flat.jpg"));
+    assert_eq!(status, 503, "{body}");
+    let why = body["error"].as_str().unwrap_or_default();
+    assert!(why.contains("refused") || why.contains("reach"), "{why}");
+}
+
+/// `ffprobe`'s width, height and frame rate of the stream at `url`.
+fn probe(url: &str) -> Option<(String, f64)> {
+    let out = tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-i",
+            url,
+            "-show_entries",
+            "stream=width,height,r_frame_rate",
+            "-of",
+            "csv=p=0",
+        ],
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut fields = text.split(',');
+    let size = format!("{}x{}", fields.next()?, fields.next()?);
+    let (num, den) = fields.next()?.split_once('/')?;
+    Some((size, num.parse::<f64>().ok()? / den.parse::<f64>().ok()?))
+}
+
+#[test]
+fn video_mkv_declares_the_rate_frames_really_come_at_for_cameras_and_views() {
+    let sim = start_sim_with(oscstream::sim::SimConfig {
+        fps: 8,
+        ..sim_config()
+    });
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_millis(500));
+    config.cameras[0].views = vec![view_spec("door", (30.0, -10.0), (320, 180))];
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let addr = relay.addr();
+    // The first viewer: the camera opens for it, nothing is known of its rate yet.
+    let Some((size, fps)) = probe(&format!("http://{addr}/video.mkv")) else {
+        return;
+    };
+    println!("cold /video.mkv of an 8 fps camera: {size} at {fps:.2} fps");
+    assert_eq!(size, "256x128");
+    assert!((7.0..=9.0).contains(&fps), "{fps} fps");
+    let (size, fps) = probe(&format!("http://{addr}/cameras/main/views/door/video.mkv")).unwrap();
+    println!("a view's video.mkv: {size} at {fps:.2} fps");
+    assert_eq!(size, "320x180");
+    assert!((7.0..=9.0).contains(&fps), "{fps} fps");
+    let (_, status) = get_json(&format!("http://{addr}/status"));
+    let urls = &status["views"][0]["urls"];
+    assert_eq!(
+        urls["video_mkv"], "/cameras/main/views/door/video.mkv",
+        "{status}"
+    );
+    assert_eq!(status["views"][0]["yaw"], 30.0, "{status}");
+}
+
+#[test]
+fn full_hd_views_of_a_4k_camera_stay_within_the_views_memory_budget() {
+    // Camera and relay as separate processes, so the relay's memory is its own.
+    let (_sim, sim_url) = start_binary(
+        &[
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--size",
+            "3840x1920",
+            "--fps",
+            "4",
+        ],
+        "simulated camera",
+    );
+    let camera = addr_of(&sim_url);
+    let dir = temp_dir("views-memory");
+    let mut config = format!(
+        "[[camera]]\nname = \"main\"\nhost = \"127.0.0.1\"\nport = {}\n",
+        camera.port()
+    );
+    for n in 0..15 {
+        config += &format!(
+            "[[camera.view]]\nname = \"v{n}\"\nyaw = {}\npitch = 0\nfov = 90\nsize = \"1920x1080\"\n",
+            n * 24 - 180
+        );
+    }
+    let file = dir.join("cameras.toml");
+    std::fs::write(&file, config).unwrap();
+    let (relay, url) = start_binary(
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "open http://",
+    );
+    let addr = addr_of(&url);
+    let mut watching = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..15 {
+        match open_stream(addr, &format!("/views/v{n}/video_feed")) {
+            (socket, 200, _) => watching.push(socket),
+            (_, status, body) => refused.push((status, body)),
+        }
+    }
+    assert!(
+        watching.len() >= 4,
+        "{} views started: {refused:?}",
+        watching.len()
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|(s, b)| *s == 503 && b.contains("memory budget") && b.contains("--view-memory")),
+        "{refused:?}"
+    );
+    // The views that started draw real pictures, several frames each.
+    wait_for(
+        Duration::from_secs(90),
+        "frames from every started view",
+        || {
+            let (_, status) = get_json(&format!("http://{addr}/status"));
+            let drawing = status["views"]
+                .as_array()?
+                .iter()
+                .filter(|v| v["frames_encoded"].as_u64().unwrap_or(0) >= 5)
+                .count();
+            (drawing == watching.len()).then_some(())
+        },
+    );
+    let peak = peak_rss_bytes(relay.0.id());
+    let used = metric(&metrics_text(addr), "oscstream_view_memory_bytes");
+    println!(
+        "15 views of 1920×1080 from 3840×1920: {} started, {} refused; views' memory {:.0} MiB \
+         of 192; relay peak RSS {:.0} MiB",
+        watching.len(),
+        refused.len(),
+        used / 1048576.0,
+        peak as f64 / 1048576.0
+    );
+    assert!(used <= (192 << 20) as f64, "{used}");
+    assert!(peak <= 320 << 20, "peak RSS {} MiB", peak >> 20);
+}

@@ -104,25 +104,27 @@ fn rotation(yaw: f64, pitch: f64, roll: f64) -> Matrix {
     multiply(&multiply(&yaw_m, &pitch_m), &roll_m)
 }
 
-/// One output pixel's source: the index of the top-left of the four source pixels
-/// around it, where the other three are, and the weights (0..256) of the right and
-/// lower ones. Eight bytes, so a 1280×720 view's table is 7 MiB.
-#[derive(Debug, Clone, Copy)]
-struct Tap {
-    top_left: u32,
-    wx: u8,
-    wy: u8,
-    /// The right neighbour is the row's first pixel (the seam at ±180°).
-    wraps: bool,
-    /// The lower neighbour is the same row (the bottom pole).
-    last_row: bool,
-}
-/// The remap of one plane: a tap per output pixel.
+/// Bits of a tap's offset that say where its other three source pixels are; the low 30
+/// are the index of the top-left one (a 3840×1920 source needs 23).
+const WRAPS: u32 = 1 << 31;
+/// The lower neighbour is the same row (the bottom pole).
+const LAST_ROW: u32 = 1 << 30;
+const INDEX: u32 = LAST_ROW - 1;
+
+/// Bytes of table per output pixel: a 4-byte offset and two weights.
+pub const TABLE_BYTES_PER_PIXEL: usize = 6;
+
+/// The remap of one plane: for each output pixel the offset of the top-left of the four
+/// source pixels around it (with [`WRAPS`] when the right one is the row's first, at the
+/// seam at ±180°, and [`LAST_ROW`]), and the weights (0..256) of the right and lower
+/// ones. Offsets and weights are kept apart: six bytes a pixel, so a 1920×1080 view's
+/// table (both planes) is 15 MB.
 struct PlaneMap {
     width: usize,
     height: usize,
     src_width: usize,
-    taps: Vec<Tap>,
+    offsets: Vec<u32>,
+    weights: Vec<[u8; 2]>,
 }
 
 impl PlaneMap {
@@ -132,7 +134,8 @@ impl PlaneMap {
         (width, height): (usize, usize),
         (src_width, src_height): (usize, usize),
     ) -> PlaneMap {
-        let mut taps = Vec::with_capacity(width * height);
+        let mut offsets = Vec::with_capacity(width * height);
+        let mut weights = Vec::with_capacity(width * height);
         for j in 0..height {
             for i in 0..width {
                 let lx = ranges.0 * ((2 * i + 1) as f64 / width as f64 - 1.0);
@@ -145,14 +148,17 @@ impl PlaneMap {
                 let uf = (phi / std::f64::consts::PI + 1.0) * src_width as f64 / 2.0 - 0.5;
                 let vf =
                     (theta / std::f64::consts::FRAC_PI_2 + 1.0) * src_height as f64 / 2.0 - 0.5;
-                taps.push(tap(uf, vf, src_width, src_height));
+                let (offset, weight) = tap(uf, vf, src_width, src_height);
+                offsets.push(offset);
+                weights.push(weight);
             }
         }
         PlaneMap {
             width,
             height,
             src_width,
-            taps,
+            offsets,
+            weights,
         }
     }
 
@@ -162,11 +168,15 @@ impl PlaneMap {
         out.resize(self.width * self.height, 0);
         let stride = self.src_width;
         let at = |i: usize| i32::from(src.get(i).copied().unwrap_or(0));
-        for (pixel, t) in out.iter_mut().zip(&self.taps) {
-            let i = t.top_left as usize;
-            let right = if t.wraps { i + 1 - stride } else { i + 1 };
-            let down = if t.last_row { 0 } else { stride };
-            let (wx, wy) = (i32::from(t.wx), i32::from(t.wy));
+        for ((pixel, &offset), &[wx, wy]) in out.iter_mut().zip(&self.offsets).zip(&self.weights) {
+            let i = (offset & INDEX) as usize;
+            let right = if offset & WRAPS != 0 {
+                i + 1 - stride
+            } else {
+                i + 1
+            };
+            let down = if offset & LAST_ROW != 0 { 0 } else { stride };
+            let (wx, wy) = (i32::from(wx), i32::from(wy));
             let (a, b) = (at(i), at(right));
             let (c, d) = (at(i + down), at(right + down));
             // Three lerps, each a single multiply, in 8.8 then 16.16 fixed point.
@@ -177,9 +187,9 @@ impl PlaneMap {
     }
 }
 
-/// The taps around source position (`uf`, `vf`): columns wrap around the sphere, rows
+/// The tap around source position (`uf`, `vf`): columns wrap around the sphere, rows
 /// stop at the poles.
-fn tap(uf: f64, vf: f64, width: usize, height: usize) -> Tap {
+fn tap(uf: f64, vf: f64, width: usize, height: usize) -> (u32, [u8; 2]) {
     let (w, h) = (width as i64, height as i64);
     let (mut u0, mut v0) = (uf.floor() as i64, vf.floor() as i64);
     let mut wx = ((uf - uf.floor()) * 256.0).round() as i64;
@@ -196,13 +206,14 @@ fn tap(uf: f64, vf: f64, width: usize, height: usize) -> Tap {
         v => (wy, v),
     };
     let x0 = u0.rem_euclid(w);
-    Tap {
-        top_left: (v0 * w + x0) as u32,
-        wx: wx as u8,
-        wy: wy as u8,
-        wraps: x0 == w - 1,
-        last_row: v0 == h - 1,
+    let mut offset = (v0 * w + x0) as u32;
+    if x0 == w - 1 {
+        offset |= WRAPS;
     }
+    if v0 == h - 1 {
+        offset |= LAST_ROW;
+    }
+    (offset, [wx as u8, wy as u8])
 }
 
 /// A picture as three planes: Y at full size, Cb and Cr at half width and height.
@@ -219,6 +230,25 @@ impl Planes {
     fn chroma_size(&self) -> (usize, usize) {
         (self.width.div_ceil(2), self.height.div_ceil(2))
     }
+
+    /// Bytes of the three planes of a `width`×`height` picture.
+    pub fn bytes_for(width: usize, height: usize) -> usize {
+        width * height + 2 * width.div_ceil(2) * height.div_ceil(2)
+    }
+}
+
+/// Bytes a watched view keeps while it runs: its table, its output planes and its
+/// encoder's output.
+pub fn view_bytes(geometry: &ViewGeometry) -> usize {
+    let (w, h) = (usize::from(geometry.width), usize::from(geometry.height));
+    let pixels = Planes::bytes_for(w, h);
+    pixels * TABLE_BYTES_PER_PIXEL + pixels + w * h / 4
+}
+
+/// Bytes the decode of a `width`×`height` camera frame keeps: the decoder's interleaved
+/// output, the planes of the frame being decoded and of the one views still read.
+pub fn decode_bytes(width: usize, height: usize) -> usize {
+    width * height * 3 + 2 * Planes::bytes_for(width, height)
 }
 
 /// A view's remap: built once for its geometry and a source size.
@@ -258,8 +288,8 @@ impl Remap {
 
     /// The source pixel (column, row) the luma of output pixel (`x`, `y`) starts from.
     pub fn source_of(&self, x: usize, y: usize) -> Option<(usize, usize)> {
-        let tap = self.luma.taps.get(y * self.luma.width + x)?;
-        let i = tap.top_left as usize;
+        let offset = self.luma.offsets.get(y * self.luma.width + x)?;
+        let i = (offset & INDEX) as usize;
         Some((i % self.source.0, i / self.source.0))
     }
 

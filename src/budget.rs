@@ -1,7 +1,7 @@
-//! Fair shares of the connection cap. Requests that wait on the camera (its API, a
-//! snapshot waiting for a frame, a file download) and bytes that slow readers keep
-//! pinned draw from bounded budgets below the cap, so that however many of them a
-//! client opens, `/status`, the page and viewers always find room.
+//! Bounded budgets that work takes shares of: places among a feed's viewers, requests
+//! waiting on a camera and bytes that slow readers keep pinned (fair shares of the
+//! connection cap, so that `/status`, the page and viewers always find room), and the
+//! memory the flat views keep. A share is given back when it is dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +41,11 @@ impl Budget {
 
     pub fn max(&self) -> u64 {
         self.max
+    }
+
+    /// Units taken now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::SeqCst)
     }
 }
 
