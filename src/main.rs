@@ -215,6 +215,23 @@ fn say_where_to_look(relay: &Relay, request: &RelayRequest, cameras: usize) {
     if cameras > 1 {
         say!("cameras: http://{shown}/cameras");
     }
+    for wide in request
+        .access
+        .trust_proxy
+        .iter()
+        .filter(|net| net.is_wide())
+    {
+        log::warning(format_args!(
+            "--trust-proxy {wide} is a wide range: a client inside it is believed about its own address and escapes the lock-out; name the proxy's own address"
+        ));
+    }
+    if let Some(warning) = request
+        .state_dir
+        .as_deref()
+        .and_then(oscstream::relay::state_file::shared_dir_warning)
+    {
+        log::warning(format_args!("{warning}"));
+    }
 }
 
 /// Says which camera a channel relays once it answered; ends the process on a wrong

@@ -88,6 +88,20 @@ mod tests {
     }
 
     #[test]
+    fn a_grey_camera_frame_decodes_with_neutral_chroma() {
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90)
+            .encode(&[90u8; 64 * 32], 64, 32, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        let mut planes = Planes::default();
+        decode(&jpeg, &mut planes, &mut Vec::new()).unwrap();
+        assert_eq!((planes.width, planes.height), (64, 32));
+        assert!(planes.y.iter().all(|&v| (88..=92).contains(&v)));
+        assert_eq!(planes.cb.len(), 32 * 16);
+        assert!(planes.cb.iter().chain(&planes.cr).all(|&v| v == 128));
+    }
+
+    #[test]
     fn frames_that_do_not_decode_or_claim_too_much_are_refused() {
         let mut planes = Planes::default();
         let mut scratch = Vec::new();

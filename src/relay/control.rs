@@ -9,6 +9,7 @@ use crate::camera::answers::Object;
 use crate::camera::client::{Camera, OscError};
 use crate::formats::osc::PreviewFormat;
 use crate::log;
+use crate::relay::state_file;
 use crate::sync::Locked;
 use serde_json::{Value, json};
 use std::fmt;
@@ -22,6 +23,9 @@ pub const TIMER_NEVER: u64 = 65535;
 /// camera has it (THETA A1).
 const TIMERS: [&str; 2] = ["sleepDelay", "offDelay"];
 const USB_TIMER: &str = "_offDelayUSB";
+/// The longest timer a camera lists (a Z1's offDelay: a week); a kept value beyond it
+/// was not written by the relay.
+const MAX_TIMER_SECONDS: u64 = 604_800;
 
 /// Requests from the routes (and start-up) to the upstream thread.
 pub struct Control {
@@ -262,9 +266,7 @@ impl Control {
         ));
         if let Some(file) = &self.timers_file {
             let text = Value::Object(found.clone()).to_string();
-            let kept = std::fs::write(file.with_extension("tmp"), text)
-                .and_then(|()| std::fs::rename(file.with_extension("tmp"), file));
-            if let Err(e) = kept {
+            if let Err(e) = state_file::write(file, text.as_bytes()) {
                 log::warning(format_args!(
                     "cannot keep the camera's timers in {} ({e}): a crash would lose them",
                     file.display()
@@ -274,13 +276,25 @@ impl Control {
         Ok(found)
     }
 
-    /// The camera's own timers, kept by an earlier run that could not put them back.
+    /// The camera's own timers, kept by an earlier run that could not put them back:
+    /// only the timers the relay writes, each a number of seconds a camera takes.
     fn timers_kept_earlier(&self) -> Option<Object> {
         let file = self.timers_file.as_ref()?;
-        let text = std::fs::read(file).ok()?;
+        let text = match state_file::read(file) {
+            Ok(text) => text?,
+            Err(why) => {
+                log::warning(format_args!("{why}"));
+                return None;
+            }
+        };
         let kept: Object = serde_json::from_slice(&text).ok()?;
-        let names: Vec<&str> = kept.keys().map(String::as_str).collect();
-        let kept = timers_in(kept.clone(), &names);
+        let kept: Object = timers_in(kept, &[TIMERS[0], TIMERS[1], USB_TIMER])
+            .into_iter()
+            .filter(|(_, v)| v.as_u64().is_some_and(|n| n <= MAX_TIMER_SECONDS))
+            .collect();
+        if kept.is_empty() {
+            return None;
+        }
         log::info(format_args!(
             "found the camera's own timers {} in {}, kept by a run that did not stop cleanly",
             Value::Object(kept.clone()),

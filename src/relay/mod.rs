@@ -11,6 +11,7 @@ pub mod health;
 pub mod hub;
 pub mod link;
 pub mod lost;
+pub mod state_file;
 pub mod status;
 pub mod upstream;
 pub mod views;

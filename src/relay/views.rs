@@ -605,3 +605,57 @@ impl Drop for RenderTurn<'_> {
         self.0.render_done.notify_one();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn frame(jpeg: Vec<u8>) -> Frame {
+        Frame {
+            jpeg: jpeg.into(),
+            seq: 1,
+            received: SystemTime::now(),
+            received_at: Instant::now(),
+        }
+    }
+
+    fn shared(memory: u64) -> Arc<Shared> {
+        Arc::new(Shared {
+            decoded: Decoded::default(),
+            memory: Budget::new(memory),
+            adhoc: Mutex::new(None),
+        })
+    }
+
+    /// A small JPEG whose start-of-frame claims `width`×`height`.
+    fn claiming(width: u16, height: u16) -> Vec<u8> {
+        let mut jpeg = picture::Canvas::filled(16, 16, [0, 0, 0]).to_jpeg(80);
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+        jpeg
+    }
+
+    #[test]
+    fn a_frame_far_too_small_for_the_size_it_claims_is_not_decoded() {
+        let shared = shared(1 << 30);
+        let got = shared.decoded.of(&frame(claiming(3840, 1920)), &shared);
+        assert!(
+            matches!(got, Err(Undecoded::Implausible { width: 3840, .. })),
+            "{got:?}"
+        );
+        assert_eq!(shared.memory.used(), 0, "nothing reserved for it");
+    }
+
+    #[test]
+    fn a_decode_over_the_budget_is_refused_with_the_sentence() {
+        let shared = shared(1 << 20);
+        let jpeg = picture::Canvas::filled(1024, 512, [90, 120, 200]).to_jpeg(80);
+        let got = shared.decoded.of(&frame(jpeg), &shared);
+        let Err(Undecoded::OverBudget(why)) = got else {
+            panic!("{got:?}");
+        };
+        assert!(why.contains("--view-memory"), "{why}");
+    }
+}

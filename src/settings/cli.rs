@@ -7,6 +7,7 @@ use crate::settings::secret::read_secret_file;
 use crate::settings::values;
 use crate::sim::SimConfig;
 use crate::web::access::{Access, Net};
+use crate::web::forwarded::ProxyHeaders;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -126,7 +127,11 @@ fn parse_relay(
     let preview = args
         .opt_value_from_fn("--preview", values::preview_format)
         .map_err(from_pico)?;
+    let proxy_headers = args
+        .opt_value_from_fn("--proxy-headers", ProxyHeaders::parse)
+        .map_err(from_pico)?;
     let mut access = read_access(&mut args, env)?;
+    access.proxy_headers = proxy_headers.unwrap_or_default();
     let keep_awake = !args.contains("--let-camera-sleep");
     let state_dir = read_state_dir(&mut args, env)?;
     let cool_down = args
@@ -139,10 +144,12 @@ fn parse_relay(
     reject_leftovers(args)?;
     let (camera, listen, preview) = match &flags.config {
         Some(path) => {
-            let (cameras, file_listen, trust_proxy) =
-                configured_cameras(&flags, preview.is_some(), path)?;
-            access.trust_proxy.extend(trust_proxy);
-            (cameras, listen.or(file_listen), None)
+            let (cameras, file) = configured_cameras(&flags, preview.is_some(), path)?;
+            access.trust_proxy.extend(file.trust_proxy);
+            if let (None, Some(headers)) = (proxy_headers, file.proxy_headers) {
+                access.proxy_headers = headers;
+            }
+            (cameras, listen.or(file.listen), None)
         }
         None if flags.simulate => (simulated_camera(flags, simulated)?, listen, preview),
         None if flags.router => (router_camera(flags)?, listen, preview),

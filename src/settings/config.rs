@@ -5,6 +5,7 @@
 //! ```toml
 //! listen = "0.0.0.0:5000"      # optional; --listen wins
 //! trust_proxy = ["127.0.0.1"]   # optional; with --trust-proxy
+//! proxy_headers = "forwarded"   # optional; what that proxy writes (--proxy-headers)
 //! [[camera]]
 //! name = "front"               # [a-z0-9-]+, unique
 //! host = "192.168.0.101"
@@ -30,6 +31,7 @@ use crate::relay::views::ViewSpec;
 use crate::settings::values;
 use crate::settings::views::{At, RawView, mount_of, views_of};
 use crate::web::access::Net;
+use crate::web::forwarded::ProxyHeaders;
 use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;
@@ -52,6 +54,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// Proxies whose forwarding headers are believed (see `--trust-proxy`).
     pub trust_proxy: Vec<Net>,
+    /// Which forwarding headers they write (see `--proxy-headers`).
+    pub proxy_headers: Option<ProxyHeaders>,
     pub cameras: Vec<CameraSpec>,
 }
 
@@ -71,6 +75,7 @@ struct RawFile {
     listen: Option<Spanned<String>>,
     #[serde(default)]
     trust_proxy: Vec<Spanned<String>>,
+    proxy_headers: Option<Spanned<String>>,
     #[serde(default)]
     camera: Vec<Spanned<RawCamera>>,
 }
@@ -129,9 +134,17 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
             Net::parse(net.get_ref()).map_err(|e| ConfigError(format!("{}: {e}", at(net.span()))))
         })
         .collect::<Result<_, _>>()?;
+    let proxy_headers = raw
+        .proxy_headers
+        .map(|h| {
+            ProxyHeaders::parse(h.get_ref())
+                .map_err(|e| ConfigError(format!("{}: {e}", at(h.span()))))
+        })
+        .transpose()?;
     Ok(FileConfig {
         listen,
         trust_proxy,
+        proxy_headers,
         cameras,
     })
 }

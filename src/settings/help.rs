@@ -51,9 +51,12 @@ OPTIONS:
                         even after a crash or kill -9 (default $STATE_DIRECTORY, if set)
       --allow-origin O  allow web pages from origin O to use the relay (CORS) and to
                         change the camera; other sites' pages may not
-      --trust-proxy ADDR  believe X-Forwarded-For/-Proto/-Host (or Forwarded) from this
-                        proxy (an IP or CIDR, repeatable): client addresses, the public
-                        scheme and host come from them
+      --trust-proxy ADDR  believe this proxy's forwarding headers (an IP or CIDR,
+                        repeatable; name the proxy, not a range its clients are in):
+                        client addresses, the public scheme and host come from them
+      --proxy-headers H   which headers that proxy writes: x-forwarded (X-Forwarded-For/
+                        -Proto/-Host; nginx, Caddy, HAProxy; the default) or forwarded
+                        (RFC 7239); the other kind is the client's and never read
       --allow-host NAME answer to this host name too (repeatable); IP addresses,
                         localhost and this computer's names always work; '*' any name
       --simulate [N]    relay a simulated camera (or N of them) started on free loopback

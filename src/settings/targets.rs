@@ -7,6 +7,7 @@ use crate::camera::client::Mode;
 use crate::camera::client::{CameraAddr, MdnsName};
 use crate::formats::osc::Credentials;
 use crate::web::access::Net;
+use crate::web::forwarded::ProxyHeaders;
 use std::path::PathBuf;
 
 /// The flags that say which camera to relay, as given, before they are checked
@@ -22,13 +23,20 @@ pub(super) struct CameraFlags {
     pub(super) mdns_target: std::net::SocketAddr,
 }
 
-/// `--config FILE`: its cameras, its `listen` and its `trust_proxy`; the camera flags
-/// belong in the file.
+/// What a config file says beside its cameras: `listen`, `trust_proxy`, `proxy_headers`.
+pub(super) struct FileSettings {
+    pub(super) listen: Option<String>,
+    pub(super) trust_proxy: Vec<Net>,
+    pub(super) proxy_headers: Option<ProxyHeaders>,
+}
+
+/// `--config FILE`: its cameras and its other settings; the camera flags belong in the
+/// file.
 pub(super) fn configured_cameras(
     flags: &CameraFlags,
     preview_given: bool,
     path: &std::path::Path,
-) -> Result<(CameraTarget, Option<String>, Vec<Net>), CliError> {
+) -> Result<(CameraTarget, FileSettings), CliError> {
     let given = [
         (flags.router, "-r"),
         (flags.simulate, "--simulate"),
@@ -46,8 +54,11 @@ pub(super) fn configured_cameras(
     let file = crate::settings::config::load(path).map_err(|e| CliError(e.0))?;
     Ok((
         CameraTarget::Configured(file.cameras),
-        file.listen,
-        file.trust_proxy,
+        FileSettings {
+            listen: file.listen,
+            trust_proxy: file.trust_proxy,
+            proxy_headers: file.proxy_headers,
+        },
     ))
 }
 

@@ -5,6 +5,7 @@
 
 use crate::formats::digest::{constant_time_eq, md5_hex};
 use crate::sync::Locked;
+use crate::web::forwarded::{Forwarded, Node, ProxyHeaders};
 use crate::web::http::{Request, Response, Status};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,6 +34,9 @@ pub struct Access {
     /// `--trust-proxy ADDR` (repeatable, an IP or CIDR): proxies whose forwarding
     /// headers are believed. From any other peer they are ignored.
     pub trust_proxy: Vec<Net>,
+    /// `--proxy-headers`: the forwarding headers those proxies write; the other family
+    /// is the client's and is never read.
+    pub proxy_headers: ProxyHeaders,
     /// Recent failed logins per client address (state, not configuration).
     pub failures: LoginFailures,
 }
@@ -66,6 +70,12 @@ impl Net {
         Ok(Net { addr, prefix })
     }
 
+    /// Wider than a /24 (IPv4) or a /64 (IPv6): likely to hold clients as well as the
+    /// proxy, and a client inside a trusted range is believed about itself.
+    pub fn is_wide(&self) -> bool {
+        self.prefix < if self.addr.is_ipv4() { 24 } else { 64 }
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let bits = |ip: IpAddr| -> (u128, u8) {
             match ip {
@@ -86,94 +96,33 @@ impl Net {
     }
 }
 
+impl std::fmt::Display for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 /// A request as it was made: by which client, to which public scheme and host. Behind
 /// a trusted proxy these come from its forwarding headers; else from the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
-    pub client: IpAddr,
+    /// The client's address, or what the proxy wrote for it (an obfuscated name).
+    pub client: Node,
     pub scheme: String,
     pub host: Option<String>,
+    /// Host names the trusted proxy forwarded, each checked like `Host`.
+    pub forwarded_hosts: Vec<String>,
 }
 
-/// Recent failed logins per client address, shared by every clone of an [`Access`].
+/// Recent failed logins per client, shared by every clone of an [`Access`].
 #[derive(Clone, Default)]
-pub struct LoginFailures(Arc<Mutex<HashMap<IpAddr, Failures>>>);
+pub struct LoginFailures(Arc<Mutex<HashMap<Node, Failures>>>);
 
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     window_start: Instant,
     count: u32,
     locked_until: Option<Instant>,
-}
-
-/// What a proxy's forwarding headers say: `X-Forwarded-For/-Proto/-Host` (what nginx
-/// recipes and Caddy send), else RFC 7239 `Forwarded`.
-struct Forwarded {
-    /// Client, then each proxy, left to right.
-    chain: Vec<IpAddr>,
-    scheme: Option<String>,
-    host: Option<String>,
-}
-
-impl Forwarded {
-    fn of(req: &Request) -> Forwarded {
-        let first = |v: &str| v.split(',').next().map(|s| s.trim().to_string());
-        let scheme = req
-            .header("x-forwarded-proto")
-            .and_then(first)
-            .filter(|s| s == "http" || s == "https");
-        let host = req
-            .header("x-forwarded-host")
-            .and_then(first)
-            .filter(|h| !h.is_empty());
-        if let Some(list) = req.header("x-forwarded-for") {
-            let chain = list.split(',').filter_map(|a| address(a.trim())).collect();
-            return Forwarded {
-                chain,
-                scheme,
-                host,
-            };
-        }
-        // Forwarded: for=192.0.2.60;proto=https;host=theta.home, for="[2001:db8::1]:4711"
-        let mut forwarded = Forwarded {
-            chain: Vec::new(),
-            scheme,
-            host,
-        };
-        for element in req.header("forwarded").unwrap_or("").split(',') {
-            for pair in element.split(';') {
-                let Some((key, value)) = pair.split_once('=') else {
-                    continue;
-                };
-                let value = value.trim().trim_matches('"');
-                match key.trim().to_ascii_lowercase().as_str() {
-                    "for" => forwarded.chain.extend(address(value)),
-                    "proto"
-                        if forwarded.scheme.is_none() && (value == "http" || value == "https") =>
-                    {
-                        forwarded.scheme = Some(value.into())
-                    }
-                    "host" if forwarded.host.is_none() && !value.is_empty() => {
-                        forwarded.host = Some(value.into())
-                    }
-                    _ => {}
-                }
-            }
-        }
-        forwarded
-    }
-}
-
-/// An address as forwarding headers write it: `192.0.2.60`, `192.0.2.60:4711`,
-/// `2001:db8::1`, `[2001:db8::1]:4711`.
-fn address(s: &str) -> Option<IpAddr> {
-    if let Ok(ip) = s.parse() {
-        return Some(ip);
-    }
-    if let Some(rest) = s.strip_prefix('[') {
-        return rest.split(']').next()?.parse().ok();
-    }
-    s.rsplit_once(':')?.0.parse().ok()
 }
 
 impl std::fmt::Debug for Access {
@@ -185,6 +134,7 @@ impl std::fmt::Debug for Access {
             .field("allow_origin", &self.allow_origin)
             .field("allow_hosts", &self.allow_hosts)
             .field("trust_proxy", &self.trust_proxy)
+            .field("proxy_headers", &self.proxy_headers)
             .finish()
     }
 }
@@ -197,28 +147,32 @@ impl Access {
     /// Who made `req`, to which scheme and host (see [`Seen`]).
     pub fn seen(&self, req: &Request) -> Seen {
         let direct = Seen {
-            client: req.peer.ip(),
+            client: Node::Ip(req.peer.ip()),
             scheme: "http".into(),
             host: req.header("host").map(str::to_string),
+            forwarded_hosts: Vec::new(),
         };
         if !self.trusted(req.peer.ip()) {
             return direct;
         }
-        let forwarded = Forwarded::of(req);
-        // The rightmost address no trusted proxy added: the client as the first of our
-        // proxies saw it (anything to its left the client could have written).
+        let forwarded = Forwarded::of(&req.headers, self.proxy_headers);
+        // Walking from the right, past our own proxies only: the first node they did not
+        // add is the client as the first of them saw it (anything to its left the client
+        // could have written). A node that is no address stops the walk: it is the
+        // client, as far as anyone can know.
         let client = forwarded
             .chain
             .iter()
             .rev()
-            .copied()
-            .find(|ip| !self.trusted(*ip))
-            .or_else(|| forwarded.chain.first().copied())
+            .find(|node| !matches!(node, Node::Ip(ip) if self.trusted(*ip)))
+            .or(forwarded.chain.first())
+            .cloned()
             .unwrap_or(direct.client);
         Seen {
             client,
             scheme: forwarded.scheme.unwrap_or(direct.scheme),
-            host: forwarded.host.or(direct.host),
+            host: forwarded.hosts.last().cloned().or(direct.host),
+            forwarded_hosts: forwarded.hosts,
         }
     }
 
@@ -228,25 +182,32 @@ impl Access {
         if self.allow_hosts.iter().any(|h| h == "*") {
             return None;
         }
-        // An HTTP/1.0 request may come without Host; the server refuses HTTP/1.1 ones.
-        let host = self.seen(req).host?;
-        let name = host_name(&host);
-        let known = name.parse::<IpAddr>().is_ok()
+        // Host and every name a proxy forwarded must each be one the relay answers to: a
+        // forwarded name the client wrote itself can narrow what Host allows, never widen it.
+        // (An HTTP/1.0 request may come without Host; the server refuses HTTP/1.1 ones.)
+        let seen = self.seen(req);
+        let names = req.header("host").into_iter().map(host_name);
+        let name = names
+            .chain(seen.forwarded_hosts.iter().map(|h| host_name(h)))
+            .find(|name| !self.answers_to(name))?;
+        Some(Response::error(
+            Status::MISDIRECTED,
+            format!(
+                "This relay does not answer to the name {name}. If that is a name of this computer, start the relay with --allow-host {name}."
+            ),
+        ))
+    }
+
+    /// Whether the relay answers to host `name` (no port, lower case).
+    fn answers_to(&self, name: &str) -> bool {
+        name.parse::<IpAddr>().is_ok()
             || name == "localhost"
             || name.ends_with(".localhost")
-            || machine_names().contains(&name)
+            || machine_names().iter().any(|m| m == name)
             || self
                 .allow_hosts
                 .iter()
-                .any(|h| h.eq_ignore_ascii_case(&name));
-        (!known).then(|| {
-            Response::error(
-                Status::MISDIRECTED,
-                format!(
-                    "This relay does not answer to the name {name}. If that is a name of this computer, start the relay with --allow-host {name}."
-                ),
-            )
-        })
+                .any(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// 429 for a client locked out after too many wrong passwords, 401 without the right
@@ -288,11 +249,11 @@ impl Access {
         )
     }
 
-    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Failures>> {
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<Node, Failures>> {
         self.failures.0.locked()
     }
 
-    fn count_failure(&self, ip: IpAddr, now: Instant) {
+    fn count_failure(&self, ip: Node, now: Instant) {
         let mut failures = self.lock_failures();
         if failures.len() >= MAX_TRACKED_ADDRESSES {
             failures.retain(|_, f| {
@@ -495,6 +456,14 @@ mod tests {
         assert!(Net::parse("proxy").is_err());
     }
 
+    fn client(access: &Access, peer: &str, headers: &[(&str, &str)]) -> Node {
+        access.seen(&request(peer, headers)).client
+    }
+
+    fn ip(s: &str) -> Node {
+        Node::Ip(s.parse().unwrap())
+    }
+
     #[test]
     fn forwarding_headers_count_only_from_a_trusted_proxy() {
         let access = Access {
@@ -505,27 +474,98 @@ mod tests {
             ("X-Forwarded-For", "6.6.6.6, 192.0.2.60"),
             ("Host", "relay"),
         ];
+        assert_eq!(client(&access, "10.0.0.1:4000", &forged), ip("192.0.2.60"));
+        assert_eq!(client(&access, "10.0.0.9:4000", &forged), ip("10.0.0.9"));
+        // The client's own lines come first; the proxy's line, appended, is believed.
+        let two_lines = [
+            ("X-Forwarded-For", "10.9.0.7"),
+            ("X-Forwarded-For", "127.0.0.8"),
+        ];
         assert_eq!(
-            access.seen(&request("10.0.0.1:4000", &forged)).client,
-            "192.0.2.60".parse::<IpAddr>().unwrap()
+            client(&access, "10.0.0.1:4000", &two_lines),
+            ip("127.0.0.8")
         );
+        // A node that is no address stops the walk: it is the client as far as we know.
+        let hidden = [("X-Forwarded-For", "forged, unknown")];
         assert_eq!(
-            access.seen(&request("10.0.0.9:4000", &forged)).client,
-            "10.0.0.9".parse::<IpAddr>().unwrap()
+            client(&access, "10.0.0.1:4000", &hidden),
+            Node::Named("unknown".into())
         );
+        // With the default family, a Forwarded header is the client's and is not read.
+        let rfc_forged = [
+            ("Forwarded", "for=6.6.6.6"),
+            ("X-Forwarded-For", "192.0.2.60"),
+        ];
+        assert_eq!(
+            client(&access, "10.0.0.1:4000", &rfc_forged),
+            ip("192.0.2.60")
+        );
+    }
+
+    #[test]
+    fn a_proxy_that_writes_forwarded_is_read_from_forwarded_only() {
+        let access = Access {
+            trust_proxy: vec![Net::parse("10.0.0.0/30").unwrap()],
+            proxy_headers: ProxyHeaders::Forwarded,
+            ..Access::default()
+        };
         let rfc = [
+            ("X-Forwarded-For", "6.6.6.6"),
             (
                 "Forwarded",
-                "for=\"[2001:db8::1]:4711\";proto=https;host=theta.home",
+                "for=forged, for=\"[2001:db8::1]:4711\";proto=https;host=theta.home",
             ),
+            ("Forwarded", "for=10.0.0.2"),
             ("Host", "relay"),
         ];
         let seen = access.seen(&request("10.0.0.1:4000", &rfc));
-        assert_eq!(seen.client, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(seen.client, ip("2001:db8::1"));
         assert_eq!(
             (seen.scheme.as_str(), seen.host.as_deref()),
             ("https", Some("theta.home"))
         );
+        let obfuscated = [("Forwarded", "for=_hidden, for=_real")];
+        assert_eq!(
+            client(&access, "10.0.0.1:4000", &obfuscated),
+            Node::Named("_real".into())
+        );
+    }
+
+    #[test]
+    fn a_forwarded_host_narrows_the_host_check_and_never_widens_it() {
+        let access = Access {
+            trust_proxy: vec![Net::parse("127.0.0.1").unwrap()],
+            ..Access::default()
+        };
+        let rebinding = [("Host", "evil.example"), ("X-Forwarded-Host", "127.0.0.1")];
+        assert!(
+            access
+                .refuse_host(&request("127.0.0.1:4000", &rebinding))
+                .is_some()
+        );
+        let forged = [("Host", "127.0.0.1"), ("X-Forwarded-Host", "evil.example")];
+        assert!(
+            access
+                .refuse_host(&request("127.0.0.1:4000", &forged))
+                .is_some()
+        );
+        let fine = [
+            ("Host", "127.0.0.1:5000"),
+            ("X-Forwarded-Host", "localhost"),
+        ];
+        assert!(
+            access
+                .refuse_host(&request("127.0.0.1:4000", &fine))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn wide_trusted_ranges_are_said() {
+        assert!(Net::parse("127.0.0.0/8").unwrap().is_wide());
+        assert!(!Net::parse("10.0.0.0/24").unwrap().is_wide());
+        assert!(!Net::parse("127.0.0.1").unwrap().is_wide());
+        assert!(Net::parse("fd00::/48").unwrap().is_wide());
     }
 
     #[test]

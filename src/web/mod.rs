@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod api;
+pub mod forwarded;
 pub mod http;
 pub mod metrics;
 pub mod routes;

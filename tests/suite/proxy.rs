@@ -1,7 +1,8 @@
-//! The README's nginx recipe, run as written in front of the relay, with two clients
-//! behind it (`curl --interface 127.0.0.2` and `127.0.0.3`). Needs `nginx` and `curl`
-//! (`.ci/run` installs nginx); without them it says `SKIPPED` locally and fails under
-//! `CI=true`.
+//! Proxies as people run them in front of the relay, with two clients behind them
+//! (`curl --interface 127.0.0.2` and `127.0.0.3`): the README's nginx recipe as written,
+//! an nginx that writes only `Forwarded`, and HAProxy with `option forwardfor`. Needs
+//! `nginx`, `haproxy` and `curl` (`.ci/run` installs them); without them a test says
+//! `SKIPPED` locally and fails under `CI=true`.
 
 use crate::common::*;
 use oscstream::web::access::{Access, Net};
@@ -149,7 +150,7 @@ fn the_readmes_nginx_recipe_keeps_streams_prompt_the_page_working_and_lockouts_p
     assert_eq!(code, "200", "the page's Take a picture under {public}");
 
     // 127.0.0.2 guesses passwords, naming 127.0.0.3 in a forged X-Forwarded-For:
-    // only 127.0.0.2 is locked out.
+    // only 127.0.0.2 is locked out. (Then rotating forged headers of every kind.)
     let status_url = format!("http://127.0.0.1:{port}/status");
     let t = Instant::now();
     for _ in 0..10 {
@@ -170,6 +171,7 @@ fn the_readmes_nginx_recipe_keeps_streams_prompt_the_page_working_and_lockouts_p
         "ten wrong passwords through nginx in {:?}: that client 429, the other 200",
         t.elapsed()
     );
+    only_the_guesser_is_locked_out(port, "the README's nginx", ("127.0.0.6", "127.0.0.7"));
     // Sent straight to the relay from an untrusted peer, forwarding headers are nobody's word.
     let relay_status = format!("http://{}/status", relay.addr());
     for _ in 0..10 {
@@ -192,5 +194,150 @@ fn the_readmes_nginx_recipe_keeps_streams_prompt_the_page_working_and_lockouts_p
         curl("127.0.0.5", &["-u", "me:secret", &relay_status]),
         "200"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const HAPROXY: &str = "/usr/sbin/haproxy";
+
+/// A proxy process of the test's own, stopped when dropped.
+fn run_proxy(command: &mut Command, listen: u16) -> Nginx {
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the proxy starts");
+    let proxy: std::net::SocketAddr = ([127, 0, 0, 1], listen).into();
+    wait_for(Duration::from_secs(10), "the proxy to listen", || {
+        std::net::TcpStream::connect(proxy).ok()
+    });
+    Nginx(child)
+}
+
+/// A relay with Basic auth behind a proxy at 127.0.0.1 that writes `headers`.
+fn relay_behind_proxy(
+    sim: &oscstream::sim::Simulator,
+    headers: oscstream::web::forwarded::ProxyHeaders,
+) -> oscstream::app::relay::Relay {
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    config.access = Access {
+        basic_auth: Some(("me".into(), "secret".into())),
+        trust_proxy: vec![Net::parse("127.0.0.1").unwrap()],
+        proxy_headers: headers,
+        allow_hosts: vec!["theta.home".into()],
+        ..Access::default()
+    };
+    oscstream::app::relay::Relay::start(config).unwrap()
+}
+
+/// `guesser` sends ten wrong passwords through the proxy at `port`, each time with new
+/// forwarding headers of its own (two X-Forwarded-For lines, a Forwarded, an obfuscated
+/// name); then it is locked out, and `other` is not.
+fn only_the_guesser_is_locked_out(port: u16, proxy: &str, (guesser, other): (&str, &str)) {
+    let url = format!("http://127.0.0.1:{port}/status");
+    for n in 1..=10 {
+        let code = curl(
+            guesser,
+            &[
+                "-u",
+                "me:wrong",
+                "-H",
+                &format!("X-Forwarded-For: 10.9.0.{n}"),
+                "-H",
+                "X-Forwarded-For: 127.0.0.8",
+                "-H",
+                &format!("Forwarded: for=10.8.0.{n}, for=_hidden"),
+                &url,
+            ],
+        );
+        assert_eq!(code, "401", "wrong password #{n} through {proxy}");
+    }
+    assert_eq!(
+        curl(guesser, &["-u", "me:secret", &url]),
+        "429",
+        "the guesser behind {proxy} is locked out"
+    );
+    assert_eq!(
+        curl(other, &["-u", "me:secret", &url]),
+        "200",
+        "the other client behind {proxy} is not"
+    );
+}
+
+#[test]
+fn behind_haproxy_forwardfor_forged_headers_neither_escape_the_lock_out_nor_the_host_check() {
+    if tool(HAPROXY, &["-v"]).is_none() || tool("curl", &["--version"]).is_none() {
+        return;
+    }
+    let sim = start_sim();
+    let relay = relay_behind_proxy(&sim, Default::default());
+    let dir = temp_dir("haproxy");
+    let port = free_port();
+    let conf = dir.join("haproxy.cfg");
+    std::fs::write(
+        &conf,
+        format!(
+            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  option forwardfor\nfrontend public\n  bind 127.0.0.1:{port}\n  default_backend relay\nbackend relay\n  server relay {}\n",
+            relay.addr()
+        ),
+    )
+    .unwrap();
+    let _haproxy = run_proxy(Command::new(HAPROXY).arg("-db").arg("-f").arg(&conf), port);
+    only_the_guesser_is_locked_out(port, "HAProxy", ("127.0.0.2", "127.0.0.3"));
+    // HAProxy passes the client's own X-Forwarded-Host on: it never gets past Host.
+    let url = format!("http://127.0.0.1:{port}/snapshot.jpg");
+    for (host, forwarded_host) in [("evil.example", "127.0.0.1"), ("127.0.0.1", "evil.example")] {
+        let code = curl(
+            "127.0.0.3",
+            &[
+                "-H",
+                &format!("Host: {host}"),
+                "-H",
+                &format!("X-Forwarded-Host: {forwarded_host}"),
+                &url,
+            ],
+        );
+        assert_eq!(
+            code, "421",
+            "Host {host}, X-Forwarded-Host {forwarded_host}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn behind_an_nginx_that_writes_only_forwarded_the_client_s_x_forwarded_for_is_ignored() {
+    if tool(NGINX, &["-v"]).is_none() || tool("curl", &["--version"]).is_none() {
+        return;
+    }
+    let sim = start_sim();
+    let relay = relay_behind_proxy(&sim, oscstream::web::forwarded::ProxyHeaders::Forwarded);
+    let dir = temp_dir("nginx-forwarded");
+    let port = free_port();
+    let conf = dir.join("nginx.conf");
+    let recipe = nginx_conf(&dir, port, &relay.addr().to_string());
+    let only_forwarded = recipe
+        .lines()
+        .filter(|l| !l.contains("X-Forwarded"))
+        .map(|l| {
+            if l.contains("proxy_set_header Host") {
+                format!(
+                    "{l}\n        proxy_set_header Forwarded \"for=$remote_addr;proto=$scheme\";"
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        only_forwarded.contains("proxy_set_header Forwarded"),
+        "{only_forwarded}"
+    );
+    std::fs::write(&conf, only_forwarded).unwrap();
+    let _nginx = run_proxy(
+        Command::new(NGINX).arg("-p").arg(&dir).arg("-c").arg(&conf),
+        port,
+    );
+    only_the_guesser_is_locked_out(port, "nginx writing Forwarded", ("127.0.0.2", "127.0.0.3"));
     let _ = std::fs::remove_dir_all(&dir);
 }

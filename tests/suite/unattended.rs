@@ -607,3 +607,59 @@ fn a_settled_relay_by_name_gets_its_first_frame_as_fast_as_by_address() {
     assert_eq!(s["camera"], "THETAYN10010001.local:80");
     assert_eq!(s["camera_address"], sim.addr().to_string(), "{s}");
 }
+
+#[test]
+fn only_the_timers_the_relay_writes_are_read_back_from_the_state_file() {
+    let sim = start_sim();
+    let state = temp_dir("state-file-foreign");
+    // A file the relay did not write: other options, and a timer out of any range.
+    std::fs::write(
+        state.join("timers-main.json"),
+        r#"{"iso":100,"_shutterVolume":50,"captureMode":7,"sleepDelay":300,"offDelay":600,"_offDelayUSB":99999999}"#,
+    )
+    .unwrap();
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    config.cameras[0].state_dir = Some(state.clone());
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    wait_for(Duration::from_secs(5), "the timers to be set", || {
+        (sim.timers() == NEVER).then_some(())
+    });
+    relay.stop();
+    // The camera refuses setOptions naming an option it lacks: had iso or captureMode
+    // been sent back, nothing would have been put back.
+    assert_eq!(
+        sim.timers(),
+        Timers {
+            sleep_delay: 300,
+            off_delay: 600
+        }
+    );
+}
+
+#[test]
+fn a_fifo_or_a_symlink_to_dev_zero_in_place_of_the_state_file_is_refused_and_the_camera_streams() {
+    for planted in ["fifo", "symlink"] {
+        let sim = start_sim();
+        let state = temp_dir(&format!("state-file-{planted}"));
+        let file = state.join("timers-main.json");
+        if planted == "fifo" {
+            let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo reads the one path it is given.
+            assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
+        }
+        let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+        config.cameras[0].state_dir = Some(state.clone());
+        let relay = oscstream::app::relay::Relay::start(config).unwrap();
+        let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+        let part = viewer.next_part();
+        assert!(part.camera_seq() > 0, "{planted}: the camera streams");
+        wait_for(Duration::from_secs(5), "the timers to be set", || {
+            (sim.timers() == NEVER).then_some(())
+        });
+        drop(viewer);
+        relay.stop();
+        assert_eq!(sim.timers(), FACTORY_TIMERS, "{planted}: put back");
+    }
+}

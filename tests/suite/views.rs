@@ -512,3 +512,43 @@ fn full_hd_views_of_a_4k_camera_stay_within_the_views_memory_budget() {
     assert!(used <= (192 << 20) as f64, "{used}");
     assert!(peak <= 320 << 20, "peak RSS {} MiB", peak >> 20);
 }
+
+#[test]
+fn a_thousand_views_nobody_watches_cost_no_threads_and_do_not_slow_the_start() {
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = gone.local_addr().unwrap().port();
+    drop(gone);
+    let dir = temp_dir("views-many");
+    let mut config = String::new();
+    for camera in 0..20 {
+        config +=
+            &format!("[[camera]]\nname = \"c{camera}\"\nhost = \"127.0.0.1\"\nport = {port}\n");
+        for view in 0..50 {
+            config += &format!(
+                "[[camera.view]]\nname = \"v{view}\"\nyaw = {}\npitch = 0\nfov = 90\nsize = \"64x36\"\n",
+                view * 7 - 175
+            );
+        }
+    }
+    let file = dir.join("cameras.toml");
+    std::fs::write(&file, config).unwrap();
+    let started = Instant::now();
+    let (relay, url) = start_binary(
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "open http://",
+    );
+    let (status, cameras) = get_json(&format!("http://{}/cameras", addr_of(&url)));
+    let threads = threads_of(relay.0.id());
+    println!(
+        "20 cameras × 50 views: /cameras answered {:?} after the start, {threads} threads",
+        started.elapsed()
+    );
+    assert_eq!(status, 200);
+    assert_eq!(cameras["cameras"][19]["views"][49]["name"], "v49");
+    assert!(threads < 100, "{threads} threads for views nobody watches");
+}

@@ -343,6 +343,24 @@ pub fn decode(jpeg: &[u8], into: &mut Planes, scratch: &mut Vec<u8>) -> Result<(
     if width > MAX_SOURCE_WIDTH || height > MAX_SOURCE_HEIGHT || width < 2 || height < 2 {
         return Err(DecodeError::TooLarge { width, height });
     }
+    if decoder.input_colorspace() == Some(ColorSpace::Luma) {
+        // A grey picture: its luma as it is, chroma neutral.
+        decoder.set_options(options.jpeg_set_out_colorspace(ColorSpace::Luma));
+        scratch.resize(width * height, 0);
+        decoder
+            .decode_into(scratch)
+            .map_err(|e| DecodeError::Unreadable(e.to_string()))?;
+        into.width = width;
+        into.height = height;
+        into.y.clear();
+        into.y.extend_from_slice(scratch);
+        let chroma = width.div_ceil(2) * height.div_ceil(2);
+        into.cb.clear();
+        into.cb.resize(chroma, 128);
+        into.cr.clear();
+        into.cr.resize(chroma, 128);
+        return Ok(());
+    }
     scratch.resize(width * height * 3, 0);
     decoder
         .decode_into(scratch)
