@@ -11,7 +11,7 @@
 //! host = "192.168.0.101"
 //! port = 80                    # optional, 80
 //! id = "THETAYN10010104"       # optional: Digest auth, with pwd_file
-//! pwd_file = "/etc/oscstream/front.pwd"
+//! pwd_file = "/etc/oscstream/front.pwd"  # relative: in $CREDENTIALS_DIRECTORY, else beside this file
 //! preview = "1920x960@8"       # optional
 //! roll_offset = 180            # optional: hung upside down (also yaw_, pitch_offset)
 //! [[camera.view]]              # optional, any number: flat views of this camera
@@ -35,7 +35,7 @@ use crate::web::forwarded::ProxyHeaders;
 use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// One camera from the file.
@@ -226,7 +226,7 @@ fn credentials_of(c: &RawCamera, path: &Path, at: &At) -> Result<Option<Credenti
     match (&c.id, &c.pwd_file) {
         (None, None) => Ok(None),
         (Some(id), Some(file)) => {
-            let file_path = path.parent().unwrap_or(Path::new(".")).join(file.get_ref());
+            let file_path = secret_path(file.get_ref(), path);
             let password = crate::settings::secret::read_secret_file(
                 &file_path,
                 "pwd_file",
@@ -243,6 +243,17 @@ fn credentials_of(c: &RawCamera, path: &Path, at: &At) -> Result<Option<Credenti
             "{}: camera {name:?} has a pwd_file but no id",
             at(file.span())
         ))),
+    }
+}
+
+/// Where a `pwd_file` is: as written when absolute; a relative one in systemd's
+/// credentials directory when the service was given it there (`LoadCredential=`, so a
+/// root-only file reaches a service without root), else next to the config file.
+fn secret_path(file: &str, config: &Path) -> PathBuf {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    match credentials.map(|dir| dir.join(file)) {
+        Some(copy) if Path::new(file).is_relative() && copy.is_file() => copy,
+        _ => config.parent().unwrap_or(Path::new(".")).join(file),
     }
 }
 

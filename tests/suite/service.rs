@@ -605,3 +605,64 @@ fn a_stop_signal_during_a_waiting_start_ends_the_process_at_once() {
     );
     assert!(t.elapsed() < Duration::from_secs(1));
 }
+
+/// The package's files, as the repository holds them.
+fn package_file(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/package")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_packages_unit_passes_systemd_analyze_verify() {
+    let unit = package_file("oscstream.service");
+    for needed in [
+        "Type=notify",
+        "ExecStart=/usr/bin/oscstream --config /etc/oscstream/cameras.toml",
+        "LoadCredential=camera-pwd:/etc/oscstream/camera-pwd",
+        "DynamicUser=yes",
+        "StateDirectory=oscstream",
+        "WatchdogSec=30",
+        "ProtectSystem=strict",
+    ] {
+        assert!(unit.contains(needed), "the unit has {needed}");
+    }
+    let unit = unit.replace("/usr/bin/oscstream", env!("CARGO_BIN_EXE_oscstream"));
+    let dir = temp_dir("package-unit");
+    let path = dir.join("oscstream.service");
+    std::fs::write(&path, unit).unwrap();
+    systemd_verify(&path);
+}
+
+#[test]
+fn the_packages_config_names_no_camera_and_its_examples_work_once_uncommented() {
+    let text = package_file("cameras.toml");
+    let dir = temp_dir("package-config");
+    let path = dir.join("cameras.toml");
+    let refused = oscstream::settings::config::parse(&text, &path).unwrap_err();
+    assert!(refused.0.contains("names no camera"), "{}", refused.0);
+    // The first camera (client mode, with its password file) and the view, uncommented.
+    std::fs::write(dir.join("camera-pwd"), "10010104\n").unwrap();
+    std::fs::set_permissions(
+        dir.join("camera-pwd"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // Commented settings are '#' then the setting; prose is '# ' then words.
+    let examples: String = text
+        .lines()
+        .map(|line| match line.strip_prefix('#') {
+            Some(setting) if !setting.starts_with([' ', '#']) && !setting.is_empty() => setting,
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let config = oscstream::settings::config::parse(&examples, &path)
+        .unwrap_or_else(|e| panic!("{}\n{examples}", e.0));
+    assert_eq!(config.cameras.len(), 1, "{examples}");
+    assert_eq!(config.cameras[0].views.len(), 1);
+    assert_eq!(config.listen.as_deref(), Some("127.0.0.1:5000"));
+}
