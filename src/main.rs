@@ -336,7 +336,9 @@ fn check_camera(
     if let (Ok(_), Some(wanted)) = (&info, preview) {
         match check_supported(&camera, wanted) {
             Ok(()) => {}
-            Err(e @ FormatError::Unsupported { .. }) => return Err(Exit(2, e.to_string())),
+            Err(e @ (FormatError::Unsupported { .. } | FormatError::TooLarge { .. })) => {
+                return Err(Exit(2, e.to_string()));
+            }
             Err(e) => log::warning(format_args!("{e}; will set the preview format later")),
         }
     }

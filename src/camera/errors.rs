@@ -62,6 +62,12 @@ pub enum OscError {
     InExclusiveUse {
         camera: String,
     },
+    /// The camera canceled the picture it was taking (`canceledShooting`: a self-timer
+    /// shot stopped on the camera, say). Its verdict on the picture, not a failure.
+    PictureCanceled {
+        camera: String,
+        message: String,
+    },
     /// A THETA S whose firmware predates API level 2 support.
     FirmwareTooOld {
         camera: String,
@@ -70,6 +76,15 @@ pub enum OscError {
 }
 
 impl OscError {
+    /// The camera answered (with a refusal or an answer we cannot read), as opposed to
+    /// not answering at all.
+    pub fn camera_answered(&self) -> bool {
+        !matches!(
+            self,
+            OscError::Unreachable { .. } | OscError::TimedOut { .. } | OscError::Busy { .. }
+        )
+    }
+
     /// The camera refused our login (or asked for one we do not have).
     pub fn is_login_refused(&self) -> bool {
         matches!(
@@ -142,6 +157,10 @@ impl fmt::Display for OscError {
                 "the THETA S at {camera} has firmware {firmware}, which cannot stream to other apps: \
                  update it to 01.62 or later with RICOH's app"
             ),
+            OscError::PictureCanceled { camera, message } => write!(
+                f,
+                "the camera at {camera} canceled camera.takePicture: {message}"
+            ),
             OscError::Busy { camera } => write!(
                 f,
                 "the camera at {camera} is busy answering other requests; try again shortly"
@@ -151,3 +170,33 @@ impl fmt::Display for OscError {
 }
 
 impl std::error::Error for OscError {}
+
+/// `text` ended with a full stop, unless it already ends a sentence: a camera's own
+/// message often does ("shooting is canceled.").
+pub fn full_stop(text: &str) -> String {
+    let trimmed = text.trim_end();
+    if trimmed.ends_with(['.', '!', '?']) {
+        trimmed.to_string()
+    } else {
+        format!("{trimmed}.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_camera_message_that_ends_a_sentence_gets_no_second_full_stop() {
+        assert_eq!(full_stop("shooting is canceled."), "shooting is canceled.");
+        assert_eq!(full_stop("no frame"), "no frame.");
+        let e = OscError::Refused {
+            camera: "192.168.1.1:80".into(),
+            command: "camera.getOptions".into(),
+            status: 400,
+            code: "invalidParameterName".into(),
+            message: "unrecognized option previewFormatSupport.".into(),
+        };
+        assert!(full_stop(&e.to_string()).ends_with("previewFormatSupport."));
+    }
+}

@@ -7,7 +7,7 @@
 
 use crate::camera::answers::Object;
 use crate::camera::client::{Camera, OscError};
-use crate::formats::osc::PreviewFormat;
+use crate::formats::osc::{LARGEST_PREVIEW, PreviewFormat, fits_preview};
 use crate::log;
 use crate::relay::state_file;
 use crate::sync::Locked;
@@ -26,6 +26,19 @@ const USB_TIMER: &str = "_offDelayUSB";
 /// The longest timer a camera lists (a Z1's offDelay: a week); a kept value beyond it
 /// was not written by the relay.
 const MAX_TIMER_SECONDS: u64 = 604_800;
+
+/// How an attempt to keep the camera awake went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contact {
+    /// Its timers are at "never" (or the relay leaves them alone).
+    Kept,
+    /// The camera refused for good (it has no timers the relay knows, or takes none of
+    /// the values): there is a camera, and asking again won't help.
+    Refused,
+    /// Not now: the camera is away, or busy waking up (its first command after sleep is
+    /// refused).
+    NotNow(OscError),
+}
 
 /// Requests from the routes (and start-up) to the upstream thread.
 pub struct Control {
@@ -54,6 +67,9 @@ struct ControlState {
     /// The camera's own timer values, found before the relay first changed them, to put
     /// back on a clean stop.
     saved_timers: Option<Object>,
+    /// Each timer's "never", as the camera lists it (see [`never_of`]); learnt at first
+    /// contact.
+    never: Option<Object>,
     /// The last attempt to read or set the timers failed (and was logged): the next
     /// failure of this episode is not logged again, the next success is.
     timers_failing: bool,
@@ -77,6 +93,7 @@ impl Control {
                 pending_format: None,
                 stall: false,
                 saved_timers: None,
+                never: None,
                 timers_failing: false,
                 cooling_until: None,
                 stopping: false,
@@ -163,7 +180,16 @@ impl Control {
             s.pending_format = None;
             s.open_not_before = Instant::now() + self.set_options_pause;
         }
-        self.keep_awake(camera);
+        // No preview opens on a camera whose timers could not be made "never" for now: a
+        // camera that just woke refuses its first command (try once more at once); one
+        // that is away fails the attempt, and the next (after the back-off) tries both.
+        let mut contact = self.keep_awake(camera);
+        if matches!(&contact, Contact::NotNow(e) if e.camera_answered()) {
+            contact = self.keep_awake(camera);
+        }
+        if let Contact::NotNow(e) = contact {
+            return Err(e);
+        }
         self.wait_after_set_options();
         self.lock().restart = false;
         Ok(())
@@ -172,15 +198,15 @@ impl Control {
     /// Reads the camera's sleep and power-off timers and sets those not at "never"
     /// (then RICOH's pause is due before the next preview). Called at first contact,
     /// every few minutes by the watcher whether or not anyone watches, and before every
-    /// preview. `false` when the camera could not be asked: the next contact tries again;
-    /// a failure is logged once per episode, and the recovery too.
-    pub fn keep_awake(&self, camera: &Camera) -> bool {
+    /// preview. When it did not work the next contact tries again; a failure is logged
+    /// once per episode, and the recovery too.
+    pub fn keep_awake(&self, camera: &Camera) -> Contact {
         if !self.keep_awake {
-            return true;
+            return Contact::Kept;
         }
         let _checking = self.timers_check.locked();
         if self.lock().stopping {
-            return true;
+            return Contact::Kept;
         }
         let result = self.keep_camera_awake(camera);
         let mut s = self.lock();
@@ -198,7 +224,7 @@ impl Control {
                         camera.addr().host_port()
                     ));
                 }
-                true
+                Contact::Kept
             }
             Err(e) => {
                 drop(s);
@@ -208,7 +234,13 @@ impl Control {
                          until then it may sleep or switch itself off"
                     ));
                 }
-                false
+                match e {
+                    OscError::Refused { status, .. } if (400..500).contains(&status) => {
+                        Contact::Refused
+                    }
+                    OscError::Unreadable { .. } => Contact::Refused,
+                    e => Contact::NotNow(e),
+                }
             }
         }
     }
@@ -238,17 +270,43 @@ impl Control {
                 }
             },
         };
-        // A V or later reads "never" back as 0.
-        let is_never = |v: &Value| matches!(v.as_u64(), Some(0) | Some(TIMER_NEVER));
+        let never = self.never_values(camera, &current);
         let to_set: Object = current
             .iter()
             .filter(|(_, v)| !is_never(v))
-            .map(|(k, _)| (k.clone(), json!(TIMER_NEVER)))
+            .map(|(k, _)| {
+                (
+                    k.clone(),
+                    never.get(k).cloned().unwrap_or(json!(TIMER_NEVER)),
+                )
+            })
             .collect();
         if to_set.is_empty() {
             return Ok(false);
         }
         camera.set_options(Value::Object(to_set)).map(|()| true)
+    }
+
+    /// Each of `timers`' "never" as this camera lists it, asked once (a camera without
+    /// support lists, or that refuses the question, gets 65535).
+    fn never_values(&self, camera: &Camera, timers: &Object) -> Object {
+        if let Some(never) = self.lock().never.clone() {
+            return never;
+        }
+        let names: Vec<String> = timers.keys().map(|k| format!("{k}Support")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let supports = camera.options(&names).unwrap_or_default();
+        let never: Object = timers
+            .keys()
+            .map(|k| {
+                let listed = supports
+                    .get(&format!("{k}Support"))
+                    .and_then(Value::as_array);
+                (k.clone(), json!(never_of(listed.map(Vec::as_slice))))
+            })
+            .collect();
+        self.lock().never = Some(never.clone());
+        never
     }
 
     /// The camera's own timers as first found, read now: they are what a clean stop puts
@@ -303,7 +361,8 @@ impl Control {
         Some(kept)
     }
 
-    /// Puts back the timers the relay changed; `Ok(false)` when it changed none.
+    /// Puts back the timers the relay changed; `Ok(false)`, without a word to the camera,
+    /// when it changed none (a camera whose own timers are "never" already: an S, an SC2).
     pub fn restore_timers(&self, camera: &Camera) -> Result<bool, OscError> {
         // After a check in flight, and before any later one: none sets them again.
         let _checking = self.timers_check.locked();
@@ -311,9 +370,17 @@ impl Control {
         s.stopping = true;
         let saved = s.saved_timers.take();
         drop(s);
-        let Some(saved) = saved else {
+        let saved: Object = saved
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, v)| !is_never(v))
+            .collect();
+        if saved.is_empty() {
+            if let Some(file) = &self.timers_file {
+                let _ = std::fs::remove_file(file);
+            }
             return Ok(false);
-        };
+        }
         // A V or later reads "never" back as 0, which setOptions does not take for sleepDelay.
         let options: Object = saved
             .iter()
@@ -330,6 +397,24 @@ impl Control {
             let _ = std::fs::remove_file(file);
         }
         Ok(true)
+    }
+}
+
+/// Whether a timer's value means "never": 65535, or 0 as a V or later reads it back (and
+/// as an X or Z1 lists it).
+fn is_never(value: &Value) -> bool {
+    matches!(value.as_u64(), Some(0) | Some(TIMER_NEVER))
+}
+
+/// A timer's "never" from the values the camera lists for it: 65535 where the list has
+/// it (or there is no list: the spec's word), else 0 where the list has that (RICOH's X
+/// and Z1 list 0 and not 65535), else 65535.
+fn never_of(listed: Option<&[Value]>) -> u64 {
+    let has = |n: u64| listed.is_some_and(|l| l.iter().any(|v| v.as_u64() == Some(n)));
+    if listed.is_none() || has(TIMER_NEVER) || !has(0) {
+        TIMER_NEVER
+    } else {
+        0
     }
 }
 
@@ -390,6 +475,10 @@ pub enum FormatError {
         wanted: PreviewFormat,
         allowed: Vec<PreviewFormat>,
     },
+    /// The camera lists it, but its frames are larger than any the relay relays.
+    TooLarge {
+        wanted: PreviewFormat,
+    },
     Camera(OscError),
 }
 
@@ -404,22 +493,35 @@ impl fmt::Display for FormatError {
                     allowed.join(", ")
                 )
             }
+            FormatError::TooLarge { wanted } => write!(
+                f,
+                "the camera offers {wanted}, but the relay relays previews up to {}x{}; choose a smaller one",
+                LARGEST_PREVIEW.0, LARGEST_PREVIEW.1
+            ),
             FormatError::Camera(e) => e.fmt(f),
         }
     }
 }
 
+/// Whether the relay relays frames of `format` (larger ones it would drop).
+pub fn relayable(format: &PreviewFormat) -> bool {
+    let side = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+    fits_preview((side(format.width), side(format.height)))
+}
+
 /// Checks `format` against the camera's `previewFormatSupport`.
 pub fn check_supported(camera: &Camera, format: PreviewFormat) -> Result<(), FormatError> {
     let formats = camera.preview_formats().map_err(FormatError::Camera)?;
-    if formats.supported.contains(&format) {
-        Ok(())
-    } else {
-        Err(FormatError::Unsupported {
+    if !formats.supported.contains(&format) {
+        return Err(FormatError::Unsupported {
             wanted: format,
-            allowed: formats.supported,
-        })
+            allowed: formats.supported.into_iter().filter(relayable).collect(),
+        });
     }
+    if !relayable(&format) {
+        return Err(FormatError::TooLarge { wanted: format });
+    }
+    Ok(())
 }
 
 /// Checks `format` against the camera's list, sets it, and has the upstream reopen the preview.
@@ -434,4 +536,19 @@ pub fn switch_preview_format(
         .map_err(FormatError::Camera)?;
     control.options_changed();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_is_taken_from_the_list_the_camera_gives() {
+        let list = |values: &[u64]| values.iter().map(|v| json!(v)).collect::<Vec<_>>();
+        // An X's offDelaySupport: 0 and 3600 to 172800, no 65535.
+        assert_eq!(never_of(Some(&list(&[0, 3600, 7200, 172_800]))), 0);
+        assert_eq!(never_of(Some(&list(&[60, 120, 65535]))), TIMER_NEVER);
+        assert_eq!(never_of(Some(&list(&[60, 120]))), TIMER_NEVER);
+        assert_eq!(never_of(None), TIMER_NEVER);
+    }
 }

@@ -8,6 +8,7 @@
 //! is woken by [`Feed::join`] and [`Feed::snapshot`] when it runs only while watched.
 
 use crate::budget::{Budget, Share};
+use crate::camera::errors::full_stop;
 use crate::formats::mjpeg::Part;
 use crate::relay::fanout::Fanout;
 use crate::relay::frame::{Frame, unix_secs};
@@ -177,7 +178,10 @@ impl Feed {
                 .slate
                 .why_quiet()
                 .unwrap_or_else(|| "the camera sent no frame".into());
-            format!("No frame arrived within {:?}: {why}.", t.snapshot_wait)
+            full_stop(&format!(
+                "No frame arrived within {:?}: {why}",
+                t.snapshot_wait
+            ))
         })
     }
 

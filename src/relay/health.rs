@@ -10,7 +10,7 @@
 use crate::camera::answers::{State, clip};
 use crate::camera::client::{Camera, OscError};
 use crate::log;
-use crate::relay::control::Control;
+use crate::relay::control::{Contact, Control};
 use crate::relay::hub::Hub;
 use crate::relay::link::{Link, Upstream};
 use crate::relay::lost::LostWatch;
@@ -169,8 +169,13 @@ pub fn watch(
                 lost.check(failing_since);
             }
             if awake.due(&timeouts) && !control.cooling() {
-                awake.checked(control.keep_awake(&camera));
-                if awake.ok && link.camera_model().is_none() {
+                let contact = control.keep_awake(&camera);
+                awake.checked(contact == Contact::Kept);
+                let answered = match &contact {
+                    Contact::NotNow(e) => e.camera_answered(),
+                    Contact::Kept | Contact::Refused => true,
+                };
+                if answered && link.camera_model().is_none() {
                     // For /status and the page's captions, before anyone watched.
                     if let Some(model) = camera.info_cached().ok().and_then(|i| i.model.clone()) {
                         link.set_camera_model(model);

@@ -266,6 +266,12 @@ impl SimCamera {
         self.counters
             .preview_requests
             .fetch_add(1, Ordering::Relaxed);
+        let timers = *self.timers.locked();
+        if timers.sleep_delay != 0 || timers.off_delay != 0 {
+            self.counters
+                .previews_with_own_timers
+                .fetch_add(1, Ordering::Relaxed);
+        }
         if self.faults.hostile_message.swap(false, Ordering::SeqCst) {
             return osc_error(
                 Status::SERVICE_UNAVAILABLE,

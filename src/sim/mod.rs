@@ -139,6 +139,9 @@ pub struct Counters {
     /// `camera.setOptions` calls that set `sleepDelay` or `offDelay`.
     pub timer_sets: AtomicU64,
     pub preview_requests: AtomicU64,
+    /// Live previews asked for while a sleep or power-off timer was not at "never" (what
+    /// a relay keeping the camera awake must never let happen).
+    pub previews_with_own_timers: AtomicU64,
     pub previews_running: AtomicUsize,
     pub frames_sent: AtomicU64,
     pub pictures_taken: AtomicU64,

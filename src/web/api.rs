@@ -8,9 +8,10 @@
 //! camera's `/files/` are ever requested.
 
 use crate::camera::client::OscError;
+use crate::camera::errors::full_stop;
 use crate::formats::osc::PreviewFormat;
 use crate::relay::channel::Channel;
-use crate::relay::control::{FormatError, switch_preview_format};
+use crate::relay::control::{FormatError, relayable, switch_preview_format};
 use crate::web::http::{Request, Response, Status};
 use serde_json::{Value, json};
 use std::io::{self, Read, Write};
@@ -21,11 +22,12 @@ use std::time::{Duration, Instant};
 const MAX_LISTED_FILES: u32 = 100;
 
 /// A camera failure as the JSON error a user reads. The camera's own verdict on what we
-/// asked (a bad option name: 400; no such file: 404) passes on; a command that ran out
-/// of time is 504; anything else the camera did wrong is 502.
+/// asked (a bad option name: 400; no such file: 404; a picture it canceled: 409) passes
+/// on; a command that ran out of time is 504; anything else the camera did wrong is 502.
 pub fn camera_error(e: &OscError) -> Response {
     let status = match e {
         OscError::Refused { status: 400, .. } => Status::BAD_REQUEST,
+        OscError::PictureCanceled { .. } => Status::CONFLICT,
         OscError::NoSuchFile { .. } => Status::NOT_FOUND,
         OscError::TimedOut { .. } => Status::GATEWAY_TIMEOUT,
         OscError::Busy { .. } => Status::SERVICE_UNAVAILABLE,
@@ -34,11 +36,11 @@ pub fn camera_error(e: &OscError) -> Response {
     Response::error(status, sentence(&e.to_string()))
 }
 
-/// Capitalised and ending with a full stop.
+/// Capitalised and ending with one full stop.
 pub fn sentence(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect::<String>() + ".",
+        Some(first) => full_stop(&first.to_uppercase().chain(c).collect::<String>()),
         None => String::new(),
     }
 }
@@ -79,16 +81,25 @@ pub fn get_option(channel: &Channel, name: &str) -> Response {
     camera_json(channel.camera().options(&[name]).map(Value::Object))
 }
 
-/// `GET /api/preview-formats`: what the camera supports and what it uses now.
+/// `GET /api/preview-formats`: what the camera supports (and the relay relays), what
+/// it lists but the relay would drop as too large, and what it uses now.
 pub fn preview_formats(channel: &Channel) -> Response {
     match channel.camera().preview_formats() {
-        Ok(f) => Response::json(
-            Status::OK,
-            &json!({
-                "supported": f.supported.iter().map(|p| p.to_json()).collect::<Vec<_>>(),
-                "current": f.current.map(PreviewFormat::to_json),
-            }),
-        ),
+        Ok(f) => {
+            let (supported, too_large): (Vec<_>, Vec<_>) =
+                f.supported.iter().partition(|p| relayable(p));
+            let json = |list: Vec<&PreviewFormat>| -> Vec<Value> {
+                list.into_iter().map(|p| p.to_json()).collect()
+            };
+            Response::json(
+                Status::OK,
+                &json!({
+                    "supported": json(supported),
+                    "too_large": json(too_large),
+                    "current": f.current.map(PreviewFormat::to_json),
+                }),
+            )
+        }
         Err(e) => camera_error(&e),
     }
 }
@@ -119,7 +130,7 @@ pub fn set_preview_format(channel: &Channel, req: &Request) -> Response {
     };
     match switch_preview_format(channel.camera(), channel.control(), wanted) {
         Ok(()) => Response::json(Status::OK, &json!({ "previewFormat": wanted.to_json() })),
-        Err(e @ FormatError::Unsupported { .. }) => {
+        Err(e @ (FormatError::Unsupported { .. } | FormatError::TooLarge { .. })) => {
             Response::error(Status::BAD_REQUEST, sentence(&e.to_string()))
         }
         Err(FormatError::Camera(e)) => camera_error(&e),

@@ -2,6 +2,7 @@
 //! (`views/VIEW/video_feed`, `video.mkv`, `snapshot.jpg`), and `flat.jpg`, one view
 //! rendered on request from the newest frame, with ffmpeg `v360`'s numbers.
 
+use crate::camera::errors::full_stop;
 use crate::formats::flat::{
     FOV, MAX_VIEW_HEIGHT, MAX_VIEW_WIDTH, PITCH, ROLL, ViewGeometry, YAW, degrees_in, is_view_side,
 };
@@ -42,7 +43,9 @@ pub fn flat_jpg(channel: &Channel, req: &Request, _waiting: &CameraWait) -> Resp
         .with_header("Retry-After", "1"),
         Err(RenderError::NoFrame(why)) => Response::error(
             Status::SERVICE_UNAVAILABLE,
-            format!("No camera frame arrived in time to render the view{why}."),
+            full_stop(&format!(
+                "No camera frame arrived in time to render the view{why}"
+            )),
         ),
         Err(RenderError::OverBudget(why)) => {
             Response::error(Status::SERVICE_UNAVAILABLE, why).with_header("Retry-After", "5")
@@ -53,7 +56,7 @@ pub fn flat_jpg(channel: &Channel, req: &Request, _waiting: &CameraWait) -> Resp
         ),
         Err(RenderError::Undecodable(e)) => Response::error(
             Status::BAD_GATEWAY,
-            format!("The camera's frame gave no view: {e}."),
+            full_stop(&format!("The camera's frame gave no view: {e}")),
         ),
     }
 }

@@ -4,6 +4,8 @@
 //! the relay, left alone, must keep it alive through all of it. Nobody touches anything:
 //! the only way back from a power loss is the relay's own `--on-camera-lost` hook, which
 //! asks a "USB hub" (a little always-on server here, as uhubctl on a Pi) to cycle power.
+//! The camera comes back from it with its factory timers and, as after a DHCP lease ran
+//! out, at a new address: the relay follows it by name (mDNS).
 
 use crate::common::*;
 use oscstream::sim::{LifeConfig, SimConfig, Simulator, Timers};
@@ -29,9 +31,10 @@ const NEVER: Timers = Timers {
     off_delay: 0,
 };
 
-fn camera_config(addr: &str) -> SimConfig {
+fn camera_config(addr: &str, mdns: &str) -> SimConfig {
     SimConfig {
         listen: addr.into(),
+        mdns: Some(mdns.into()),
         life: Some(LifeConfig {
             time_scale: SCALE,
             factory: FACTORY,
@@ -55,7 +58,7 @@ impl Hub {
     fn start(camera: Simulator) -> Hub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let camera_addr = camera.addr().to_string();
+        let mdns = camera.mdns_addr().unwrap().to_string();
         let camera = Arc::new(Mutex::new(Some(camera)));
         let cycles = Arc::new(Mutex::new(Vec::new()));
         let (port, log) = (camera.clone(), cycles.clone());
@@ -64,12 +67,13 @@ impl Hub {
                 let Ok(mut conn) = conn else { continue };
                 let mut line = String::new();
                 let _ = BufReader::new(&conn).read_line(&mut line);
-                // Power off, then on: the camera boots with its factory timers.
+                // Power off, then on: the camera boots with its factory timers, and gets
+                // a new address (a new port here), announced under its name.
                 let mut slot = port.lock().unwrap();
                 if let Some(old) = slot.take() {
                     old.kill();
                 }
-                *slot = Some(Simulator::start(camera_config(&camera_addr)).unwrap());
+                *slot = Some(Simulator::start(camera_config("127.0.0.1:0", &mdns)).unwrap());
                 log.lock().unwrap().push(Instant::now());
                 let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
             }
@@ -113,14 +117,25 @@ impl Timeline {
 
 #[test]
 fn a_camera_left_alone_lives_through_sleep_timers_heat_a_power_loss_and_a_restart() {
-    let hub = Hub::start(Simulator::start(camera_config("127.0.0.1:0")).unwrap());
-    let camera_addr = hub.with(Simulator::addr);
-    let mut config = relay_config(camera_at(camera_addr, None), Duration::from_secs(1));
+    let hub = Hub::start(Simulator::start(camera_config("127.0.0.1:0", "127.0.0.1:0")).unwrap());
+    let first_addr = hub.with(Simulator::addr);
+    // As `-o THETAYN10010001.local --mdns ADDR` builds it: the name, resolved by mDNS.
+    let camera = oscstream::camera::client::CameraAddr {
+        host: "THETAYN10010001.local".into(),
+        port: 80,
+        credentials: None,
+        mdns: Some(oscstream::camera::client::MdnsName {
+            target: hub.with(|c| c.mdns_addr().unwrap()),
+            port_given: false,
+        }),
+    };
+    let mut config = relay_config(camera, Duration::from_secs(1));
     config.timeouts.awake_check = Duration::from_millis(500);
     config.cameras[0].cool_down = Duration::from_secs(2);
     config.cameras[0].on_lost = Some(oscstream::relay::lost::LostHook {
         command: format!("curl -s -m 5 http://{}/cycle", hub.addr),
-        after: Duration::from_millis(500),
+        // Longer than finding the camera again at its new address takes.
+        after: Duration::from_secs(3),
     });
     let mut life = Timeline {
         start: Instant::now(),
@@ -200,15 +215,34 @@ fn a_camera_left_alone_lives_through_sleep_timers_heat_a_power_loss_and_a_restar
         },
     );
     let recovery = back.elapsed();
+    let moved_to = hub.with(Simulator::addr);
     life.mark(&format!(
-        "frames again, {recovery:.2?} after the camera was back"
+        "frames again, {recovery:.2?} after the camera was back, now at {moved_to} (was {first_addr})"
     ));
     assert!(recovery < Duration::from_secs(10), "{recovery:?}");
-    wait_for(Duration::from_secs(5), "the timers to be set again", || {
-        viewer.next_part();
-        (hub.with(Simulator::timers) == NEVER).then_some(())
+    assert_ne!(moved_to, first_addr, "the camera moved");
+    assert_eq!(
+        hub.cycles.lock().unwrap().len(),
+        1,
+        "one power cycle, by the hook"
+    );
+    let counters = hub.with(|c| {
+        (
+            c.counters().preview_requests.load(Ordering::SeqCst),
+            c.counters().timer_sets.load(Ordering::SeqCst),
+        )
     });
-    life.mark("timers at never again");
+    assert_eq!(
+        hub.with(Simulator::timers),
+        NEVER,
+        "previews, timer sets: {counters:?}"
+    );
+    assert_eq!(
+        hub.with(|c| c.counters().previews_with_own_timers.load(Ordering::SeqCst)),
+        0,
+        "no preview opened on the camera that came back before its timers were at never"
+    );
+    life.mark("timers at never before its first new preview");
 
     // A clean stop puts the camera's own values back; the next relay sets them again.
     drop(viewer);

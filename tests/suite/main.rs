@@ -18,6 +18,7 @@ mod life;
 mod multi;
 mod proxy;
 mod relay;
+mod replay;
 mod security;
 mod service;
 mod shapes;

@@ -70,7 +70,10 @@ impl CameraAddr {
 /// The camera's preview formats: what it supports and what it uses now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreviewFormats {
+    /// What the camera lists in `previewFormatSupport`, and its current format when the
+    /// list lacks it (a THETA X reports 1024×512@15 and lists only @30).
     pub supported: Vec<PreviewFormat>,
+    /// The format it uses now; `None` when it does not say, or says 0×0 (an SC2 does).
     pub current: Option<PreviewFormat>,
 }
 
@@ -200,17 +203,19 @@ impl Camera {
 
     pub fn preview_formats(&self) -> Result<PreviewFormats, OscError> {
         let options = self.options(&["previewFormat", "previewFormatSupport"])?;
-        let supported = options
+        let mut supported: Vec<PreviewFormat> = options
             .get("previewFormatSupport")
             .and_then(Value::as_array)
             .map(|list| list.iter().filter_map(PreviewFormat::from_json).collect())
             .unwrap_or_default();
-        Ok(PreviewFormats {
-            supported,
-            current: options
-                .get("previewFormat")
-                .and_then(PreviewFormat::from_json),
-        })
+        let current = options
+            .get("previewFormat")
+            .and_then(PreviewFormat::from_json)
+            .filter(|f| f.width > 0 && f.height > 0 && f.framerate > 0);
+        if let Some(current) = current.filter(|c| !supported.contains(c)) {
+            supported.push(current);
+        }
+        Ok(PreviewFormats { supported, current })
     }
 
     /// `camera.setOptions` with `previewFormat`. Leave a second before the next preview or picture.
@@ -244,6 +249,19 @@ impl Camera {
 
     /// Takes a picture and waits (at most the picture timeout) until it is stored; its file URL.
     pub fn take_picture(&self) -> Result<String, OscError> {
+        self.shoot().map_err(|e| match e {
+            OscError::Refused { code, message, .. } if code == "canceledShooting" => {
+                OscError::PictureCanceled {
+                    camera: self.addr.host_port(),
+                    message,
+                }
+            }
+            e => e,
+        })
+    }
+
+    /// `camera.takePicture`, then `/osc/commands/status` until it is done.
+    fn shoot(&self) -> Result<String, OscError> {
         let command = "camera.takePicture";
         let mut answer = self.execute(command, json!({}))?;
         let deadline = std::time::Instant::now() + self.timeouts.picture;

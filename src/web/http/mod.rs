@@ -74,6 +74,7 @@ impl Status {
     pub const NOT_FOUND: Status = Status(404);
     pub const METHOD_NOT_ALLOWED: Status = Status(405);
     pub const REQUEST_TIMEOUT: Status = Status(408);
+    pub const CONFLICT: Status = Status(409);
     pub const GONE: Status = Status(410);
     pub const UNSUPPORTED_MEDIA_TYPE: Status = Status(415);
     pub const LENGTH_REQUIRED: Status = Status(411);
@@ -101,6 +102,7 @@ impl Status {
             404 => "Not Found",
             405 => "Method Not Allowed",
             408 => "Request Timeout",
+            409 => "Conflict",
             410 => "Gone",
             411 => "Length Required",
             413 => "Content Too Large",
