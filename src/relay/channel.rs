@@ -123,11 +123,7 @@ impl Channel {
             health: health.clone(),
             link: link.clone(),
             drawn: Mutex::new(Vec::new()),
-            first_size: config
-                .preview
-                .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
-                .filter(|&size| fits_preview(size))
-                .unwrap_or(DEFAULT_FRAME_SIZE),
+            first_size: first_size(config.preview),
         };
         let places = (Budget::new(config.max_viewers as u64), Places::Camera);
         let feed = Arc::new(Feed::new(places, timeouts, Box::new(slate), None));
@@ -303,6 +299,15 @@ impl Channel {
             mount: self.views.mount(),
         }
     }
+}
+
+/// The size of frames drawn before the camera sent any: the preview format asked for,
+/// or a THETA's usual 1024×512.
+fn first_size(preview: Option<PreviewFormat>) -> (u16, u16) {
+    preview
+        .and_then(|p| Some((u16::try_from(p.width).ok()?, u16::try_from(p.height).ok()?)))
+        .filter(|&size| fits_preview(size))
+        .unwrap_or(DEFAULT_FRAME_SIZE)
 }
 
 /// What the camera's viewers see while it sends nothing: NO SIGNAL, or COOLING with the

@@ -158,11 +158,14 @@ impl Control {
 
     /// Waits until a second has passed since the last `camera.setOptions` (before a picture).
     pub fn wait_after_set_options(&self) {
-        let wait = self
-            .lock()
+        std::thread::sleep(self.pause_left());
+    }
+
+    /// How much of RICOH's pause after the last `camera.setOptions` is left.
+    pub fn pause_left(&self) -> Duration {
+        self.lock()
             .open_not_before
-            .saturating_duration_since(Instant::now());
-        std::thread::sleep(wait);
+            .saturating_duration_since(Instant::now())
     }
 
     /// Waits out RICOH's pause, sets a pending format, and clears a stale restart request:

@@ -230,6 +230,8 @@ pub struct Viewer {
     boundary: String,
     pub head: String,
     pub connected: Instant,
+    /// The newest camera frame [`Viewer::next_camera_part`] returned.
+    last_camera_seq: u64,
 }
 
 impl Viewer {
@@ -289,6 +291,7 @@ impl Viewer {
             boundary,
             head,
             connected,
+            last_camera_seq: 0,
         };
         let first = v.line();
         assert_eq!(
@@ -304,6 +307,23 @@ impl Viewer {
         self.reader.read_line(&mut line).expect("line");
         assert!(line.ends_with("\r\n"), "line ends with CRLF: {line:?}");
         line.trim_end_matches("\r\n").to_string()
+    }
+
+    /// The next part holding a camera frame newer than the last this returned. The
+    /// relay's keep-alive repeats of the last frame and its NO SIGNAL parts, which come
+    /// when the camera is slow (a busy machine starves the simulator too), are read,
+    /// checked and passed over.
+    pub fn next_camera_part(&mut self) -> Part {
+        loop {
+            let part = self.next_part();
+            match oscstream::sim::read_stamp(&part.jpeg) {
+                Some((seq, _)) if seq > self.last_camera_seq => {
+                    self.last_camera_seq = seq;
+                    return part;
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Reads the next part, checking every rule above.

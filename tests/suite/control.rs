@@ -75,7 +75,7 @@ fn a_picture_is_taken_listed_downloadable_and_the_stream_comes_back() {
     let relay = start_relay(camera_at(sim.addr(), None));
     let base = format!("http://{}", relay.addr());
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
-    let before = viewer.next_part().camera_seq();
+    let before = viewer.next_camera_part().camera_seq();
     let (code, picture) = post_json(&format!("{base}/api/picture"), "");
     assert_eq!(code, 200, "{picture}");
     let shot = Instant::now();
@@ -83,7 +83,7 @@ fn a_picture_is_taken_listed_downloadable_and_the_stream_comes_back() {
     assert!(file_url.ends_with(".JPG"), "{file_url}");
     // The camera ended its preview when it shot; the same viewer gets new frames within 2 s.
     loop {
-        let part = viewer.next_part();
+        let part = viewer.next_camera_part();
         if part.arrived > shot && part.camera_seq() > before {
             assert!(
                 shot.elapsed() < Duration::from_secs(2),

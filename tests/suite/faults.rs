@@ -300,7 +300,7 @@ fn a_viewer_that_reads_in_bursts_gets_whole_parts_and_skips_instead_of_queueing(
     let mut fresh_after_pause = Vec::new();
     for _ in 0..3 {
         for _ in 0..10 {
-            seqs.push(bursty.next_part().camera_seq());
+            seqs.push(bursty.next_camera_part().camera_seq());
         }
         // The reader's pause is the behaviour under test, not synchronisation.
         thread::sleep(pause);
@@ -308,7 +308,7 @@ fn a_viewer_that_reads_in_bursts_gets_whole_parts_and_skips_instead_of_queueing(
         // What the socket buffers held comes first; then the newest frame, not a queue.
         let caught_up = (1..=60)
             .find(|_| {
-                let part = bursty.next_part();
+                let part = bursty.next_camera_part();
                 seqs.push(part.camera_seq());
                 let (_, stamped_us) = oscstream::sim::read_stamp(&part.jpeg).unwrap();
                 let now_us = std::time::SystemTime::now()

@@ -550,12 +550,14 @@ fn requests_waiting_on_an_absent_camera_leave_room_for_status() {
     let relay = start_relay(camera_at(([127, 0, 0, 1], port).into(), None));
     let addr = relay.addr();
     let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
     // More looping snapshot clients than the whole connection cap (128 here).
     let loops: Vec<_> = (0..140)
         .map(|_| {
-            let stop = stop.clone();
+            let (stop, sent) = (stop.clone(), sent.clone());
             thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
+                    sent.fetch_add(1, Ordering::SeqCst);
                     let Ok(mut s) = TcpStream::connect(addr) else {
                         continue;
                     };
@@ -568,7 +570,9 @@ fn requests_waiting_on_an_absent_camera_leave_room_for_status() {
             })
         })
         .collect();
-    thread::sleep(Duration::from_millis(500)); // the flood is under way
+    wait_for(Duration::from_secs(30), "the flood under way", || {
+        (sent.load(Ordering::SeqCst) >= 280).then_some(())
+    });
     let t = Instant::now();
     let mut answered = 0;
     let mut slowest = Duration::ZERO;

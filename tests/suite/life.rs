@@ -195,7 +195,7 @@ fn a_camera_left_alone_lives_through_sleep_timers_heat_a_power_loss_and_a_restar
     hub.cut_power();
     life.mark("power lost");
     let back = wait_for(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         "the hook to cycle the power",
         || {
             viewer.next_part();
@@ -205,7 +205,7 @@ fn a_camera_left_alone_lives_through_sleep_timers_heat_a_power_loss_and_a_restar
     life.mark("the hook cycled the power: the camera boots with factory timers");
     let back_wall = SystemTime::now() - back.elapsed();
     wait_for(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         "frames from the camera that came back",
         || {
             let part = viewer.next_part();
@@ -219,7 +219,7 @@ fn a_camera_left_alone_lives_through_sleep_timers_heat_a_power_loss_and_a_restar
     life.mark(&format!(
         "frames again, {recovery:.2?} after the camera was back, now at {moved_to} (was {first_addr})"
     ));
-    assert!(recovery < Duration::from_secs(10), "{recovery:?}");
+    assert!(recovery < Duration::from_secs(30), "{recovery:?}");
     assert_ne!(moved_to, first_addr, "the camera moved");
     assert_eq!(
         hub.cycles.lock().unwrap().len(),

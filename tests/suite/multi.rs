@@ -81,7 +81,7 @@ fn read_for(viewer: &mut Viewer, window: Duration) -> Vec<u64> {
     let t = Instant::now();
     let mut seqs = Vec::new();
     while t.elapsed() < window {
-        seqs.push(viewer.next_part().camera_seq());
+        seqs.push(viewer.next_camera_part().camera_seq());
     }
     seqs
 }

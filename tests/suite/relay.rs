@@ -14,7 +14,7 @@ fn a_viewer_receives_whole_jpegs_from_the_camera_unchanged() {
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
     assert!(viewer.head.contains("Cache-Control: no-store"));
     assert!(viewer.head.contains("multipart/x-mixed-replace; boundary="));
-    let parts: Vec<Part> = (0..10).map(|_| viewer.next_part()).collect();
+    let parts: Vec<Part> = (0..10).map(|_| viewer.next_camera_part()).collect();
     for pair in parts.windows(2) {
         assert!(
             pair[1].camera_seq() > pair[0].camera_seq(),
@@ -43,10 +43,36 @@ fn a_viewer_receives_whole_jpegs_from_the_camera_unchanged() {
 fn the_seeds_other_stream_routes_serve_the_same_stream() {
     let sim = start_sim();
     let relay = start_relay(camera_at(sim.addr(), None));
-    for path in ["/stream", "/?action=stream"] {
-        let mut v = Viewer::connect(relay.addr(), path);
-        v.next_part();
+    let addr = relay.addr();
+    // Ten camera frames from each route, read side by side: the same frames, byte for
+    // byte, from the one camera connection.
+    let readers: Vec<_> = ["/video_feed", "/stream", "/?action=stream"]
+        .into_iter()
+        .map(|path| {
+            thread::spawn(move || {
+                let mut v = Viewer::connect(addr, path);
+                (0..10)
+                    .map(|_| {
+                        let part = v.next_camera_part();
+                        (part.camera_seq(), part.jpeg)
+                    })
+                    .collect::<HashMap<u64, Vec<u8>>>()
+            })
+        })
+        .collect();
+    let frames: Vec<HashMap<u64, Vec<u8>>> =
+        readers.into_iter().map(|r| r.join().unwrap()).collect();
+    for other in &frames[1..] {
+        let common: Vec<&u64> = other
+            .keys()
+            .filter(|seq| frames[0].contains_key(seq))
+            .collect();
+        assert!(!common.is_empty(), "the routes share camera frames");
+        for seq in common {
+            assert_eq!(other[seq], frames[0][seq], "frame {seq}, byte for byte");
+        }
     }
+    assert_eq!(sim.counters().preview_requests.load(Ordering::SeqCst), 1);
 }
 
 #[test]
@@ -58,7 +84,7 @@ fn three_viewers_share_one_camera_connection_and_receive_byte_identical_frames()
         .map(|_| {
             thread::spawn(move || {
                 let mut v = Viewer::connect(addr, "/video_feed");
-                (0..30).map(|_| v.next_part()).collect::<Vec<Part>>()
+                (0..30).map(|_| v.next_camera_part()).collect::<Vec<Part>>()
             })
         })
         .collect();
@@ -237,7 +263,7 @@ fn a_preview_ended_by_take_picture_resumes_for_connected_viewers() {
     let sim = start_sim();
     let relay = start_relay(camera_at(sim.addr(), None));
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
-    let before = viewer.next_part().camera_seq();
+    let before = viewer.next_camera_part().camera_seq();
     let (code, answer) = post_json(
         &format!("http://{}/osc/commands/execute", sim.addr()),
         r#"{"name":"camera.takePicture"}"#,
@@ -250,9 +276,9 @@ fn a_preview_ended_by_take_picture_resumes_for_connected_viewers() {
         || (sim.counters().preview_requests.load(Ordering::SeqCst) >= 2).then_some(()),
     );
     // The same viewer, never reconnected, keeps getting new frames.
-    let mut after = viewer.next_part();
+    let mut after = viewer.next_camera_part();
     while after.arrived < shot {
-        after = viewer.next_part();
+        after = viewer.next_camera_part();
     }
     assert!(after.camera_seq() > before);
     assert!(
@@ -409,14 +435,14 @@ fn fps_gives_one_viewer_fewer_frames_and_the_others_all_of_them() {
         let t = Instant::now();
         let mut seqs = Vec::new();
         while t.elapsed() < window {
-            seqs.push(full.next_part().camera_seq());
+            seqs.push(full.next_camera_part().camera_seq());
         }
         seqs
     });
     let t = Instant::now();
     let mut slow_seqs = Vec::new();
     while t.elapsed() < window {
-        slow_seqs.push(slow.next_part().camera_seq());
+        slow_seqs.push(slow.next_camera_part().camera_seq());
     }
     let full_seqs = reader.join().unwrap();
     println!(
