@@ -12,6 +12,12 @@ const kiosk = params.get("kiosk") === "1";
 // With several cameras each has its routes under /cameras/NAME/; ?camera=NAME picks one.
 const cameraName = params.get("camera");
 const base = cameraName ? `/cameras/${encodeURIComponent(cameraName)}` : "";
+// The Routes panel names the routes of the camera on show.
+for (const a of document.querySelectorAll("a[data-route]")) a.href = base + a.dataset.route;
+if (cameraName) {
+  document.getElementById("kiosk-link").href =
+    `/public/index.html?kiosk=1&camera=${encodeURIComponent(cameraName)}`;
+}
 const probe = $("probe");
 
 // Test hooks, only with ?probe=1: counts and a drawn pixel a test can read. A headless
@@ -454,9 +460,21 @@ if (kiosk) {
   document.addEventListener("pointermove", awake);
   awake();
   if (probing) {
-    const shown = [...document.querySelectorAll("header, .panel, .view-controls")]
-      .filter((el) => getComputedStyle(el).display !== "none").length;
-    report({ kioskOthersShown: String(shown) });
+    // Checked again as the page fills in (the views and the finder come with /status).
+    const kioskReport = () => {
+      const others = "header, nav, #grid, .panel, .view-controls, .finder, #views";
+      const shown = [...document.querySelectorAll(others)]
+        .filter((el) => getComputedStyle(el).display !== "none").length;
+      const stage = document.querySelector(".stage").getBoundingClientRect();
+      report({
+        kioskOthersShown: String(shown),
+        kioskScrolls: String(document.documentElement.scrollHeight > window.innerHeight),
+        kioskStage: `${Math.round(stage.width)}x${Math.round(stage.height)}`,
+        kioskWindow: `${window.innerWidth}x${window.innerHeight}`,
+      });
+    };
+    kioskReport();
+    setInterval(kioskReport, 500);
   }
 }
 
@@ -530,14 +548,24 @@ function showViews(views) {
     if (!item) {
       item = document.createElement("li");
       item.id = `view-item-${v.name}`;
+      const at = `${base}/views/${encodeURIComponent(v.name)}`;
       const link = document.createElement("a");
-      link.href = `${base}/views/${encodeURIComponent(v.name)}/video_feed`;
+      link.href = `${at}/video_feed`;
       const img = document.createElement("img");
       img.id = `view-thumb-${v.name}`;
       img.alt = `Flat view ${v.name}`;
       img.width = 320;
-      link.append(img, document.createTextNode(` ${v.name} (${v.width}×${v.height})`));
-      item.append(link);
+      link.append(img);
+      const facts = document.createElement("p");
+      const fps = v.fps_limit ? ` · at most ${v.fps_limit} fps` : "";
+      facts.textContent = `${v.name}: yaw ${v.yaw}°, pitch ${v.pitch}°, roll ${v.roll}°, fov ${v.fov}° · ${v.width}×${v.height}${fps} · `;
+      for (const [label, href] of [["stream", `${at}/video_feed`], ["snapshot", `${at}/snapshot.jpg`], ["video.mkv", `${at}/video.mkv`]]) {
+        const a = document.createElement("a");
+        a.href = href;
+        a.textContent = label;
+        facts.append(a, document.createTextNode(" "));
+      }
+      item.append(link, facts);
       list.append(item);
     }
     document.getElementById(`view-thumb-${v.name}`).src =
@@ -686,7 +714,8 @@ function showGrid(cameras) {
     img.alt = `Live thumbnail of ${camera.name}`;
     const name = document.createElement("p");
     name.className = "name";
-    name.textContent = `${camera.name} · ${camera.model || "camera"}`;
+    const viewers = camera.viewers === 1 ? "1 viewer" : `${camera.viewers} viewers`;
+    name.textContent = `${camera.name} · ${camera.model || "camera"} · ${camera.online ? "online" : "offline"} · ${viewers}`;
     let counted = false;
     const next = () => setTimeout(() => { img.src = `${camera.urls.snapshot}?t=${Date.now()}`; }, THUMBNAIL_EVERY_MS);
     img.addEventListener("load", () => {

@@ -114,7 +114,17 @@ pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     let at = |span: Range<usize>| format!("{shown}, line {}", line_of(text, span.start));
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let place = e.span().map_or_else(|| shown.to_string(), &at);
-        ConfigError(format!("{place}: {}", first_line(e.message())))
+        // `[[camera.view]]` before any `[[camera]]` makes `camera` a table, not a list.
+        let before_camera = e.message().contains("expected a sequence")
+            && e.span()
+                .and_then(|span| text.get(span))
+                .is_some_and(|t| t.contains("[[camera.view]]") || t.trim() == "camera");
+        let why = if before_camera {
+            "a [[camera.view]] belongs under the [[camera]] it views: put it after that camera's lines"
+        } else {
+            first_line(e.message())
+        };
+        ConfigError(format!("{place}: {why}"))
     })?;
     if raw.camera.is_empty() {
         return Err(ConfigError(format!(
@@ -329,6 +339,11 @@ mod tests {
                 "no such file",
             ),
             ("listen = 5000\n", "line 1", ""),
+            (
+                "[[camera.view]]\nname = \"door\"\nyaw = 0\npitch = 0\nfov = 90\n",
+                "line 1",
+                "belongs under the [[camera]] it views",
+            ),
             (
                 "[[camera]]\nname = \"a\"\nhost = \"h\"\nport = 0\n",
                 "line 4",

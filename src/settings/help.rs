@@ -77,5 +77,9 @@ SIMULATE OPTIONS (oscstream simulate):
       --time-scale K    live a camera's life K times faster than real time: sleep after
                         sleepDelay, switch off offDelay later, heat up while streaming
 
-Then open http://127.0.0.1:5000/public/index.html, or record: curl http://127.0.0.1:5000/video_feed > out.mjpeg
+Then open http://127.0.0.1:5000/public/index.html, or record at real speed:
+  curl http://127.0.0.1:5000/video.mkv > theta.mkv     (Matroska, each frame stamped)
+  curl http://127.0.0.1:5000/video_feed > out.mjpeg    (the MJPEG stream as it is)
+Flat views (perspective, ffmpeg v360's numbers): /flat.jpg?yaw=30&pitch=-10&fov=90, or
+[[camera.view]] tables in --config, each served at /cameras/NAME/views/VIEW/video_feed.
 ";

@@ -101,7 +101,12 @@ pub(super) fn router_camera(flags: CameraFlags) -> Result<CameraTarget, CliError
         .ok_or_else(|| missing("-i/--id", "the camera id, e.g. THETAYL00103139"))?;
     let pwd = flags
         .pwd
-        .ok_or_else(|| missing("--pwd", "the camera password, e.g. 00103139"))?;
+        .ok_or_else(|| {
+            missing(
+                "--pwd",
+                "the camera password, e.g. 00103139 (or --pwd-file PATH, or the variable OSCSTREAM_PWD)",
+            )
+        })?;
     Ok(CameraTarget::Real {
         addr: CameraAddr {
             mdns: by_name.then_some(MdnsName {

@@ -25,7 +25,7 @@ pub struct RawView {
     roll: Option<Spanned<f64>>,
     fov: Spanned<f64>,
     size: Option<Spanned<String>>,
-    fps: Option<Spanned<i64>>,
+    fps: Option<Spanned<f64>>,
 }
 
 /// Where in the file a span is, as the sentences say it.
@@ -87,12 +87,14 @@ pub fn views_of(raw: &[Spanned<RawView>], camera: &str, at: &At) -> Result<Vec<V
         };
         let fps = match &v.fps {
             None => None,
-            Some(f) if (1..=60).contains(f.get_ref()) => Some(*f.get_ref() as u32),
+            Some(f) if f.get_ref().fract() == 0.0 && (1.0..=60.0).contains(f.get_ref()) => {
+                Some(*f.get_ref() as u32)
+            }
             Some(f) => {
                 return Err(fail(
                     f.span(),
                     format!(
-                        "fps takes a number of frames a second from 1 to 60 (got {})",
+                        "fps takes a whole number of frames a second from 1 to 60 (got {})",
                         f.get_ref()
                     ),
                 ));
@@ -180,6 +182,7 @@ mod tests {
                 "even sides",
             ),
             (&format!("{view}fps = 0\n"), "line 9", "from 1 to 60"),
+            (&format!("{view}fps = 2.5\n"), "line 9", "whole number"),
             (
                 &format!("{view}{view}"),
                 "line 10",

@@ -221,21 +221,36 @@ fn the_page_reconnects_by_itself_when_the_relay_restarts() {
 }
 
 #[test]
-fn kiosk_shows_only_the_view() {
+fn kiosk_shows_only_the_view_filling_the_window() {
     let Some(browser) = chromium() else { return };
     let sim = start_sim();
-    let relay = start_relay(camera_at(sim.addr(), None));
+    // With flat views configured, whose list the page would show under the picture.
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    config.cameras[0].views = vec![view_spec("door", (30.0, -10.0), (320, 180))];
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let url = format!("http://{}/public/index.html?kiosk=1&probe=1", relay.addr());
     let dom = wait_for(Duration::from_secs(60), "the kiosk page to draw", || {
         let dom = dump_dom(&browser, &url, 3500, &[]);
-        (attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true")).then_some(dom)
+        let drawn = attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true");
+        // The views' list is filled from /status: the page has it once the model shows.
+        let filled = text_of(&dom, "camera-model").is_some_and(|m| m.contains("THETA"));
+        (drawn && filled).then_some(dom)
     });
     assert!(dom.contains("class=\"kiosk"), "the body is in kiosk mode");
     assert_eq!(
         attribute(&dom, "probe", "data-kiosk-others-shown").as_deref(),
         Some("0"),
-        "header, panels and controls are hidden"
+        "header, panels, controls, the finder and the views' list are hidden"
     );
+    assert_eq!(
+        attribute(&dom, "probe", "data-kiosk-scrolls").as_deref(),
+        Some("false"),
+        "the page does not scroll"
+    );
+    let stage = attribute(&dom, "probe", "data-kiosk-stage").unwrap_or_default();
+    let window = attribute(&dom, "probe", "data-kiosk-window").unwrap_or_default();
+    println!("kiosk: the view is {stage} in a {window} window");
+    assert_eq!(stage, window, "the view fills the window");
 }
 
 #[test]
@@ -294,6 +309,12 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
         let dom = dump_dom(&browser, &url, 3500, &[]);
         (attribute(&dom, "probe", "data-thumbs").as_deref() == Some("3")).then_some(dom)
     });
+    // Each thumbnail says whether its camera is online and who watches.
+    assert!(dom.contains("lobby · RICOH THETA Z1 · "), "{dom}");
+    assert!(
+        dom.contains(" viewers</p>") || dom.contains(" viewer</p>"),
+        "viewers shown"
+    );
     assert_eq!(
         attribute(&dom, "main", "hidden").as_deref(),
         Some(""),
@@ -315,6 +336,32 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
     assert_eq!(
         text_of(&dom, "camera-model").as_deref(),
         Some("RICOH THETA Z1")
+    );
+    // Every route the panel names is lobby's.
+    let routes = &dom[dom.find("id=\"routes\"").expect("the Routes panel")..];
+    let routes = &routes[..routes.find("</ul>").unwrap()];
+    let hrefs: Vec<&str> = routes
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    for stream in [
+        "/video_feed",
+        "/video.mkv",
+        "/snapshot.jpg",
+        "/flat.jpg",
+        "/status",
+    ] {
+        let link = format!("/cameras/lobby{stream}");
+        assert!(hrefs.contains(&link.as_str()), "{link} in {hrefs:?}");
+        assert!(
+            !hrefs.contains(&stream),
+            "{stream} is the first camera's: {hrefs:?}"
+        );
+    }
+    assert!(
+        hrefs.contains(&"/public/index.html?kiosk=1&amp;camera=lobby"),
+        "{hrefs:?}"
     );
 }
 
@@ -351,6 +398,19 @@ fn the_view_finder_shows_ffmpegs_numbers_and_the_views_have_thumbnails() {
         link,
         "/flat.jpg?yaw=30&pitch=-10&roll=0&fov=90&width=1280&height=720"
     );
+    // Each view shows its numbers and the links to its stream, snapshot and recording.
+    let item = &dom[dom.find("id=\"view-item-door\"").expect("the door view")..];
+    let item = &item[..item.find("</li>").unwrap()];
+    assert!(
+        item.contains("yaw 30°, pitch -10°, roll 0°, fov 90°"),
+        "{item}"
+    );
+    for what in ["video_feed", "snapshot.jpg", "video.mkv"] {
+        assert!(
+            item.contains(&format!("href=\"/views/door/{what}\"")),
+            "{what}: {item}"
+        );
+    }
     let snippet = text_of(&dom, "finder-snippet").unwrap();
     assert!(
         snippet.contains("[[camera.view]]") && snippet.contains("yaw = 30"),
