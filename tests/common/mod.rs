@@ -539,16 +539,45 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// The fenced block of `lang` in the README that contains `marker`: tests run the
-/// README's own recipes, so the two cannot drift.
-pub fn readme_block(lang: &str, marker: &str) -> String {
-    let readme = include_str!("../../README.md");
-    readme
-        .split(&format!("```{lang}\n"))
-        .skip(1)
-        .filter_map(|rest| rest.split_once("\n```").map(|(block, _)| block))
+/// The project's documentation as the repository holds it: the README and the files
+/// under `docs/`, each with its name.
+pub const DOCS: &[(&str, &str)] = &[
+    ("README.md", include_str!("../../README.md")),
+    ("docs/views.md", include_str!("../../docs/views.md")),
+    ("docs/page.md", include_str!("../../docs/page.md")),
+    ("docs/reference.md", include_str!("../../docs/reference.md")),
+    ("docs/recording.md", include_str!("../../docs/recording.md")),
+    ("docs/proxies.md", include_str!("../../docs/proxies.md")),
+    ("docs/scale-out.md", include_str!("../../docs/scale-out.md")),
+    ("docs/service.md", include_str!("../../docs/service.md")),
+    (
+        "docs/performance.md",
+        include_str!("../../docs/performance.md"),
+    ),
+    ("docs/security.md", include_str!("../../docs/security.md")),
+    ("docs/design.md", include_str!("../../docs/design.md")),
+];
+
+/// The first ```` ```lang ```` block of the documentation that contains `marker`.
+pub fn doc_block(lang: &str, marker: &str) -> String {
+    let fence = format!("```{lang}\n");
+    DOCS.iter()
+        .flat_map(|(_, text)| {
+            text.split(fence.as_str())
+                .skip(1)
+                .filter_map(|rest| rest.split_once("\n```").map(|(block, _)| block))
+        })
         .find(|block| block.contains(marker))
-        .unwrap_or_else(|| panic!("no ```{lang} block with {marker} in the README"))
+        .unwrap_or_else(|| panic!("no ```{lang} block with {marker} in the documentation"))
+        .to_string()
+}
+
+/// The first line of the documentation that starts with `start` and contains `marker`.
+pub fn doc_line(start: &str, marker: &str) -> String {
+    DOCS.iter()
+        .flat_map(|(_, text)| text.lines())
+        .find(|l| l.starts_with(start) && l.contains(marker))
+        .unwrap_or_else(|| panic!("no line {start}…{marker} in the documentation"))
         .to_string()
 }
 

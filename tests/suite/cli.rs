@@ -193,3 +193,45 @@ fn a_preview_format_the_camera_lacks_exits_2_naming_the_allowed_ones() {
         assert!(one_line(&out.stderr).contains(names));
     }
 }
+
+/// The `--flags` named in `text`.
+fn flags_in(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2 && w.as_bytes()[2].is_ascii_lowercase())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn help_and_the_docs_flag_table_name_the_same_flags() {
+    let out = Command::new(env!("CARGO_BIN_EXE_oscstream"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (relay, simulate) = help
+        .split_once("SIMULATE OPTIONS")
+        .expect("--help has the simulator's options apart");
+    let relay_options = relay.split_once("OPTIONS:").expect("an OPTIONS section").1;
+    let reference = DOCS
+        .iter()
+        .find(|(name, _)| *name == "docs/reference.md")
+        .unwrap()
+        .1;
+    let table: String = reference
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| l.split('|').nth(1))
+        .collect();
+    let (in_help, in_table) = (flags_in(relay_options), flags_in(&table));
+    assert_eq!(
+        in_help, in_table,
+        "--help and the flag table of docs/reference.md differ"
+    );
+    let simulate_line = reference
+        .lines()
+        .find(|l| l.starts_with("`oscstream simulate"))
+        .expect("docs/reference.md names oscstream simulate's flags");
+    let simulate_help = simulate.split_once("\n\n").map_or(simulate, |(s, _)| s);
+    assert_eq!(flags_in(simulate_help), flags_in(simulate_line));
+}

@@ -136,13 +136,9 @@ fn a_curl_snapshot_is_a_jpeg_ffprobe_reads_at_the_right_size() {
 }
 
 #[test]
-fn the_readmes_recording_recipe_gives_a_real_time_file() {
+fn the_docs_recording_recipe_gives_a_file_at_the_cameras_real_times() {
     let (_relay, base) = relay();
-    let readme = include_str!("../../README.md");
-    let recipe = readme
-        .lines()
-        .find(|l| l.starts_with("ffmpeg ") && l.contains("theta.mp4"))
-        .expect("the README's recording line");
+    let recipe = doc_line("ffmpeg ", "theta.mp4");
     let dir = temp_dir("rec");
     let file = dir.join("theta.mp4");
     let recipe = recipe
@@ -185,16 +181,50 @@ fn the_readmes_recording_recipe_gives_a_real_time_file() {
             .unwrap_or_else(|| panic!("no {key} in {text}"))
     };
     let (duration, frames) = (value("duration="), value("nb_read_frames="));
-    println!("5 s recording: {duration:.2} s, {frames} frames");
+    // The frames' times, as the file holds them.
+    let out = tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+            file.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let mut times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) * 1000.0).collect();
+    let on_grid = gaps
+        .iter()
+        .filter(|&&g| g.abs() < 0.5 || (g - 40.0).abs() < 0.5)
+        .count();
     let _ = std::fs::remove_dir_all(&dir);
-    // The file plays as long as it was recorded: frames are stamped as they came. How
-    // many frames it holds is how fast libx264 kept up beside the other tests (a slow
-    // reader gets the newest frame, never a queue): only a floor is the relay's part,
-    // 5 s at 6 fps of a 30 fps camera, and no more than the camera sent.
+    println!(
+        "5 s recording: {duration:.2} s, {frames} frames, {on_grid} of {} gaps exactly 0 or 40 ms",
+        gaps.len()
+    );
+    // The file plays as long as it was recorded, its frame times are the camera's (not
+    // the 1/25 s grid ffmpeg's MJPEG reader puts them on). How many frames it holds is how
+    // fast libx264 kept up beside the other tests (a slow reader gets the newest frame,
+    // never a queue): only a floor is the relay's part, 6 fps of a 30 fps camera.
     assert!((4.5..=5.5).contains(&duration), "plays {duration} s");
     assert!(
         (30.0..=160.0).contains(&frames),
         "{frames} frames from a 30 fps camera"
+    );
+    assert!(
+        (on_grid as f64) < 0.05 * gaps.len() as f64,
+        "{on_grid} of {} gaps on a 40 ms grid",
+        gaps.len()
     );
 }
 
@@ -207,7 +237,7 @@ fn a_curl_recording_of_video_mkv_is_matroska_at_the_cameras_real_rate() {
     // A relay whose camera streams already (a snapshot opened it): the recording then
     // starts with the first second.
     agent().get(&format!("{base}/snapshot.jpg")).call().unwrap();
-    // The README's recording, 5 s instead of 60: no ffmpeg needed to record.
+    // The docs' recording, 5 s instead of 60: no ffmpeg needed to record.
     let Some(out) = tool(
         "curl",
         &["-s", "--max-time", "5", "-o", file.to_str().unwrap(), &url],

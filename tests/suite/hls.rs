@@ -1,5 +1,5 @@
-//! The README's path beyond one box, run as written: the relay, nginx with the README's
-//! RTMP/HLS config (ports and folders moved into a temporary directory), and the README's
+//! The docs' path beyond one box, run as written: the relay, nginx with the docs'
+//! RTMP/HLS config (ports and folders moved into a temporary directory), and the docs'
 //! ffmpeg line parsed out of it, so the two cannot drift. Needs `nginx`,
 //! `libnginx-mod-rtmp` and `ffmpeg` (`.ci/run` installs them); without them it says
 //! `SKIPPED` locally and fails under `CI=true`.
@@ -52,10 +52,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The README's nginx.conf with its ports and folders moved under `dir`, run in the
+/// The docs' nginx.conf with its ports and folders moved under `dir`, run in the
 /// foreground with its pid and logs there too.
 fn nginx_conf(dir: &Path, rtmp_port: u16, http_port: u16) -> String {
-    let conf = readme_block("nginx", "rtmp {");
+    let conf = doc_block("nginx", "rtmp {");
     let dir = dir.display();
     let conf = conf
         .replace(
@@ -78,13 +78,13 @@ fn nginx_conf(dir: &Path, rtmp_port: u16, http_port: u16) -> String {
     conf
 }
 
-/// The README's ffmpeg line, pointed at this relay and this nginx.
+/// The docs' ffmpeg line, pointed at this relay and this nginx.
 fn readme_ffmpeg(relay: &str, rtmp_port: u16) -> Vec<String> {
-    let block = readme_block("sh", "rtmp://");
+    let block = doc_block("sh", "rtmp://");
     let line = block
         .lines()
         .find(|l| l.starts_with("ffmpeg ") && l.contains("rtmp://"))
-        .expect("the README's ffmpeg line");
+        .expect("the docs' ffmpeg line");
     line.replace("http://127.0.0.1:5000", &format!("http://{relay}"))
         .replace(
             "rtmp://127.0.0.1:1935",
@@ -262,7 +262,7 @@ fn the_readmes_hls_path_serves_h264_that_ffmpeg_reads_in_real_time() {
 
 #[test]
 fn the_readmes_go2rtc_config_is_yaml() {
-    let yaml = readme_block("yaml", "theta_h264:");
+    let yaml = doc_block("yaml", "theta_h264:");
     let Some(python) = tool("python3", &["-c", "import yaml"]) else {
         return;
     };

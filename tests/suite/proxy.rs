@@ -1,5 +1,5 @@
 //! Proxies as people run them in front of the relay, with two clients behind them
-//! (`curl --interface 127.0.0.2` and `127.0.0.3`): the README's nginx recipe as written,
+//! (`curl --interface 127.0.0.2` and `127.0.0.3`): the docs' nginx recipe as written,
 //! an nginx that writes only `Forwarded`, and HAProxy with `option forwardfor`. Needs
 //! `nginx`, `haproxy` and `curl` (`.ci/run` installs them); without them a test says
 //! `SKIPPED` locally and fails under `CI=true`.
@@ -30,10 +30,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The README's server block, listening on `port` and passing to `relay`, in an
+/// The docs' server block, listening on `port` and passing to `relay`, in an
 /// nginx.conf of its own under `dir`.
 fn nginx_conf(dir: &Path, port: u16, relay: &str) -> String {
-    let server = readme_block("nginx", "proxy_pass http://127.0.0.1:5000")
+    let server = doc_block("nginx", "proxy_pass http://127.0.0.1:5000")
         .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
         .replace("127.0.0.1:5000", relay);
     let dir = dir.display();
@@ -171,7 +171,7 @@ fn the_readmes_nginx_recipe_keeps_streams_prompt_the_page_working_and_lockouts_p
         "ten wrong passwords through nginx in {:?}: that client 429, the other 200",
         t.elapsed()
     );
-    only_the_guesser_is_locked_out(port, "the README's nginx", ("127.0.0.6", "127.0.0.7"));
+    only_the_guesser_is_locked_out(port, "the docs' nginx", ("127.0.0.6", "127.0.0.7"));
     // Sent straight to the relay from an untrusted peer, forwarding headers are nobody's word.
     let relay_status = format!("http://{}/status", relay.addr());
     for _ in 0..10 {

@@ -445,7 +445,7 @@ fn a_camera_error_with_newlines_and_escapes_is_logged_as_one_escaped_line() {
 
 #[test]
 fn the_readmes_systemd_unit_passes_systemd_analyze_verify() {
-    let unit = readme_block("ini", "Type=notify");
+    let unit = doc_block("ini", "Type=notify");
     for needed in [
         "Type=notify",
         "DynamicUser=yes",
@@ -484,7 +484,7 @@ fn systemd_verify(path: &Path) {
 
 #[test]
 fn the_readmes_alert_rule_passes_promtool() {
-    let rules = readme_block("yaml", "alert: ThetaOffline");
+    let rules = doc_block("yaml", "alert: ThetaOffline");
     let dir = temp_dir("rules");
     let path = dir.join("rules.yml");
     std::fs::write(&path, rules).unwrap();
@@ -501,14 +501,14 @@ fn the_readmes_alert_rule_passes_promtool() {
 
 #[test]
 fn the_readmes_hls_push_unit_passes_systemd_analyze_verify() {
-    let unit = readme_block("ini", "BindsTo=oscstream.service");
+    let unit = doc_block("ini", "BindsTo=oscstream.service");
     let unit = unit.replace(
         "/usr/bin/ffmpeg",
         &which("ffmpeg").unwrap_or_else(|| "/usr/bin/ffmpeg".into()),
     );
     let dir = temp_dir("hls-unit");
-    // BindsTo= names the relay's unit: verify it beside the README's relay unit.
-    let relay_unit = readme_block("ini", "Type=notify")
+    // BindsTo= names the relay's unit: verify it beside the docs' relay unit.
+    let relay_unit = doc_block("ini", "Type=notify")
         .replace("/usr/local/bin/oscstream", env!("CARGO_BIN_EXE_oscstream"));
     std::fs::write(dir.join("oscstream.service"), relay_unit).unwrap();
     let path = dir.join("oscstream-hls.service");
