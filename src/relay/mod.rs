@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod control;
+pub mod decode;
 pub mod fanout;
 pub mod feed;
 pub mod frame;

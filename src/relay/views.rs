@@ -16,8 +16,8 @@
 
 use crate::budget::{Budget, Share};
 use crate::formats::flat::{self, Mount, Planes, Remap, ViewGeometry};
-use crate::formats::jpeg::jpeg_dimensions;
 use crate::formats::picture;
+use crate::relay::decode::{DecodeUser, Decoded, Undecoded};
 use crate::relay::feed::{Feed, Places, Producer, Slate};
 use crate::relay::frame::Frame;
 use crate::relay::hub::Hub;
@@ -162,7 +162,9 @@ impl View {
         let drawn = self
             .shared
             .decoded
-            .of(frame, &self.shared)
+            .of(frame, &|bytes: u64, what: &str| {
+                self.shared.reserve(bytes, what)
+            })
             .ok()
             .and_then(|planes| {
                 let started = Instant::now();
@@ -193,10 +195,11 @@ impl Producer for View {
         let memory = self
             .shared
             .reserve(flat::view_bytes(&self.spec.geometry) as u64, &what)?;
-        let decoding = self
-            .shared
-            .decoded
-            .enter(&self.camera, &self.shared, &what)?;
+        let decoding = self.shared.decoded.enter(
+            &self.camera,
+            &|bytes: u64, w: &str| self.shared.reserve(bytes, w),
+            &what,
+        )?;
         let view = self.me.upgrade().ok_or("The relay is stopping.")?;
         thread::Builder::new()
             .name(format!("view-{}", self.spec.name))
@@ -241,153 +244,10 @@ impl Table {
     }
 }
 
-/// Why a camera frame gave the views no planes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Undecoded {
-    Decode(flat::DecodeError),
-    /// Its entropy-coded data is far too small for the size it claims: not worth a decode.
-    Implausible {
-        bytes: usize,
-        width: u16,
-        height: u16,
-    },
-    /// The decode of a frame this size would go over the views' memory budget.
-    OverBudget(String),
-}
-
-impl std::fmt::Display for Undecoded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Undecoded::Decode(e) => e.fmt(f),
-            Undecoded::Implausible {
-                bytes,
-                width,
-                height,
-            } => write!(
-                f,
-                "the frame claims {width}×{height} in only {bytes} bytes, too few to be a picture"
-            ),
-            Undecoded::OverBudget(why) => f.write_str(why),
-        }
-    }
-}
-
-/// A camera frame's planes, or why there are none.
-type Decoding = Result<Arc<Planes>, Undecoded>;
-
-/// Fewer bytes than this per pixel cannot be a baseline picture: every 8×8 block takes
-/// at least a DC code and an end-of-block code, two bits, so even a flat grey frame has
-/// about one byte per 170 pixels (4:2:0) or 256 (grey).
-const MIN_PIXELS_PER_BYTE: usize = 512;
-
-/// The newest camera frame decoded, shared by the views of one camera and kept only
-/// while one of them runs (or a render is under way).
-#[derive(Default)]
-struct Decoded {
-    state: Mutex<DecodeState>,
-    failures: AtomicU64,
-}
-
-#[derive(Default)]
-struct DecodeState {
-    /// Running views and renders that read the decode.
-    users: usize,
-    /// The frame's sequence number and its planes (or why there are none).
-    newest: Option<(u64, Decoding)>,
-    /// The decoder's buffer, kept from frame to frame.
-    scratch: Vec<u8>,
-    /// The budget share for decoding frames of this size.
-    reserved: Option<((usize, usize), Share)>,
-}
-
-/// A reader of a camera's decode; the last one leaving frees its buffers.
-struct DecodeUser(Arc<Shared>);
-
-impl Drop for DecodeUser {
-    fn drop(&mut self) {
-        let mut state = self.0.decoded.state.locked();
-        state.users -= 1;
-        if state.users == 0 {
-            *state = DecodeState::default();
-        }
-    }
-}
-
-impl Decoded {
-    /// A reader of the decode, with its memory drawn for the camera's frame size (the
-    /// largest a camera sends, before its first frame) when it is the first.
-    fn enter(&self, camera: &Hub, shared: &Arc<Shared>, what: &str) -> Result<DecodeUser, String> {
-        let mut state = self.state.locked();
-        if state.reserved.is_none() {
-            let size = camera
-                .latest()
-                .and_then(|f| jpeg_dimensions(&f.jpeg))
-                .map_or(
-                    (flat::MAX_SOURCE_WIDTH, flat::MAX_SOURCE_HEIGHT),
-                    |(w, h)| (usize::from(w), usize::from(h)),
-                );
-            let share = shared.reserve(flat::decode_bytes(size.0, size.1) as u64, what)?;
-            state.reserved = Some((size, share));
-        }
-        state.users += 1;
-        Ok(DecodeUser(shared.clone()))
-    }
-
-    /// `frame` decoded: by the first view to ask, reused by the others.
-    fn of(&self, frame: &Frame, shared: &Shared) -> Decoding {
-        let mut state = self.state.locked();
-        if let Some((seq, planes)) = state.newest.as_ref()
-            && *seq == frame.seq
-        {
-            return planes.clone();
-        }
-        let result = Self::decode(&mut state, frame, shared);
-        if result.is_err() {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        }
-        state.newest = Some((frame.seq, result.clone()));
-        result
-    }
-
-    fn decode(state: &mut DecodeState, frame: &Frame, shared: &Shared) -> Decoding {
-        if let Some((w, h)) = jpeg_dimensions(&frame.jpeg) {
-            let size = (usize::from(w), usize::from(h));
-            if frame.jpeg.len() < size.0 * size.1 / MIN_PIXELS_PER_BYTE {
-                return Err(Undecoded::Implausible {
-                    bytes: frame.jpeg.len(),
-                    width: w,
-                    height: h,
-                });
-            }
-            if state.reserved.as_ref().is_none_or(|(s, _)| *s != size) && fits_decoder(size) {
-                // The newest planes are of the old size: let them go with their share.
-                state.newest = None;
-                state.scratch = Vec::new();
-                state.reserved = None;
-                let bytes = flat::decode_bytes(size.0, size.1) as u64;
-                let what = format!("Decoding the camera's {w}×{h} frames");
-                let share = shared
-                    .reserve(bytes, &what)
-                    .map_err(Undecoded::OverBudget)?;
-                state.reserved = Some((size, share));
-            }
-        }
-        let mut planes = Planes::default();
-        flat::decode(&frame.jpeg, &mut planes, &mut state.scratch)
-            .map(|()| Arc::new(planes))
-            .map_err(Undecoded::Decode)
-    }
-}
-
-/// Whether the decoder takes frames of `size` at all (larger ones are refused unread).
-fn fits_decoder((w, h): (usize, usize)) -> bool {
-    w <= flat::MAX_SOURCE_WIDTH && h <= flat::MAX_SOURCE_HEIGHT
-}
-
 /// What the views of one camera share: the decode, the relay's memory budget for views
 /// and the ad-hoc render's table.
 struct Shared {
-    decoded: Decoded,
+    decoded: Arc<Decoded>,
     memory: Arc<Budget>,
     /// The last ad-hoc render's table with its share of the memory.
     adhoc: Mutex<Option<(Remap, Share)>>,
@@ -464,7 +324,7 @@ impl Views {
     /// The views of the camera whose frames `camera` holds; none runs until watched.
     pub fn new(config: ViewsConfig<'_>, camera: &Arc<Hub>, link: &Arc<Link>) -> Views {
         let shared = Arc::new(Shared {
-            decoded: Decoded::default(),
+            decoded: Arc::default(),
             memory: config.memory,
             adhoc: Mutex::new(None),
         });
@@ -524,7 +384,7 @@ impl Views {
 
     /// Camera frames that gave the views no planes.
     pub fn decode_failures(&self) -> u64 {
-        self.shared.decoded.failures.load(Ordering::Relaxed)
+        self.shared.decoded.failures()
     }
 
     /// Renders `geometry` from the camera's newest frame, one render at a time: the next
@@ -535,7 +395,11 @@ impl Views {
         let _decoding = self
             .shared
             .decoded
-            .enter(&self.camera, &self.shared, what)
+            .enter(
+                &self.camera,
+                &|bytes: u64, w: &str| self.shared.reserve(bytes, w),
+                what,
+            )
             .map_err(RenderError::OverBudget)?;
         let t = &self.timeouts;
         let frame = self
@@ -548,7 +412,9 @@ impl Views {
         let planes = self
             .shared
             .decoded
-            .of(&frame, &self.shared)
+            .of(&frame, &|bytes: u64, what: &str| {
+                self.shared.reserve(bytes, what)
+            })
             .map_err(RenderError::Undecodable)?;
         // The same numbers asked again (a page's link, a tile's still image) reuse the table.
         let source = (planes.width, planes.height);
@@ -622,7 +488,7 @@ mod tests {
 
     fn shared(memory: u64) -> Arc<Shared> {
         Arc::new(Shared {
-            decoded: Decoded::default(),
+            decoded: Arc::default(),
             memory: Budget::new(memory),
             adhoc: Mutex::new(None),
         })
@@ -640,7 +506,11 @@ mod tests {
     #[test]
     fn a_frame_far_too_small_for_the_size_it_claims_is_not_decoded() {
         let shared = shared(1 << 30);
-        let got = shared.decoded.of(&frame(claiming(3840, 1920)), &shared);
+        let got = shared
+            .decoded
+            .of(&frame(claiming(3840, 1920)), &|b: u64, w: &str| {
+                shared.reserve(b, w)
+            });
         assert!(
             matches!(got, Err(Undecoded::Implausible { width: 3840, .. })),
             "{got:?}"
@@ -652,7 +522,9 @@ mod tests {
     fn a_decode_over_the_budget_is_refused_with_the_sentence() {
         let shared = shared(1 << 20);
         let jpeg = picture::Canvas::filled(1024, 512, [90, 120, 200]).to_jpeg(80);
-        let got = shared.decoded.of(&frame(jpeg), &shared);
+        let got = shared
+            .decoded
+            .of(&frame(jpeg), &|b: u64, w: &str| shared.reserve(b, w));
         let Err(Undecoded::OverBudget(why)) = got else {
             panic!("{got:?}");
         };

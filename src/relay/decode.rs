@@ -1,0 +1,167 @@
+//! The decode of a camera's frames for its flat views: the newest frame decoded once
+//! into planes, shared by every view of the camera, and kept only while one of them (or
+//! a render) reads it. Its buffers are drawn from the views' memory budget for the
+//! frame size at hand; a frame far too small for the size it claims is not decoded.
+
+use crate::budget::Share;
+use crate::formats::flat::{self, Planes};
+use crate::formats::jpeg::jpeg_dimensions;
+use crate::relay::frame::Frame;
+use crate::relay::hub::Hub;
+use crate::sync::Locked;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Why a camera frame gave the views no planes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undecoded {
+    Decode(flat::DecodeError),
+    /// Its entropy-coded data is far too small for the size it claims: not worth a decode.
+    Implausible {
+        bytes: usize,
+        width: u16,
+        height: u16,
+    },
+    /// The decode of a frame this size would go over the views' memory budget.
+    OverBudget(String),
+}
+
+impl std::fmt::Display for Undecoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undecoded::Decode(e) => e.fmt(f),
+            Undecoded::Implausible {
+                bytes,
+                width,
+                height,
+            } => write!(
+                f,
+                "the frame claims {width}×{height} in only {bytes} bytes, too few to be a picture"
+            ),
+            Undecoded::OverBudget(why) => f.write_str(why),
+        }
+    }
+}
+
+/// A camera frame's planes, or why there are none.
+pub type Decoding = Result<Arc<Planes>, Undecoded>;
+
+/// Fewer bytes than this per pixel cannot be a baseline picture: every 8×8 block takes
+/// at least a DC code and an end-of-block code, two bits, so even a flat grey frame has
+/// about one byte per 170 pixels (4:2:0) or 256 (grey).
+const MIN_PIXELS_PER_BYTE: usize = 512;
+
+/// The newest camera frame decoded, shared by the views of one camera and kept only
+/// while one of them runs (or a render is under way).
+#[derive(Default)]
+pub struct Decoded {
+    state: Mutex<DecodeState>,
+    failures: AtomicU64,
+}
+
+/// Draws `bytes` from the views' memory for what the sentence names, or says why not.
+pub type Reserve<'a> = &'a dyn Fn(u64, &str) -> Result<Share, String>;
+
+#[derive(Default)]
+struct DecodeState {
+    /// Running views and renders that read the decode.
+    users: usize,
+    /// The frame's sequence number and its planes (or why there are none).
+    newest: Option<(u64, Decoding)>,
+    /// The decoder's buffer, kept from frame to frame.
+    scratch: Vec<u8>,
+    /// The budget share for decoding frames of this size.
+    reserved: Option<((usize, usize), Share)>,
+}
+
+/// A reader of a camera's decode; the last one leaving frees its buffers.
+pub struct DecodeUser(Arc<Decoded>);
+
+impl Drop for DecodeUser {
+    fn drop(&mut self) {
+        let mut state = self.0.state.locked();
+        state.users -= 1;
+        if state.users == 0 {
+            *state = DecodeState::default();
+        }
+    }
+}
+
+impl Decoded {
+    /// Camera frames that gave the views no planes.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// A reader of the decode, with its memory drawn for the camera's frame size (the
+    /// largest a camera sends, before its first frame) when it is the first.
+    pub fn enter(
+        self: &Arc<Self>,
+        camera: &Hub,
+        reserve: Reserve,
+        what: &str,
+    ) -> Result<DecodeUser, String> {
+        let mut state = self.state.locked();
+        if state.reserved.is_none() {
+            let size = camera
+                .latest()
+                .and_then(|f| jpeg_dimensions(&f.jpeg))
+                .map_or(
+                    (flat::MAX_SOURCE_WIDTH, flat::MAX_SOURCE_HEIGHT),
+                    |(w, h)| (usize::from(w), usize::from(h)),
+                );
+            let share = reserve(flat::decode_bytes(size.0, size.1) as u64, what)?;
+            state.reserved = Some((size, share));
+        }
+        state.users += 1;
+        Ok(DecodeUser(self.clone()))
+    }
+
+    /// `frame` decoded: by the first view to ask, reused by the others.
+    pub fn of(&self, frame: &Frame, reserve: Reserve) -> Decoding {
+        let mut state = self.state.locked();
+        if let Some((seq, planes)) = state.newest.as_ref()
+            && *seq == frame.seq
+        {
+            return planes.clone();
+        }
+        let result = Self::decode(&mut state, frame, reserve);
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        state.newest = Some((frame.seq, result.clone()));
+        result
+    }
+
+    fn decode(state: &mut DecodeState, frame: &Frame, reserve: Reserve) -> Decoding {
+        if let Some((w, h)) = jpeg_dimensions(&frame.jpeg) {
+            let size = (usize::from(w), usize::from(h));
+            if frame.jpeg.len() < size.0 * size.1 / MIN_PIXELS_PER_BYTE {
+                return Err(Undecoded::Implausible {
+                    bytes: frame.jpeg.len(),
+                    width: w,
+                    height: h,
+                });
+            }
+            if state.reserved.as_ref().is_none_or(|(s, _)| *s != size) && fits_decoder(size) {
+                // The newest planes are of the old size: let them go with their share.
+                state.newest = None;
+                state.scratch = Vec::new();
+                state.reserved = None;
+                let bytes = flat::decode_bytes(size.0, size.1) as u64;
+                let what = format!("Decoding the camera's {w}×{h} frames");
+                let share = reserve(bytes, &what).map_err(Undecoded::OverBudget)?;
+                state.reserved = Some((size, share));
+            }
+        }
+        let mut planes = Planes::default();
+        flat::decode(&frame.jpeg, &mut planes, &mut state.scratch)
+            .map(|()| Arc::new(planes))
+            .map_err(Undecoded::Decode)
+    }
+}
+
+/// Whether the decoder takes frames of `size` at all (larger ones are refused unread).
+fn fits_decoder((w, h): (usize, usize)) -> bool {
+    w <= flat::MAX_SOURCE_WIDTH && h <= flat::MAX_SOURCE_HEIGHT
+}
