@@ -287,3 +287,74 @@ impl Drop for Membership {
         *viewers = Arc::new(list);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    use std::time::SystemTime;
+
+    fn frame(seq: u64, jpeg: &[u8]) -> Frame {
+        Frame {
+            jpeg: Arc::from(jpeg),
+            seq,
+            received: SystemTime::now(),
+            received_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn every_frame_reaches_a_viewer_whole_and_the_stop_ends_its_thread() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let fanout = Fanout::new(Arc::default(), stopping.clone());
+        // The viewer's thread, as the web's: it writes what the fan-out hands it.
+        let (joined, has_joined) = std::sync::mpsc::channel();
+        let viewer = {
+            let fanout = fanout.clone();
+            thread::spawn(move || {
+                let mut socket = ours;
+                let membership = fanout.join(&socket, 0, None);
+                joined.send(()).unwrap();
+                loop {
+                    match membership.next_job(Duration::from_secs(10)).unwrap() {
+                        Job::Write {
+                            outgoing, offset, ..
+                        } => outgoing.part.write_from(&mut socket, offset).unwrap(),
+                        Job::Quiet => {}
+                        Job::Stop => return,
+                    }
+                }
+            })
+        };
+        has_joined.recv().unwrap();
+        let jpegs: Vec<Vec<u8>> = (1..=3u8)
+            .map(|n| [&[0xFF, 0xD8][..], &[n; 100_000], &[0xFF, 0xD9]].concat())
+            .collect();
+        let mut received = Vec::new();
+        let mut reader = theirs;
+        reader
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        for (n, jpeg) in jpegs.iter().enumerate() {
+            // Each round waits for the viewer to have the last frame, so none is skipped.
+            fanout.deliver(&frame(n as u64 + 1, jpeg));
+            let mut chunk = [0u8; 65536];
+            while !received.windows(jpeg.len()).any(|w| w == jpeg.as_slice()) {
+                let got = reader.read(&mut chunk).unwrap();
+                assert!(got > 0, "the viewer's socket closed");
+                received.extend_from_slice(&chunk[..got]);
+            }
+        }
+        stopping.store(true, Ordering::SeqCst);
+        fanout.stop();
+        viewer.join().unwrap();
+        let text = String::from_utf8_lossy(&received);
+        assert_eq!(
+            text.matches("Content-Length: 100004").count(),
+            3,
+            "three whole parts"
+        );
+    }
+}

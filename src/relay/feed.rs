@@ -208,3 +208,69 @@ impl Feed {
             .map_or_else(|drawn| drawn, |frame| frame.jpeg.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Blank;
+
+    impl Slate for Blank {
+        fn drawn(&self, _last: Option<&Frame>) -> Arc<[u8]> {
+            Arc::from(&b"blank"[..])
+        }
+
+        fn why_quiet(&self) -> Option<String> {
+            None
+        }
+    }
+
+    /// A producer with nothing to give (a view over its memory budget).
+    struct Refusing;
+
+    impl Producer for Refusing {
+        fn wake(&self) -> Result<(), String> {
+            Err("over the budget.".into())
+        }
+    }
+
+    #[test]
+    fn viewers_take_places_and_give_them_back() {
+        let feed = Feed::new(
+            (Budget::new(1), Places::Views),
+            Timeouts::default(),
+            Box::new(Blank),
+            None,
+        );
+        let first = feed.join().expect("a place");
+        let Err(refused) = feed.join() else {
+            panic!("a second viewer in one place");
+        };
+        assert_eq!(
+            refused.to_string(),
+            "1 viewer is already watching this camera's views, the most this relay serves (--max-viewers)."
+        );
+        drop(first);
+        assert!(feed.join().is_ok(), "the place came back");
+        assert_eq!(feed.hub().reading().counts.viewers, 0);
+    }
+
+    #[test]
+    fn a_producer_that_cannot_start_refuses_the_viewer_and_keeps_no_place() {
+        let refusing: Arc<dyn Producer> = Arc::new(Refusing);
+        let places = Budget::new(4);
+        let feed = Feed::new(
+            (places.clone(), Places::Views),
+            Timeouts::default(),
+            Box::new(Blank),
+            Some(Arc::downgrade(&refusing)),
+        );
+        let Err(refused) = feed.join() else {
+            panic!("a viewer of a producer that refused");
+        };
+        assert_eq!(refused, Refused::Producer("over the budget.".into()));
+        assert_eq!(places.used(), 0);
+        assert_eq!(feed.hub().reading().counts.viewers, 0);
+        assert_eq!(feed.snapshot().unwrap_err(), "over the budget.");
+    }
+}

@@ -144,74 +144,120 @@ pub fn watch(
     watched: Watched,
     timeouts: Timeouts,
     cool_down: Duration,
-    mut lost: Option<LostWatch>,
+    lost: Option<LostWatch>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let every = timeouts.health_poll;
-    let Watched {
-        camera,
-        hub,
-        link,
-        control,
-        health,
-    } = watched;
-    thread::Builder::new().name("health".into()).spawn(move || {
-        let mut awake = AwakeCheck::default();
-        let mut last_asked: Option<Instant> = None;
-        let mut unreadable: Option<OscError> = None;
+    let mut watcher = Watcher {
+        watched,
+        timeouts,
+        cool_down,
+        lost,
+        awake: AwakeCheck::default(),
+        last_asked: None,
+        unreadable: None,
+    };
+    thread::Builder::new()
+        .name("health".into())
+        .spawn(move || watcher.run())
+}
+
+/// The housekeeping of one camera, one method per job; [`Watcher::run`] does each in turn.
+struct Watcher {
+    watched: Watched,
+    timeouts: Timeouts,
+    cool_down: Duration,
+    lost: Option<LostWatch>,
+    awake: AwakeCheck,
+    /// When the camera's state was last asked for.
+    last_asked: Option<Instant>,
+    /// The unreadable answer last said, so it is said once until it changes.
+    unreadable: Option<OscError>,
+}
+
+impl Watcher {
+    fn run(&mut self) {
         // Often enough for the poll and the hook to be on time, rarely enough that an
         // idle board is not woken for nothing.
-        let hook_tick = lost.as_ref().map_or(MAX_TICK, |l| l.after() / 4);
-        let tick = every.min(hook_tick).clamp(MIN_TICK, MAX_TICK);
-        while !hub.is_stopped() {
+        let hook_tick = self.lost.as_ref().map_or(MAX_TICK, |l| l.after() / 4);
+        let tick = self
+            .timeouts
+            .health_poll
+            .min(hook_tick)
+            .clamp(MIN_TICK, MAX_TICK);
+        while !self.watched.hub.is_stopped() {
             thread::sleep(tick);
-            let (upstream, failing_since) = link.upstream_state();
-            if let Some(lost) = lost.as_mut() {
+            let (upstream, failing_since) = self.watched.link.upstream_state();
+            if let Some(lost) = self.lost.as_mut() {
                 lost.check(failing_since);
             }
-            if awake.due(&timeouts) && !control.cooling() {
-                let contact = control.keep_awake(&camera);
-                awake.checked(contact == Contact::Kept);
-                let answered = match &contact {
-                    Contact::NotNow(e) => e.camera_answered(),
-                    Contact::Kept | Contact::Refused => true,
-                };
-                if answered && link.camera_model().is_none() {
-                    // For /status and the page's captions, before anyone watched.
-                    if let Some(model) = camera.info_cached().ok().and_then(|i| i.model.clone()) {
-                        link.set_camera_model(model);
-                    }
-                }
+            if self.awake.due(&self.timeouts) && !self.watched.control.cooling() {
+                let answered = self.keep_awake();
+                self.learn_model(answered);
             }
-            let streaming = upstream == Upstream::Streaming;
-            let due = last_asked.is_none_or(|t| t.elapsed() >= every);
-            if !streaming || !due || control.cooling() {
-                continue;
+            if upstream == Upstream::Streaming {
+                self.poll_health();
             }
-            last_asked = Some(Instant::now());
-            let state = match camera.state() {
-                Ok(state) => state,
-                Err(e) => {
-                    // An unreachable camera is the upstream thread's to report; an
-                    // answer we cannot read is said here, once until it changes.
-                    if matches!(e, OscError::Unreadable { .. }) && unreadable.as_ref() != Some(&e) {
-                        log::warning(format_args!("{e}; its health is not known"));
-                        unreadable = Some(e);
-                    }
-                    continue;
-                }
-            };
-            unreadable = None;
-            let now = Health::from_state(&state);
-            let mut current = health.locked();
-            now.log_changes_since(&current);
-            if now.overheated() {
-                log::warning(format_args!(
-                    "letting the camera at {} cool down for {cool_down:?} with the preview closed",
-                    camera.addr().host_port()
-                ));
-                control.start_cooling(cool_down);
-            }
-            *current = now;
         }
-    })
+    }
+
+    /// Keeps the camera's timers at "never"; whether the camera answered at all.
+    fn keep_awake(&mut self) -> bool {
+        let w = &self.watched;
+        let contact = w.control.keep_awake(&w.camera);
+        self.awake.checked(contact == Contact::Kept);
+        match &contact {
+            Contact::NotNow(e) => e.camera_answered(),
+            Contact::Kept | Contact::Refused => true,
+        }
+    }
+
+    /// The camera's model, for `/status` and the page's captions before anyone watched:
+    /// asked once the camera has answered, so an absent one costs one timeout, not two.
+    fn learn_model(&self, answered: bool) {
+        let w = &self.watched;
+        if answered
+            && w.link.camera_model().is_none()
+            && let Some(model) = w.camera.info_cached().ok().and_then(|i| i.model.clone())
+        {
+            w.link.set_camera_model(model);
+        }
+    }
+
+    /// While the preview runs: the camera's state every `health_poll`, its changes logged,
+    /// and a cool-down started when it overheats.
+    fn poll_health(&mut self) {
+        let w = &self.watched;
+        let due = self
+            .last_asked
+            .is_none_or(|t| t.elapsed() >= self.timeouts.health_poll);
+        if !due || w.control.cooling() {
+            return;
+        }
+        self.last_asked = Some(Instant::now());
+        let state = match w.camera.state() {
+            Ok(state) => state,
+            Err(e) => {
+                // An unreachable camera is the upstream thread's to report; an answer we
+                // cannot read is said here, once until it changes.
+                if matches!(e, OscError::Unreadable { .. }) && self.unreadable.as_ref() != Some(&e)
+                {
+                    log::warning(format_args!("{e}; its health is not known"));
+                    self.unreadable = Some(e);
+                }
+                return;
+            }
+        };
+        self.unreadable = None;
+        let now = Health::from_state(&state);
+        let mut current = w.health.locked();
+        now.log_changes_since(&current);
+        if now.overheated() {
+            log::warning(format_args!(
+                "letting the camera at {} cool down for {:?} with the preview closed",
+                w.camera.addr().host_port(),
+                self.cool_down
+            ));
+            w.control.start_cooling(self.cool_down);
+        }
+        *current = now;
+    }
 }

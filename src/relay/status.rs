@@ -95,3 +95,63 @@ impl ChannelStatus {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::link::LinkState;
+
+    fn status(link: LinkState, online: bool) -> ChannelStatus {
+        ChannelStatus {
+            name: "main".into(),
+            mode: Mode::Direct,
+            camera: "192.0.2.1:80".into(),
+            camera_address: "192.0.2.1:80".into(),
+            counts: Counts::default(),
+            link,
+            delivered: Delivered::default(),
+            fps: 0.0,
+            last_frame_age: None,
+            online,
+            health: Health::default(),
+            cooling_left: None,
+            views: Vec::new(),
+            mount: Mount::default(),
+            view_decode_failures: 0,
+        }
+    }
+
+    #[test]
+    fn the_offline_reason_says_what_the_camera_link_does() {
+        let idle = status(LinkState::default(), false);
+        assert!(
+            idle.offline_reason()
+                .unwrap()
+                .contains("nobody is watching")
+        );
+        assert_eq!(idle.summary(), "idle: nobody is watching");
+        let refused = OscError::Unreachable {
+            camera: "192.0.2.1:80".into(),
+            detail: "Connection refused".into(),
+        };
+        let retrying = status(
+            LinkState {
+                upstream: Upstream::Retrying,
+                last_error: Some(refused.clone()),
+                ..LinkState::default()
+            },
+            false,
+        );
+        assert_eq!(retrying.offline_reason(), Some(refused.to_string()));
+        assert!(retrying.summary().starts_with("camera unreachable: "));
+        let streaming = status(
+            LinkState {
+                upstream: Upstream::Streaming,
+                ..LinkState::default()
+            },
+            true,
+        );
+        assert_eq!(streaming.offline_reason(), None);
+        assert_eq!(streaming.summary(), "streaming 0 fps to 0 viewers");
+    }
+}
