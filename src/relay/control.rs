@@ -14,6 +14,7 @@ use crate::sync::Locked;
 use serde_json::{Value, json};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,9 @@ pub struct Control {
     keep_awake: bool,
     /// RICOH's pause between `camera.setOptions` and `getLivePreview` / `takePicture`.
     set_options_pause: Duration,
+    /// Fault injection for tests: the upstream thread hangs as if deadlocked. An atomic,
+    /// not the state's lock: it is looked at for every chunk read from the camera.
+    stall: AtomicBool,
     /// Held while the timers are read and set: the watcher and the upstream thread both
     /// check them, and one check must see what the other set.
     timers_check: Mutex<()>,
@@ -62,8 +66,6 @@ struct ControlState {
     open_not_before: Instant,
     /// A format to set before the next preview opens.
     pending_format: Option<PreviewFormat>,
-    /// Fault injection for tests: the upstream thread hangs as if deadlocked.
-    stall: bool,
     /// The camera's own timer values, found before the relay first changed them, to put
     /// back on a clean stop.
     saved_timers: Option<Object>,
@@ -91,7 +93,6 @@ impl Control {
                 restart: false,
                 open_not_before: Instant::now(),
                 pending_format: None,
-                stall: false,
                 saved_timers: None,
                 never: None,
                 timers_failing: false,
@@ -99,6 +100,7 @@ impl Control {
                 stopping: false,
             }),
             set_options_pause,
+            stall: AtomicBool::new(false),
             timers_check: Mutex::new(()),
             timers_file,
         })
@@ -139,12 +141,12 @@ impl Control {
     /// Makes the upstream thread hang from its next step on, as a deadlock would (for
     /// testing what watches it, such as the systemd watchdog).
     pub fn inject_stall(&self) {
-        self.lock().stall = true;
+        self.stall.store(true, Ordering::SeqCst);
     }
 
     /// Hangs the calling thread forever once a stall was injected.
     pub fn hang_if_stalled(&self) {
-        if self.lock().stall {
+        if self.stall.load(Ordering::Relaxed) {
             loop {
                 std::thread::park();
             }
