@@ -182,25 +182,7 @@ fn the_docs_recording_recipe_gives_a_file_at_the_cameras_real_times() {
     };
     let (duration, frames) = (value("duration="), value("nb_read_frames="));
     // The frames' times, as the file holds them.
-    let out = tool(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time",
-            "-of",
-            "csv=p=0",
-            file.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
-    let mut times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect();
+    let mut times = frame_times(&file);
     times.sort_by(f64::total_cmp);
     let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) * 1000.0).collect();
     let on_grid = gaps
@@ -267,25 +249,7 @@ fn a_curl_recording_of_video_mkv_is_matroska_at_the_cameras_real_rate() {
         text.contains("width=1024") && text.contains("height=512"),
         "{text}"
     );
-    let packets = tool(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time",
-            "-of",
-            "csv=p=0",
-            file.to_str().unwrap(),
-        ],
-    )
-    .unwrap();
-    let times: Vec<f64> = String::from_utf8_lossy(&packets.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect();
+    let times = frame_times(&file);
     let span = times.last().unwrap() - times.first().unwrap();
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     let mut sorted = gaps.clone();
@@ -310,4 +274,27 @@ fn a_curl_recording_of_video_mkv_is_matroska_at_the_cameras_real_rate() {
     );
     assert!(times.len() >= 100, "{} frames", times.len());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The video frames' times in the file at `path`, in seconds, as ffprobe reads them.
+fn frame_times(path: &std::path::Path) -> Vec<f64> {
+    let out = tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+            path.to_str().unwrap(),
+        ],
+    )
+    .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
 }
