@@ -59,8 +59,11 @@ pub struct Decoded {
     failures: AtomicU64,
 }
 
-/// Draws `bytes` from the views' memory for what the sentence names, or says why not.
-pub type Reserve<'a> = &'a dyn Fn(u64, &str) -> Result<Share, String>;
+/// Where the decode draws its memory from: the views' budget.
+pub trait Memory {
+    /// `bytes` for what `what` names, or the sentence saying why not.
+    fn reserve(&self, bytes: u64, what: &str) -> Result<Share, String>;
+}
 
 #[derive(Default)]
 struct DecodeState {
@@ -98,7 +101,7 @@ impl Decoded {
     pub fn enter(
         self: &Arc<Self>,
         camera: &Hub,
-        reserve: Reserve,
+        memory: &dyn Memory,
         what: &str,
     ) -> Result<DecodeUser, String> {
         let mut state = self.state.locked();
@@ -110,7 +113,7 @@ impl Decoded {
                     (flat::MAX_SOURCE_WIDTH, flat::MAX_SOURCE_HEIGHT),
                     |(w, h)| (usize::from(w), usize::from(h)),
                 );
-            let share = reserve(flat::decode_bytes(size.0, size.1) as u64, what)?;
+            let share = memory.reserve(flat::decode_bytes(size.0, size.1) as u64, what)?;
             state.reserved = Some((size, share));
         }
         state.users += 1;
@@ -118,14 +121,14 @@ impl Decoded {
     }
 
     /// `frame` decoded: by the first view to ask, reused by the others.
-    pub fn of(&self, frame: &Frame, reserve: Reserve) -> Decoding {
+    pub fn of(&self, frame: &Frame, memory: &dyn Memory) -> Decoding {
         let mut state = self.state.locked();
         if let Some((seq, planes)) = state.newest.as_ref()
             && *seq == frame.seq
         {
             return planes.clone();
         }
-        let result = Self::decode(&mut state, frame, reserve);
+        let result = Self::decode(&mut state, frame, memory);
         if result.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -133,7 +136,7 @@ impl Decoded {
         result
     }
 
-    fn decode(state: &mut DecodeState, frame: &Frame, reserve: Reserve) -> Decoding {
+    fn decode(state: &mut DecodeState, frame: &Frame, memory: &dyn Memory) -> Decoding {
         if let Some((w, h)) = jpeg_dimensions(&frame.jpeg) {
             let size = (usize::from(w), usize::from(h));
             if frame.jpeg.len() < size.0 * size.1 / MIN_PIXELS_PER_BYTE {
@@ -150,7 +153,9 @@ impl Decoded {
                 state.reserved = None;
                 let bytes = flat::decode_bytes(size.0, size.1) as u64;
                 let what = format!("Decoding the camera's {w}×{h} frames");
-                let share = reserve(bytes, &what).map_err(Undecoded::OverBudget)?;
+                let share = memory
+                    .reserve(bytes, &what)
+                    .map_err(Undecoded::OverBudget)?;
                 state.reserved = Some((size, share));
             }
         }

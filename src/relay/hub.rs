@@ -215,6 +215,16 @@ impl Hub {
         Some(ViewerGuard { hub: self.clone() })
     }
 
+    /// Someone who kept the hub open left: the last one starts the linger time.
+    fn left(&self, mut inner: MutexGuard<'_, Inner>) {
+        if inner.counts.viewers == 0 && inner.consumers == 0 {
+            let until = Instant::now() + self.linger;
+            inner.demand_until = Some(inner.demand_until.map_or(until, |t| t.max(until)));
+        }
+        drop(inner);
+        self.demand_changed.notify_all();
+    }
+
     /// The newest frame, however old.
     pub fn latest(&self) -> Option<Arc<Frame>> {
         self.lock().latest.clone()
@@ -344,18 +354,6 @@ impl Drop for ConsumerGuard {
         let mut inner = self.hub.lock();
         inner.consumers -= 1;
         self.hub.left(inner);
-    }
-}
-
-impl Hub {
-    /// Someone who kept the hub open left: the last one starts the linger time.
-    fn left(&self, mut inner: MutexGuard<'_, Inner>) {
-        if inner.counts.viewers == 0 && inner.consumers == 0 {
-            let until = Instant::now() + self.linger;
-            inner.demand_until = Some(inner.demand_until.map_or(until, |t| t.max(until)));
-        }
-        drop(inner);
-        self.demand_changed.notify_all();
     }
 }
 

@@ -15,7 +15,6 @@ use crate::formats::osc::fits_preview;
 use crate::log;
 use crate::relay::control::Control;
 use crate::relay::feed::Feed;
-use crate::relay::hub::Hub;
 use crate::relay::link::{Link, Upstream};
 use crate::timeouts::Timeouts;
 use std::cell::Cell;
@@ -41,7 +40,6 @@ pub fn spawn(
             let connection = Connection {
                 camera: &camera,
                 feed: &feed,
-                hub: feed.hub(),
                 link: &link,
                 control: &control,
             };
@@ -49,12 +47,11 @@ pub fn spawn(
         })
 }
 
-/// What the upstream thread works with: the camera, the feed it publishes into (and its
-/// hub, for demand), the link it keeps, and camera control.
+/// What the upstream thread works with: the camera, the feed it publishes into (its hub
+/// says who wants frames), the link it keeps, and camera control.
 struct Connection<'a> {
     camera: &'a Camera,
     feed: &'a Feed,
-    hub: &'a Hub,
     link: &'a Link,
     control: &'a Control,
 }
@@ -179,7 +176,7 @@ impl Connection<'_> {
     /// Opens the preview while someone wants frames, again after each end, until the
     /// feed stops.
     fn run(&self, timeouts: &Timeouts) {
-        let (hub, link, control) = (self.hub, self.link, self.control);
+        let (hub, link, control) = (self.feed.hub(), self.link, self.control);
         let mut delay = timeouts.retry_first;
         let mut failures = FailureLog::new(timeouts);
         let mut after_failure = false;
@@ -233,13 +230,14 @@ impl Connection<'_> {
     fn cool_down(&self) -> bool {
         self.link.set_upstream(Upstream::Cooling, false);
         while let Some(left) = self.control.cooling_left() {
-            if self.hub.is_stopped() {
+            if self.feed.hub().is_stopped() {
                 return false;
             }
-            self.hub
+            self.feed
+                .hub()
                 .pause_while_demanded(left.min(Duration::from_secs(1)));
-            self.hub.beat();
-            if !self.hub.has_demand() {
+            self.feed.hub().beat();
+            if !self.feed.hub().has_demand() {
                 break;
             }
         }
@@ -251,12 +249,12 @@ impl Connection<'_> {
     fn back_off(&self, error: OscError, delay: Duration) {
         self.link.set_error(error);
         self.link.set_upstream(Upstream::Retrying, false);
-        self.hub.pause_while_demanded(delay);
+        self.feed.hub().pause_while_demanded(delay);
     }
 
     /// What is due before a preview (RICOH's pauses, formats, the timers), then the preview.
     fn open_preview(&self) -> Result<Preview, OscError> {
-        let (camera, hub, link) = (self.camera, self.hub, self.link);
+        let (camera, hub, link) = (self.camera, self.feed.hub(), self.link);
         // A beat after each camera call: each is bounded by its own timeouts, so the gap
         // between beats stays short unless the thread is truly stuck.
         let opened = self.control.before_preview(camera).and_then(|()| {
@@ -280,7 +278,7 @@ impl Connection<'_> {
     /// Feeds the preview through the parser into the feed until nobody wants frames,
     /// the camera must be left alone, or the stream ends or fails.
     fn read_until_ended(&self, mut preview: Preview, timeouts: &Timeouts) -> Ended {
-        let (camera, hub, control) = (self.camera, self.hub, self.control);
+        let (camera, hub, control) = (self.camera, self.feed.hub(), self.control);
         let mut parser = Parser::new(&preview.boundary);
         let mut buf = vec![0u8; READ_CHUNK_BYTES];
         let mut got_frames = false;

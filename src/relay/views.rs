@@ -17,7 +17,7 @@
 use crate::budget::{Budget, Share};
 use crate::formats::flat::{self, Mount, Planes, Remap, ViewGeometry};
 use crate::formats::picture;
-use crate::relay::decode::{DecodeUser, Decoded, Undecoded};
+use crate::relay::decode::{DecodeUser, Decoded, Memory, Undecoded};
 use crate::relay::feed::{Feed, Places, Producer, Slate};
 use crate::relay::frame::Frame;
 use crate::relay::hub::Hub;
@@ -162,9 +162,7 @@ impl View {
         let drawn = self
             .shared
             .decoded
-            .of(frame, &|bytes: u64, what: &str| {
-                self.shared.reserve(bytes, what)
-            })
+            .of(frame, &*self.shared)
             .ok()
             .and_then(|planes| {
                 let started = Instant::now();
@@ -195,11 +193,10 @@ impl Producer for View {
         let memory = self
             .shared
             .reserve(flat::view_bytes(&self.spec.geometry) as u64, &what)?;
-        let decoding = self.shared.decoded.enter(
-            &self.camera,
-            &|bytes: u64, w: &str| self.shared.reserve(bytes, w),
-            &what,
-        )?;
+        let decoding = self
+            .shared
+            .decoded
+            .enter(&self.camera, &*self.shared, &what)?;
         let view = self.me.upgrade().ok_or("The relay is stopping.")?;
         thread::Builder::new()
             .name(format!("view-{}", self.spec.name))
@@ -253,7 +250,7 @@ struct Shared {
     adhoc: Mutex<Option<(Remap, Share)>>,
 }
 
-impl Shared {
+impl Memory for Shared {
     /// `bytes` of the views' memory budget for `what`; the cached ad-hoc table gives way
     /// first, then the sentence naming the budget and the flag that raises it.
     fn reserve(&self, bytes: u64, what: &str) -> Result<Share, String> {
@@ -395,11 +392,7 @@ impl Views {
         let _decoding = self
             .shared
             .decoded
-            .enter(
-                &self.camera,
-                &|bytes: u64, w: &str| self.shared.reserve(bytes, w),
-                what,
-            )
+            .enter(&self.camera, &*self.shared, what)
             .map_err(RenderError::OverBudget)?;
         let t = &self.timeouts;
         let frame = self
@@ -412,9 +405,7 @@ impl Views {
         let planes = self
             .shared
             .decoded
-            .of(&frame, &|bytes: u64, what: &str| {
-                self.shared.reserve(bytes, what)
-            })
+            .of(&frame, &*self.shared)
             .map_err(RenderError::Undecodable)?;
         // The same numbers asked again (a page's link, a tile's still image) reuse the table.
         let source = (planes.width, planes.height);
@@ -506,11 +497,7 @@ mod tests {
     #[test]
     fn a_frame_far_too_small_for_the_size_it_claims_is_not_decoded() {
         let shared = shared(1 << 30);
-        let got = shared
-            .decoded
-            .of(&frame(claiming(3840, 1920)), &|b: u64, w: &str| {
-                shared.reserve(b, w)
-            });
+        let got = shared.decoded.of(&frame(claiming(3840, 1920)), &*shared);
         assert!(
             matches!(got, Err(Undecoded::Implausible { width: 3840, .. })),
             "{got:?}"
@@ -522,9 +509,7 @@ mod tests {
     fn a_decode_over_the_budget_is_refused_with_the_sentence() {
         let shared = shared(1 << 20);
         let jpeg = picture::Canvas::filled(1024, 512, [90, 120, 200]).to_jpeg(80);
-        let got = shared
-            .decoded
-            .of(&frame(jpeg), &|b: u64, w: &str| shared.reserve(b, w));
+        let got = shared.decoded.of(&frame(jpeg), &*shared);
         let Err(Undecoded::OverBudget(why)) = got else {
             panic!("{got:?}");
         };

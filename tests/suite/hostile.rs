@@ -5,7 +5,7 @@
 //! it measured (peak memory, threads, time to first byte).
 
 use crate::common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,32 +63,11 @@ impl Drop for HostileCamera {
     }
 }
 
-/// Reads a request head and its body; the command the body names (or empty) and the path.
+/// Reads a request; the command its body names (or empty) and the path.
 fn read_request(conn: &mut TcpStream) -> Option<(String, String)> {
-    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let path = parts.nth(1)?.to_string();
-    let mut length = 0;
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        if header.trim().is_empty() {
-            break;
-        }
-        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    let command = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|b| b.get("name")?.as_str().map(str::to_string))
-        .unwrap_or_default();
-    Some((command, path))
+    let (path, body) = read_camera_request(conn)?;
+    let command = body.get("name").and_then(serde_json::Value::as_str);
+    Some((command.unwrap_or_default().to_string(), path))
 }
 
 fn head(conn: &mut TcpStream, status: &str, headers: &str) {

@@ -14,7 +14,7 @@
 
 use crate::common::*;
 use serde_json::{Map, Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,33 +131,8 @@ fn osc_error(command: &str, code: &str, message: &str) -> Value {
     json!({"name": command, "state": "error", "error": {"code": code, "message": message}})
 }
 
-/// One request: its path and JSON body.
-fn read_request(conn: &mut TcpStream) -> Option<(String, Value)> {
-    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let path = line.split_whitespace().nth(1)?.to_string();
-    let mut length = 0;
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        if header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut bytes = vec![0; length];
-    reader.read_exact(&mut bytes).ok()?;
-    Some((path, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-}
-
 fn serve(mut conn: TcpStream, camera: &Mutex<Recorded>, sets: &Sets, stop: &AtomicBool) {
-    let Some((path, request)) = read_request(&mut conn) else {
+    let Some((path, request)) = read_camera_request(&mut conn) else {
         return;
     };
     let mut cam = camera.lock().unwrap();

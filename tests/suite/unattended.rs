@@ -445,14 +445,7 @@ fn the_camera_is_kept_awake_from_the_first_second_with_nobody_watching() {
         "{cameras}"
     );
     // A relay up a little while: RICOH's pause after the set is over before anyone comes.
-    wait_for(Duration::from_secs(10), "RICOH's pause to end", || {
-        relay
-            .channel()
-            .control()
-            .pause_left()
-            .is_zero()
-            .then_some(())
-    });
+    wait_out_ricohs_pause(&relay);
     let t = std::time::Instant::now();
     let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
     while oscstream::sim::read_stamp(&viewer.next_part().jpeg).is_none() {}
@@ -599,14 +592,7 @@ fn a_settled_relay_by_name_gets_its_first_frame_as_fast_as_by_address() {
         wait_for(Duration::from_secs(3), "first contact", || {
             (!status(&relay)["camera_model"].is_null()).then_some(())
         });
-        wait_for(Duration::from_secs(10), "RICOH's pause to end", || {
-            relay
-                .channel()
-                .control()
-                .pause_left()
-                .is_zero()
-                .then_some(())
-        });
+        wait_out_ricohs_pause(&relay);
         let t = std::time::Instant::now();
         let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
         while oscstream::sim::read_stamp(&viewer.next_part().jpeg).is_none() {}
@@ -678,4 +664,12 @@ fn a_fifo_or_a_symlink_to_dev_zero_in_place_of_the_state_file_is_refused_and_the
         relay.stop();
         assert_eq!(sim.timers(), FACTORY_TIMERS, "{planted}: put back");
     }
+}
+
+/// Waits until RICOH's pause after the relay's last `setOptions` is over.
+fn wait_out_ricohs_pause(relay: &oscstream::app::relay::Relay) {
+    wait_for(Duration::from_secs(10), "RICOH's pause to end", || {
+        let control = relay.channel().control();
+        control.pause_left().is_zero().then_some(())
+    });
 }

@@ -443,29 +443,8 @@ fn full_hd_views_of_a_4k_camera_stay_within_the_views_memory_budget() {
         "simulated camera",
     );
     let camera = addr_of(&sim_url);
-    let dir = temp_dir("views-memory");
-    let mut config = format!(
-        "[[camera]]\nname = \"main\"\nhost = \"127.0.0.1\"\nport = {}\n",
-        camera.port()
-    );
-    for n in 0..15 {
-        config += &format!(
-            "[[camera.view]]\nname = \"v{n}\"\nyaw = {}\npitch = 0\nfov = 90\nsize = \"1920x1080\"\n",
-            n * 24 - 180
-        );
-    }
-    let file = dir.join("cameras.toml");
-    std::fs::write(&file, config).unwrap();
-    let (relay, url) = start_binary(
-        &[
-            "--config",
-            file.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        "open http://",
-    );
-    let addr = addr_of(&url);
+    let config = camera_with_views("main", camera.port(), 15, "1920x1080", (-180, 24));
+    let (relay, addr) = relay_on_config("views-memory", &config);
     let mut watching = Vec::new();
     let mut refused = Vec::new();
     for n in 0..15 {
@@ -518,21 +497,46 @@ fn a_thousand_views_nobody_watches_cost_no_threads_and_do_not_slow_the_start() {
     let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = gone.local_addr().unwrap().port();
     drop(gone);
-    let dir = temp_dir("views-many");
-    let mut config = String::new();
-    for camera in 0..20 {
-        config +=
-            &format!("[[camera]]\nname = \"c{camera}\"\nhost = \"127.0.0.1\"\nport = {port}\n");
-        for view in 0..50 {
-            config += &format!(
-                "[[camera.view]]\nname = \"v{view}\"\nyaw = {}\npitch = 0\nfov = 90\nsize = \"64x36\"\n",
-                view * 7 - 175
-            );
-        }
-    }
-    let file = dir.join("cameras.toml");
-    std::fs::write(&file, config).unwrap();
+    let config: String = (0..20)
+        .map(|camera| camera_with_views(&format!("c{camera}"), port, 50, "64x36", (-175, 7)))
+        .collect();
     let started = Instant::now();
+    let (relay, addr) = relay_on_config("views-many", &config);
+    let (status, cameras) = get_json(&format!("http://{addr}/cameras"));
+    let threads = threads_of(relay.0.id());
+    println!(
+        "20 cameras × 50 views: /cameras answered {:?} after the start, {threads} threads",
+        started.elapsed()
+    );
+    assert_eq!(status, 200);
+    assert_eq!(cameras["cameras"][19]["views"][49]["name"], "v49");
+    assert!(threads < 100, "{threads} threads for views nobody watches");
+}
+
+/// A `[[camera]]` named `name` at 127.0.0.1:`port` with `views` views of `size`, their
+/// yaws from `first` on, `step` degrees apart.
+fn camera_with_views(
+    name: &str,
+    port: u16,
+    views: i32,
+    size: &str,
+    (first, step): (i32, i32),
+) -> String {
+    let mut config =
+        format!("[[camera]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\n");
+    for n in 0..views {
+        config += &format!(
+            "[[camera.view]]\nname = \"v{n}\"\nyaw = {}\npitch = 0\nfov = 90\nsize = \"{size}\"\n",
+            first + n * step
+        );
+    }
+    config
+}
+
+/// The relay binary on a config file holding `config`, and where it listens.
+fn relay_on_config(dir: &str, config: &str) -> (Running, std::net::SocketAddr) {
+    let file = temp_dir(dir).join("cameras.toml");
+    std::fs::write(&file, config).unwrap();
     let (relay, url) = start_binary(
         &[
             "--config",
@@ -542,13 +546,5 @@ fn a_thousand_views_nobody_watches_cost_no_threads_and_do_not_slow_the_start() {
         ],
         "open http://",
     );
-    let (status, cameras) = get_json(&format!("http://{}/cameras", addr_of(&url)));
-    let threads = threads_of(relay.0.id());
-    println!(
-        "20 cameras × 50 views: /cameras answered {:?} after the start, {threads} threads",
-        started.elapsed()
-    );
-    assert_eq!(status, 200);
-    assert_eq!(cameras["cameras"][19]["views"][49]["name"], "v49");
-    assert!(threads < 100, "{threads} threads for views nobody watches");
+    (relay, addr_of(&url))
 }
