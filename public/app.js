@@ -420,7 +420,7 @@ function showFinder() {
   $("finder-numbers").textContent = `yaw ${n.yaw}° · pitch ${n.pitch}° · fov ${n.fov}°`;
   $("finder-link").href = `${base}/flat.jpg?yaw=${n.yaw}&pitch=${n.pitch}&roll=0&fov=${n.fov}&width=1280&height=720`;
   $("finder-snippet").textContent =
-    `[[camera.view]]\nname = "my-view"\nyaw = ${n.yaw}\npitch = ${n.pitch}\nfov = ${n.fov}\nsize = "1280x720"`;
+    `[[camera.view]]\nname = "my-view"\nyaw = ${n.yaw}\npitch = ${n.pitch}\nroll = 0\nfov = ${n.fov}\nsize = "1280x720"\n# fps = 10               # optional cap; default the camera's rate`;
 }
 
 function lookFromHash() {

@@ -5,7 +5,7 @@
 use oscstream::app::relay::{Relay, RelayConfig};
 use oscstream::app::service::{self, Supervisor};
 use oscstream::camera::client::Mode;
-use oscstream::camera::client::{Camera, CameraAddr};
+use oscstream::camera::client::{Camera, CameraAddr, SetIn};
 use oscstream::formats::flat::Mount;
 use oscstream::formats::osc::PreviewFormat;
 use oscstream::log;
@@ -164,6 +164,7 @@ fn channel_configs(request: &RelayRequest) -> Result<(Vec<ChannelConfig>, Vec<Si
                 .map_err(|e| format!("cannot start the simulated camera: {e}"))?;
                 say!("simulated camera at http://{}", sim.addr());
                 let camera = CameraAddr {
+                    set_in: SetIn::Flags,
                     mdns: None,
                     host: "127.0.0.1".into(),
                     port: sim.addr().port(),
@@ -289,6 +290,7 @@ fn discover(timeout: std::time::Duration, target: std::net::SocketAddr) -> Resul
             Some(ip) => {
                 let client = Camera::new(
                     CameraAddr {
+                        set_in: SetIn::Flags,
                         host: ip.to_string(),
                         port,
                         credentials: None,

@@ -4,16 +4,45 @@
 use std::fmt;
 use std::time::Duration;
 
+/// Where the user named a camera (its address and login), so a sentence about a camera
+/// that cannot be reached or refuses the login points at the place to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SetIn {
+    /// `-o`/`-p`, `--id`/`--pwd`, or the defaults they stand for.
+    #[default]
+    Flags,
+    /// A camera of the config file: "FILE, line N" of its `[[camera]]`.
+    Config(String),
+}
+
+impl SetIn {
+    fn address(&self) -> String {
+        match self {
+            SetIn::Flags => "-o/-p are right".into(),
+            SetIn::Config(at) => format!("host and port at {at} are right"),
+        }
+    }
+
+    fn login(&self) -> String {
+        match self {
+            SetIn::Flags => "--id and --pwd".into(),
+            SetIn::Config(at) => format!("the id and password of the camera at {at}"),
+        }
+    }
+}
+
 /// A failed camera call, worded for the person running the relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OscError {
     Unreachable {
         camera: String,
         detail: String,
+        set_in: SetIn,
     },
     WrongCredentials {
         camera: String,
         id: String,
+        set_in: SetIn,
     },
     AuthRequired {
         camera: String,
@@ -97,14 +126,20 @@ impl OscError {
 impl fmt::Display for OscError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OscError::Unreachable { camera, detail } => write!(
+            OscError::Unreachable {
+                camera,
+                detail,
+                set_in,
+            } => write!(
                 f,
                 "cannot reach the camera at {camera} ({detail}); check that the camera is on and \
-                 that this computer is on its network (or that -o/-p are right)"
+                 that this computer is on its network (or that {})",
+                set_in.address()
             ),
-            OscError::WrongCredentials { camera, id } => write!(
+            OscError::WrongCredentials { camera, id, set_in } => write!(
                 f,
-                "the camera at {camera} rejected id {id} (HTTP 401): check --id and --pwd"
+                "the camera at {camera} rejected id {id} (HTTP 401): check {}",
+                set_in.login()
             ),
             OscError::AuthRequired { camera } => write!(
                 f,

@@ -204,10 +204,15 @@ impl Watcher {
         let w = &self.watched;
         let contact = w.control.keep_awake(&w.camera);
         self.awake.checked(contact == Contact::Kept);
-        match &contact {
+        let answered = match &contact {
             Contact::NotNow(e) => e.camera_answered(),
             Contact::Kept | Contact::Refused => true,
-        }
+        };
+        w.link.idle_contact(match contact {
+            Contact::NotNow(e) if !answered => Some(e),
+            _ => None,
+        });
+        answered
     }
 
     /// The camera's model, for `/status` and the page's captions before anyone watched:

@@ -88,6 +88,16 @@ impl Link {
         state.failing_since.get_or_insert_with(Instant::now);
     }
 
+    /// What housekeeping learned of the camera while nobody watches: that it does not
+    /// answer (so `/status` says so before anyone asks for frames), or that it answers.
+    /// While the preview is open its thread's word is the one kept.
+    pub fn idle_contact(&self, unanswered: Option<OscError>) {
+        let mut state = self.state.locked();
+        if state.upstream == Upstream::Idle {
+            state.last_error = unanswered;
+        }
+    }
+
     /// Frames flow again: the last failure is over.
     pub fn frames_flow(&self) {
         let mut state = self.state.locked();

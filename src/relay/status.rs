@@ -56,6 +56,9 @@ impl ChannelStatus {
                 self.health.errors.join(", "),
                 self.cooling_left.unwrap_or_default().as_secs_f64()
             ),
+            (Upstream::Idle, Some(e @ OscError::Unreachable { .. })) => {
+                format!("nobody is watching, and the camera does not answer: {e}")
+            }
             (Upstream::Idle, _) => {
                 "nobody is watching, so the camera connection is closed".to_string()
             }
@@ -76,7 +79,12 @@ impl ChannelStatus {
     pub fn summary(&self) -> String {
         let (s, viewers) = (&self.link, self.counts.viewers);
         match s.upstream {
-            Upstream::Idle => "idle: nobody is watching".to_string(),
+            Upstream::Idle => match &s.last_error {
+                Some(e @ OscError::Unreachable { .. }) => {
+                    format!("idle: nobody is watching; camera unreachable: {e}")
+                }
+                _ => "idle: nobody is watching".to_string(),
+            },
             Upstream::Cooling => format!(
                 "cooling down: the camera reports {}",
                 self.health.errors.join(", ")
@@ -133,6 +141,7 @@ mod tests {
         let refused = OscError::Unreachable {
             camera: "192.0.2.1:80".into(),
             detail: "Connection refused".into(),
+            set_in: Default::default(),
         };
         let retrying = status(
             LinkState {
@@ -144,6 +153,24 @@ mod tests {
         );
         assert_eq!(retrying.offline_reason(), Some(refused.to_string()));
         assert!(retrying.summary().starts_with("camera unreachable: "));
+        let idle_unreachable = status(
+            LinkState {
+                last_error: Some(refused.clone()),
+                ..LinkState::default()
+            },
+            false,
+        );
+        assert!(
+            idle_unreachable
+                .summary()
+                .starts_with("idle: nobody is watching; camera unreachable")
+        );
+        assert!(
+            idle_unreachable
+                .offline_reason()
+                .unwrap()
+                .contains("does not answer")
+        );
         let streaming = status(
             LinkState {
                 upstream: Upstream::Streaming,

@@ -405,6 +405,27 @@ mod tests {
     }
 
     #[test]
+    fn every_flag_the_parser_reads_is_in_the_help() {
+        let source = include_str!("cli.rs");
+        let parser = &source[..source.find("#[cfg(test)]").unwrap()];
+        let flags: std::collections::BTreeSet<&str> = parser
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| {
+                s.starts_with("--") && s[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            })
+            .collect();
+        assert!(flags.len() > 25, "{flags:?}");
+        let help = crate::settings::help::HELP;
+        let missing: Vec<_> = flags.iter().filter(|f| !help.contains(*f)).collect();
+        assert!(
+            missing.is_empty(),
+            "read by the parser, not in --help: {missing:?}"
+        );
+    }
+
+    #[test]
     fn no_flags_is_mode_1_at_the_cameras_own_address() {
         match parse_str(&[]).unwrap() {
             Command::Relay(RelayRequest {

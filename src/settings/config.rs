@@ -24,7 +24,7 @@
 //! fps = 10                     # optional cap
 //! ```
 
-use crate::camera::client::CameraAddr;
+use crate::camera::client::{CameraAddr, SetIn};
 use crate::formats::flat::Mount;
 use crate::formats::osc::{Credentials, PreviewFormat};
 use crate::relay::views::ViewSpec;
@@ -212,6 +212,7 @@ fn camera_spec(
     Ok(CameraSpec {
         name: name.clone(),
         addr: CameraAddr {
+            set_in: SetIn::Config(at(c.host.span())),
             mdns: crate::camera::mdns::is_mdns_name(&host).then(|| {
                 crate::camera::client::MdnsName {
                     target: crate::camera::mdns::mdns_group(),

@@ -4,7 +4,7 @@
 
 use super::request::{CameraTarget, CliError, DIRECT_HOST, DIRECT_PORT};
 use crate::camera::client::Mode;
-use crate::camera::client::{CameraAddr, MdnsName};
+use crate::camera::client::{CameraAddr, MdnsName, SetIn};
 use crate::formats::osc::Credentials;
 use crate::web::access::Net;
 use crate::web::forwarded::ProxyHeaders;
@@ -109,6 +109,7 @@ pub(super) fn router_camera(flags: CameraFlags) -> Result<CameraTarget, CliError
         })?;
     Ok(CameraTarget::Real {
         addr: CameraAddr {
+            set_in: SetIn::Flags,
             mdns: by_name.then_some(MdnsName {
                 target: flags.mdns_target,
                 port_given: flags.port.is_some(),
@@ -129,6 +130,7 @@ pub(super) fn direct_camera(flags: CameraFlags) -> Result<CameraTarget, CliError
     let host = flags.host.unwrap_or_else(|| DIRECT_HOST.to_string());
     Ok(CameraTarget::Real {
         addr: CameraAddr {
+            set_in: SetIn::Flags,
             mdns: crate::camera::mdns::is_mdns_name(&host).then_some(MdnsName {
                 target: flags.mdns_target,
                 port_given: flags.port.is_some(),

@@ -413,7 +413,16 @@ fn the_view_finder_shows_ffmpegs_numbers_and_the_views_have_thumbnails() {
     }
     let snippet = text_of(&dom, "finder-snippet").unwrap();
     assert!(
-        snippet.contains("[[camera.view]]") && snippet.contains("yaw = 30"),
+        snippet.contains("[[camera.view]]")
+            && [
+                "yaw = 30",
+                "pitch = -10",
+                "roll = 0",
+                "fov = 90",
+                "# fps = "
+            ]
+            .iter()
+            .all(|line| snippet.contains(line)),
         "{snippet}"
     );
     // The link works: it renders that view.

@@ -235,3 +235,43 @@ fn help_and_the_docs_flag_table_name_the_same_flags() {
     let simulate_help = simulate.split_once("\n\n").map_or(simulate, |(s, _)| s);
     assert_eq!(flags_in(simulate_help), flags_in(simulate_line));
 }
+
+#[test]
+fn the_parser_takes_every_flag_the_help_names() {
+    let help = String::from_utf8_lossy(&oscstream(&["--help"]).stdout).into_owned();
+    let (relay, simulate) = help.split_once("SIMULATE OPTIONS").unwrap();
+    let options = relay.split_once("OPTIONS:").unwrap().1;
+    let lines = |text: &str| -> Vec<(String, Option<String>)> {
+        text.lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace().skip_while(|w| !w.starts_with("--"));
+                let flag = words.next()?.trim_end_matches(',').to_string();
+                let value = words
+                    .next()
+                    .filter(|w| w.chars().all(|c| !c.is_ascii_lowercase()) && !w.starts_with('-'))
+                    .map(str::to_string);
+                Some((flag, value))
+            })
+            .collect()
+    };
+    let simulate = simulate.split_once("\n\n").map_or(simulate, |(s, _)| s);
+    let (relay_flags, simulate_flags) = (lines(options), lines(simulate));
+    assert!(relay_flags.len() > 20 && simulate_flags.len() > 5);
+    // Each flag, with a stand-in for its value, then a flag nobody knows: the parser must
+    // complain about the stranger (or the stand-in value), never about the flag itself.
+    for (prefix, flags) in [(None, &relay_flags), (Some("simulate"), &simulate_flags)] {
+        for (flag, value) in flags
+            .iter()
+            .filter(|(f, _)| f != "--help" && f != "--version")
+        {
+            let mut args: Vec<&str> = prefix.into_iter().collect();
+            args.push(flag);
+            args.extend(value.as_deref());
+            args.push("--not-a-flag");
+            let out = oscstream(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(!err.contains(&format!("'{flag}'")), "{args:?}: {err}");
+        }
+    }
+}

@@ -121,6 +121,7 @@ fn a_camera_left_alone_lives_through_sleep_timers_heat_a_power_loss_and_a_restar
     let first_addr = hub.with(Simulator::addr);
     // As `-o THETAYN10010001.local --mdns ADDR` builds it: the name, resolved by mDNS.
     let camera = oscstream::camera::client::CameraAddr {
+        set_in: Default::default(),
         host: "THETAYN10010001.local".into(),
         port: 80,
         credentials: None,

@@ -241,3 +241,45 @@ fn simulate_n_relays_n_cameras() {
     let mut viewer = Viewer::connect(addr, "/cameras/sim3/video_feed");
     assert_eq!(jpeg_size(&viewer.next_part().jpeg), Some((1024, 512)));
 }
+
+#[test]
+fn an_unreachable_config_camera_is_reported_before_anyone_watches_and_names_its_line() {
+    // A port nobody listens on: the camera "is off".
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let file = temp_dir("config-unreachable").join("cameras.toml");
+    let config = format!("[[camera]]\nname = \"porch\"\nhost = \"127.0.0.1\"\nport = {port}\n");
+    std::fs::write(&file, config).unwrap();
+    let (_relay, url) = start_binary(
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "open http://",
+    );
+    let addr = addr_of(&url);
+    let status = wait_for(
+        Duration::from_secs(30),
+        "/status to say the camera does not answer",
+        || {
+            let (_, s) = get_json(&format!("http://{addr}/status"));
+            s["last_error"].is_string().then_some(s)
+        },
+    );
+    assert_eq!(status["upstream"], "idle", "{status}");
+    let error = status["last_error"].as_str().unwrap();
+    assert!(error.contains("cannot reach the camera"), "{error}");
+    // The hint names the config's line, not flags the user never gave.
+    assert!(
+        error.contains("cameras.toml, line 3") && !error.contains("-o/-p"),
+        "{error}"
+    );
+    let reason = status["offline_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("nobody is watching") && reason.contains("does not answer"),
+        "{reason}"
+    );
+}

@@ -502,10 +502,12 @@ fn the_readmes_alert_rule_passes_promtool() {
 #[test]
 fn the_readmes_hls_push_unit_passes_systemd_analyze_verify() {
     let unit = doc_block("ini", "BindsTo=oscstream.service");
-    let unit = unit.replace(
-        "/usr/bin/ffmpeg",
-        &which("ffmpeg").unwrap_or_else(|| "/usr/bin/ffmpeg".into()),
-    );
+    // verify checks that ExecStart's program exists: the ffmpeg this machine has.
+    let Some(ffmpeg) = which("ffmpeg") else {
+        skip("ffmpeg is not installed: systemd-analyze cannot verify the HLS unit");
+        return;
+    };
+    let unit = unit.replace("/usr/bin/ffmpeg", &ffmpeg);
     let dir = temp_dir("hls-unit");
     // BindsTo= names the relay's unit: verify it beside the docs' relay unit.
     let relay_unit = doc_block("ini", "Type=notify")

@@ -394,6 +394,7 @@ fn a_relay_by_name_follows_the_camera_to_a_new_port() {
     let mdns = first.mdns_addr().unwrap();
     // As `-o THETAYN10010001.local --mdns ADDR` builds it: no port, the name resolved by mDNS.
     let camera = oscstream::camera::client::CameraAddr {
+        set_in: Default::default(),
         host: "THETAYN10010001.local".into(),
         port: 80,
         credentials: None,
@@ -576,6 +577,7 @@ fn a_relay_killed_with_sigkill_leaves_the_cameras_own_timers_to_the_next() {
 fn a_settled_relay_by_name_gets_its_first_frame_as_fast_as_by_address() {
     let sim = named_sim("127.0.0.1:0");
     let by_name = oscstream::camera::client::CameraAddr {
+        set_in: Default::default(),
         host: "THETAYN10010001.local".into(),
         port: 80,
         credentials: None,

@@ -10,7 +10,7 @@
 mod lane;
 mod request;
 
-pub use crate::camera::errors::OscError;
+pub use crate::camera::errors::{OscError, SetIn};
 use lane::Lane;
 use request::{Answer, header};
 
@@ -44,6 +44,8 @@ pub struct CameraAddr {
     /// Where mDNS queries go when `host` is a name to resolve that way
     /// (`THETAYN10010104.local`); `port` is then the SRV port unless `-p` set it.
     pub mdns: Option<MdnsName>,
+    /// Where the user named it, for the sentences that send them there.
+    pub set_in: SetIn,
 }
 
 /// A camera found by its mDNS name, resolved again whenever it stops answering (a new

@@ -83,6 +83,7 @@ impl Camera {
                 return Err(OscError::WrongCredentials {
                     camera: self.addr.host_port(),
                     id: id.clone(),
+                    set_in: self.addr.set_in.clone(),
                 });
             }
         }
@@ -128,6 +129,7 @@ impl Camera {
             return Err(OscError::Unreachable {
                 camera: self.addr.host_port(),
                 detail: format!("no answer to an mDNS query for {}", self.addr.host),
+                set_in: self.addr.set_in.clone(),
             });
         };
         let port = if mdns.port_given {
@@ -153,6 +155,7 @@ impl Camera {
         OscError::Unreachable {
             camera: self.addr.host_port(),
             detail: self.failure_detail(&e, what),
+            set_in: self.addr.set_in.clone(),
         }
     }
 
