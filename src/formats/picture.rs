@@ -2,6 +2,8 @@
 //! encoding. The simulator's test pattern and the relay's NO SIGNAL frame are made with
 //! it, so neither needs an image file on disk.
 
+use crate::formats::flat::{Planes, encode};
+
 /// An RGB image, 3 bytes a pixel, row by row.
 pub struct Canvas {
     pub width: usize,
@@ -61,21 +63,12 @@ impl Canvas {
         self.text(self.width.saturating_sub(w) / 2, y, text, scale, colour);
     }
 
-    /// Encodes the canvas as a baseline JPEG.
+    /// Encodes the canvas as a baseline 4:2:0 JPEG, with the flat views' encoder.
     pub fn to_jpeg(&self, quality: u8) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.rgb.len() / 8);
-        let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
         // Sizes are clamped to what JPEG allows, so encoding a canvas cannot fail.
         let (w, h) = (self.width.clamp(1, 65_535), self.height.clamp(1, 65_535));
-        encoder
-            .encode(
-                &self.rgb[..w * h * 3],
-                w as u16,
-                h as u16,
-                jpeg_encoder::ColorType::Rgb,
-            )
-            .expect("canvas buffer matches its size");
-        out
+        let planes = Planes::from_rgb(&self.rgb[..w * h * 3], w, h);
+        encode(&planes, quality).expect("planes of a size JPEG carries")
     }
 }
 

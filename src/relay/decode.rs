@@ -4,7 +4,7 @@
 //! frame size at hand; a frame far too small for the size it claims is not decoded.
 
 use crate::budget::Share;
-use crate::formats::flat::{self, Planes};
+use crate::formats::flat::{self, McuMask, Planes};
 use crate::formats::jpeg::jpeg_dimensions;
 use crate::relay::frame::Frame;
 use crate::relay::hub::Hub;
@@ -69,8 +69,12 @@ pub trait Memory {
 struct DecodeState {
     /// Running views and renders that read the decode.
     users: usize,
-    /// The frame's sequence number and its planes (or why there are none).
-    newest: Option<(u64, Decoding)>,
+    /// The frame's sequence number, the MCUs its decode transformed (all: `None`), and
+    /// its planes (or why there are none).
+    newest: Option<(u64, Option<McuMask>, Decoding)>,
+    /// Every MCU the views asked for since the first of them came (one camera frame
+    /// size); the decode transforms these and skips the rest.
+    wanted: Option<McuMask>,
     /// The decoder's buffer, kept from frame to frame.
     scratch: Vec<u8>,
     /// The budget share for decoding frames of this size.
@@ -120,23 +124,46 @@ impl Decoded {
         Ok(DecodeUser(self.clone()))
     }
 
-    /// `frame` decoded: by the first view to ask, reused by the others.
-    pub fn of(&self, frame: &Frame, memory: &dyn Memory) -> Decoding {
+    /// `frame` decoded, with at least the MCUs `need` marks (all without it): by the
+    /// first view to ask, reused by the others.
+    pub fn of(&self, frame: &Frame, memory: &dyn Memory, need: Option<&McuMask>) -> Decoding {
         let mut state = self.state.locked();
-        if let Some((seq, planes)) = state.newest.as_ref()
+        if let Some((seq, covered, planes)) = state.newest.as_ref()
             && *seq == frame.seq
+            && match (covered, need) {
+                (None, _) => true,
+                (Some(covered), Some(need)) => covered.covers(need),
+                (Some(_), None) => false,
+            }
         {
             return planes.clone();
         }
-        let result = Self::decode(&mut state, frame, memory);
+        let size = jpeg_dimensions(&frame.jpeg).map(|(w, h)| (usize::from(w), usize::from(h)));
+        let mask = need.filter(|m| Some(m.size()) == size).map(|need| {
+            let wanted = match state.wanted.take() {
+                Some(mut wanted) if wanted.size() == need.size() => {
+                    wanted.add(need);
+                    wanted
+                }
+                _ => need.clone(),
+            };
+            state.wanted = Some(wanted.clone());
+            wanted
+        });
+        let result = Self::decode(&mut state, frame, memory, mask.as_ref());
         if result.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
-        state.newest = Some((frame.seq, result.clone()));
+        state.newest = Some((frame.seq, mask, result.clone()));
         result
     }
 
-    fn decode(state: &mut DecodeState, frame: &Frame, memory: &dyn Memory) -> Decoding {
+    fn decode(
+        state: &mut DecodeState,
+        frame: &Frame,
+        memory: &dyn Memory,
+        need: Option<&McuMask>,
+    ) -> Decoding {
         if let Some((w, h)) = jpeg_dimensions(&frame.jpeg) {
             let size = (usize::from(w), usize::from(h));
             if frame.jpeg.len() < size.0 * size.1 / MIN_PIXELS_PER_BYTE {
@@ -160,7 +187,7 @@ impl Decoded {
             }
         }
         let mut planes = Planes::default();
-        flat::decode(&frame.jpeg, &mut planes, &mut state.scratch)
+        flat::decode_needed(&frame.jpeg, &mut planes, &mut state.scratch, need)
             .map(|()| Arc::new(planes))
             .map_err(Undecoded::Decode)
     }

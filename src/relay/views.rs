@@ -15,7 +15,7 @@
 //! at a time.
 
 use crate::budget::{Budget, Share};
-use crate::formats::flat::{self, Mount, Planes, Remap, ViewGeometry};
+use crate::formats::flat::{self, McuMask, Mount, Planes, Remap, ViewGeometry};
 use crate::formats::picture;
 use crate::relay::decode::{DecodeUser, Decoded, Memory, Undecoded};
 use crate::relay::feed::{Feed, Places, Producer, Slate};
@@ -162,7 +162,7 @@ impl View {
         let drawn = self
             .shared
             .decoded
-            .of(frame, &*self.shared)
+            .of(frame, &*self.shared, table.mcus())
             .ok()
             .and_then(|planes| {
                 let started = Instant::now();
@@ -215,6 +215,11 @@ struct Table {
 }
 
 impl Table {
+    /// The source MCUs the view read last: what the next decode must transform.
+    fn mcus(&self) -> Option<&McuMask> {
+        self.remap.as_ref().map(Remap::mcus)
+    }
+
     /// The table for frames of `source`, built once that size has stayed.
     fn for_source(
         &mut self,
@@ -405,7 +410,7 @@ impl Views {
         let planes = self
             .shared
             .decoded
-            .of(&frame, &*self.shared)
+            .of(&frame, &*self.shared, None)
             .map_err(RenderError::Undecodable)?;
         // The same numbers asked again (a page's link, a tile's still image) reuse the table.
         let source = (planes.width, planes.height);
@@ -497,7 +502,9 @@ mod tests {
     #[test]
     fn a_frame_far_too_small_for_the_size_it_claims_is_not_decoded() {
         let shared = shared(1 << 30);
-        let got = shared.decoded.of(&frame(claiming(3840, 1920)), &*shared);
+        let got = shared
+            .decoded
+            .of(&frame(claiming(3840, 1920)), &*shared, None);
         assert!(
             matches!(got, Err(Undecoded::Implausible { width: 3840, .. })),
             "{got:?}"
@@ -506,10 +513,45 @@ mod tests {
     }
 
     #[test]
+    fn the_decode_transforms_what_its_views_read_and_grows_with_them() {
+        let shared = shared(256 << 20);
+        let camera = frame(picture::Canvas::filled(1024, 512, [90, 120, 200]).to_jpeg(80));
+        let view = |yaw| {
+            let geometry = ViewGeometry {
+                yaw,
+                pitch: 0.0,
+                roll: 0.0,
+                fov: 60.0,
+                width: 320,
+                height: 180,
+            };
+            Remap::new(geometry, Mount::default(), (1024, 512))
+        };
+        let (ahead, behind) = (view(0.0), view(180.0));
+        let decoded = &shared.decoded;
+        let first = decoded.of(&camera, &*shared, Some(ahead.mcus())).unwrap();
+        let again = decoded.of(&camera, &*shared, Some(ahead.mcus())).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the same MCUs: decoded once");
+        let both = decoded.of(&camera, &*shared, Some(behind.mcus())).unwrap();
+        assert!(!Arc::ptr_eq(&first, &both), "new MCUs: decoded again");
+        let mut out = Planes::default();
+        for remap in [&ahead, &behind] {
+            remap.apply(&both, &mut out);
+            let luma = f64::from(out.y[out.y.len() / 2]);
+            assert!(
+                out.y.iter().all(|&y| (f64::from(y) - luma).abs() <= 2.0) && luma > 100.0,
+                "each view's part of the frame is there"
+            );
+        }
+        let whole = decoded.of(&camera, &*shared, None).unwrap();
+        assert!(!Arc::ptr_eq(&both, &whole), "a render reads anywhere");
+    }
+
+    #[test]
     fn a_decode_over_the_budget_is_refused_with_the_sentence() {
         let shared = shared(1 << 20);
         let jpeg = picture::Canvas::filled(1024, 512, [90, 120, 200]).to_jpeg(80);
-        let got = shared.decoded.of(&frame(jpeg), &*shared);
+        let got = shared.decoded.of(&frame(jpeg), &*shared, None);
         let Err(Undecoded::OverBudget(why)) = got else {
             panic!("{got:?}");
         };

@@ -4,7 +4,7 @@
 //! on a view nobody watches, and bad numbers answered with their ranges.
 
 use crate::common::*;
-use oscstream::formats::flat::ViewGeometry;
+use oscstream::formats::flat::{self, ViewGeometry};
 use std::time::{Duration, Instant};
 
 /// GET `path` from the relay: status, body and `X-Timestamp`.
@@ -117,7 +117,63 @@ fn flat_jpg_matches_ffmpeg_v360_of_the_same_frame() {
         "flat.jpg against ffmpeg v360: PSNR {db:.1} dB; {} bytes (ffmpeg -q:v 4: {ffmpeg_bytes})",
         ours.len()
     );
-    assert!(db >= 30.0, "PSNR {db:.1} dB");
+    // ffmpeg 5.1 maps longitude onto W−1 columns and never blends across the seam at
+    // ±180°; ours does, the geometrically right choice, so the two differ there.
+    assert!(db >= 33.0, "PSNR {db:.1} dB");
+}
+
+/// PSNR in dB of plane `b` against plane `a`.
+fn plane_psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (255.0 * 255.0 / mse.max(1e-9)).log10()
+}
+
+#[test]
+fn a_camera_frame_decodes_to_ffmpegs_own_planes_chroma_unblurred() {
+    let sim = start_sim_with(oscstream::sim::SimConfig {
+        width: 1920,
+        height: 960,
+        ..sim_config()
+    });
+    let relay = start_relay(camera_at(sim.addr(), None));
+    let (status, jpeg, _) = fetch(relay.addr(), "/snapshot.jpg");
+    assert_eq!(status, 200);
+    let path = temp_dir("views-planes").join("frame.jpg");
+    std::fs::write(&path, &jpeg).unwrap();
+    let args = ["-loglevel", "error", "-i", path.to_str().unwrap()];
+    // yuvj420p: the JPEG's own full-range planes (yuv420p would rescale them).
+    let raw = ["-f", "rawvideo", "-pix_fmt", "yuvj420p", "-"];
+    let Some(out) = tool("ffmpeg", &[&args[..], &raw[..]].concat()) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut planes = flat::Planes::default();
+    flat::decode(&jpeg, &mut planes, &mut Vec::new()).unwrap();
+    let (luma, chroma) = (1920 * 960, 960 * 480);
+    assert_eq!(out.stdout.len(), luma + 2 * chroma);
+    let (y, rest) = out.stdout.split_at(luma);
+    let (cb, cr) = rest.split_at(chroma);
+    let db = [
+        plane_psnr(y, &planes.y),
+        plane_psnr(cb, &planes.cb),
+        plane_psnr(cr, &planes.cr),
+    ];
+    println!(
+        "decoded planes against ffmpeg's: Y {:.1} dB, Cb {:.1} dB, Cr {:.1} dB",
+        db[0], db[1], db[2]
+    );
+    // Chroma upsampled to 4:4:4 and averaged back scored 40 and 36 dB here.
+    assert!(db.iter().all(|&d| d >= 50.0), "{db:?}");
 }
 
 #[test]

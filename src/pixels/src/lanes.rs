@@ -1,0 +1,303 @@
+//! Eight `f32` lanes for the transforms, as explicit SIMD: two SSE2 registers on x86-64
+//! (SSE2 is part of its baseline), two NEON registers on aarch64, a plain array
+//! elsewhere. The release build optimises the binary for size, which stops the compiler
+//! from vectorising loops by itself, so the hot loops say what they want.
+//!
+//! Every operation is the same IEEE operation on each lane (no fused multiply-add, no
+//! reordering), so [`Scalar8`], the plain array the tests run beside it, gives the very
+//! same bits.
+
+use std::ops::{Add, Mul, Sub};
+
+/// What the transforms need of eight lanes.
+pub trait Lanes: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<f32, Output = Self> {
+    fn load(values: &[f32]) -> Self;
+    /// Lane by lane product.
+    fn times(self, other: Self) -> Self;
+    /// Rows to columns.
+    fn transpose(rows: [Self; 8]) -> [Self; 8];
+    /// Each lane rounded to the nearest whole number, halves to even (|x| < 2²²).
+    fn round(self, out: &mut [i32]);
+    /// Each lane plus 128.5, kept within 0..=255 and truncated: a sample.
+    fn samples(self, out: &mut [u8]);
+}
+
+const MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³: adding it leaves a whole number
+
+/// The reference: eight lanes as a plain array, one lane at a time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scalar8([f32; 8]);
+
+impl Add for Scalar8 {
+    type Output = Self;
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Scalar8(std::array::from_fn(|i| self.0[i] + o.0[i]))
+    }
+}
+
+impl Sub for Scalar8 {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Scalar8(std::array::from_fn(|i| self.0[i] - o.0[i]))
+    }
+}
+
+impl Mul<f32> for Scalar8 {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, k: f32) -> Self {
+        Scalar8(self.0.map(|v| v * k))
+    }
+}
+
+impl Lanes for Scalar8 {
+    #[inline(always)]
+    fn load(values: &[f32]) -> Self {
+        Scalar8(std::array::from_fn(|i| values[i]))
+    }
+
+    #[inline(always)]
+    fn times(self, o: Self) -> Self {
+        Scalar8(std::array::from_fn(|i| self.0[i] * o.0[i]))
+    }
+
+    #[inline(always)]
+    fn transpose(rows: [Self; 8]) -> [Self; 8] {
+        std::array::from_fn(|c| Scalar8(std::array::from_fn(|r| rows[r].0[c])))
+    }
+
+    #[inline(always)]
+    fn round(self, out: &mut [i32]) {
+        for (o, v) in out.iter_mut().zip(self.0) {
+            *o = ((v + MAGIC) - MAGIC) as i32;
+        }
+    }
+
+    #[inline(always)]
+    fn samples(self, out: &mut [u8]) {
+        for (o, v) in out.iter_mut().zip(self.0) {
+            *o = (v + 128.5).clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{Lanes, MAGIC};
+    use std::arch::x86_64::*;
+    use std::ops::{Add, Mul, Sub};
+
+    /// Two SSE2 registers.
+    #[derive(Clone, Copy)]
+    pub struct F8(__m128, __m128);
+
+    // SAFETY (every block below): SSE2 is part of the x86-64 baseline, and the loads
+    // and stores are unaligned ones within slices checked to hold eight lanes.
+    impl Add for F8 {
+        type Output = Self;
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            unsafe { F8(_mm_add_ps(self.0, o.0), _mm_add_ps(self.1, o.1)) }
+        }
+    }
+
+    impl Sub for F8 {
+        type Output = Self;
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            unsafe { F8(_mm_sub_ps(self.0, o.0), _mm_sub_ps(self.1, o.1)) }
+        }
+    }
+
+    impl Mul<f32> for F8 {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, k: f32) -> Self {
+            unsafe {
+                let k = _mm_set1_ps(k);
+                F8(_mm_mul_ps(self.0, k), _mm_mul_ps(self.1, k))
+            }
+        }
+    }
+
+    /// The 4×4 transpose of four registers (`_MM_TRANSPOSE4_PS`).
+    #[inline(always)]
+    unsafe fn transpose4(a: __m128, b: __m128, c: __m128, d: __m128) -> [__m128; 4] {
+        unsafe {
+            let t0 = _mm_unpacklo_ps(a, b);
+            let t1 = _mm_unpacklo_ps(c, d);
+            let t2 = _mm_unpackhi_ps(a, b);
+            let t3 = _mm_unpackhi_ps(c, d);
+            [
+                _mm_movelh_ps(t0, t1),
+                _mm_movehl_ps(t1, t0),
+                _mm_movelh_ps(t2, t3),
+                _mm_movehl_ps(t3, t2),
+            ]
+        }
+    }
+
+    impl Lanes for F8 {
+        #[inline(always)]
+        fn load(values: &[f32]) -> Self {
+            let v = &values[..8];
+            unsafe { F8(_mm_loadu_ps(v.as_ptr()), _mm_loadu_ps(v.as_ptr().add(4))) }
+        }
+
+        #[inline(always)]
+        fn times(self, o: Self) -> Self {
+            unsafe { F8(_mm_mul_ps(self.0, o.0), _mm_mul_ps(self.1, o.1)) }
+        }
+
+        #[inline(always)]
+        fn transpose(r: [Self; 8]) -> [Self; 8] {
+            unsafe {
+                let [a0, a1, a2, a3] = transpose4(r[0].0, r[1].0, r[2].0, r[3].0);
+                let [b0, b1, b2, b3] = transpose4(r[0].1, r[1].1, r[2].1, r[3].1);
+                let [c0, c1, c2, c3] = transpose4(r[4].0, r[5].0, r[6].0, r[7].0);
+                let [d0, d1, d2, d3] = transpose4(r[4].1, r[5].1, r[6].1, r[7].1);
+                [
+                    F8(a0, c0),
+                    F8(a1, c1),
+                    F8(a2, c2),
+                    F8(a3, c3),
+                    F8(b0, d0),
+                    F8(b1, d1),
+                    F8(b2, d2),
+                    F8(b3, d3),
+                ]
+            }
+        }
+
+        #[inline(always)]
+        fn round(self, out: &mut [i32]) {
+            let out = &mut out[..8];
+            unsafe {
+                let m = _mm_set1_ps(MAGIC);
+                let lo = _mm_cvttps_epi32(_mm_sub_ps(_mm_add_ps(self.0, m), m));
+                let hi = _mm_cvttps_epi32(_mm_sub_ps(_mm_add_ps(self.1, m), m));
+                _mm_storeu_si128(out.as_mut_ptr().cast(), lo);
+                _mm_storeu_si128(out.as_mut_ptr().add(4).cast(), hi);
+            }
+        }
+
+        #[inline(always)]
+        fn samples(self, out: &mut [u8]) {
+            let out = &mut out[..8];
+            unsafe {
+                let (half, zero, top) = (_mm_set1_ps(128.5), _mm_setzero_ps(), _mm_set1_ps(255.0));
+                let clamp = |v| _mm_min_ps(_mm_max_ps(_mm_add_ps(v, half), zero), top);
+                let lo = _mm_cvttps_epi32(clamp(self.0));
+                let hi = _mm_cvttps_epi32(clamp(self.1));
+                let words = _mm_packs_epi32(lo, hi);
+                let bytes = _mm_packus_epi16(words, words);
+                _mm_storel_epi64(out.as_mut_ptr().cast(), bytes);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod simd {
+    use super::{Lanes, MAGIC};
+    use std::arch::aarch64::*;
+    use std::ops::{Add, Mul, Sub};
+
+    /// Two NEON registers.
+    #[derive(Clone, Copy)]
+    pub struct F8(float32x4_t, float32x4_t);
+
+    // SAFETY (every block below): NEON is part of the aarch64 baseline, and the loads
+    // and stores stay within slices checked to hold eight lanes.
+    impl Add for F8 {
+        type Output = Self;
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            unsafe { F8(vaddq_f32(self.0, o.0), vaddq_f32(self.1, o.1)) }
+        }
+    }
+
+    impl Sub for F8 {
+        type Output = Self;
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            unsafe { F8(vsubq_f32(self.0, o.0), vsubq_f32(self.1, o.1)) }
+        }
+    }
+
+    impl Mul<f32> for F8 {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, k: f32) -> Self {
+            unsafe { F8(vmulq_n_f32(self.0, k), vmulq_n_f32(self.1, k)) }
+        }
+    }
+
+    impl F8 {
+        #[inline(always)]
+        fn store(self, out: &mut [f32]) {
+            let out = &mut out[..8];
+            unsafe {
+                vst1q_f32(out.as_mut_ptr(), self.0);
+                vst1q_f32(out.as_mut_ptr().add(4), self.1);
+            }
+        }
+    }
+
+    impl Lanes for F8 {
+        #[inline(always)]
+        fn load(values: &[f32]) -> Self {
+            let v = &values[..8];
+            unsafe { F8(vld1q_f32(v.as_ptr()), vld1q_f32(v.as_ptr().add(4))) }
+        }
+
+        #[inline(always)]
+        fn times(self, o: Self) -> Self {
+            unsafe { F8(vmulq_f32(self.0, o.0), vmulq_f32(self.1, o.1)) }
+        }
+
+        #[inline(always)]
+        fn transpose(rows: [Self; 8]) -> [Self; 8] {
+            // Through memory: the transposes are a small part of a block's work.
+            let mut m = [0f32; 64];
+            for (r, row) in rows.iter().enumerate() {
+                row.store(&mut m[r * 8..]);
+            }
+            let t: [f32; 64] = std::array::from_fn(|i| m[(i % 8) * 8 + i / 8]);
+            std::array::from_fn(|c| F8::load(&t[c * 8..]))
+        }
+
+        #[inline(always)]
+        fn round(self, out: &mut [i32]) {
+            let out = &mut out[..8];
+            unsafe {
+                let m = vdupq_n_f32(MAGIC);
+                let lo = vcvtq_s32_f32(vsubq_f32(vaddq_f32(self.0, m), m));
+                let hi = vcvtq_s32_f32(vsubq_f32(vaddq_f32(self.1, m), m));
+                vst1q_s32(out.as_mut_ptr(), lo);
+                vst1q_s32(out.as_mut_ptr().add(4), hi);
+            }
+        }
+
+        #[inline(always)]
+        fn samples(self, out: &mut [u8]) {
+            let out = &mut out[..8];
+            unsafe {
+                let (half, zero, top) = (vdupq_n_f32(128.5), vdupq_n_f32(0.0), vdupq_n_f32(255.0));
+                let clamp = |v| vminq_f32(vmaxq_f32(vaddq_f32(v, half), zero), top);
+                let lo = vcvtq_s32_f32(clamp(self.0));
+                let hi = vcvtq_s32_f32(clamp(self.1));
+                let words = vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi));
+                vst1_u8(out.as_mut_ptr(), vqmovun_s16(words));
+            }
+        }
+    }
+}
+
+/// The lanes the transforms run on here.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub type F8 = simd::F8;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub type F8 = Scalar8;
