@@ -16,7 +16,7 @@
 mod common;
 
 use common::*;
-use oscstream::formats::flat::{self, Mount, Planes, Remap, ViewGeometry};
+use oscstream::formats::flat::{self, Mount, Planes, Remap, Source, ViewGeometry};
 use std::path::Path;
 
 fn thread_cpu() -> f64 {
@@ -126,7 +126,7 @@ fn bench_views_against_ffmpeg_v360() {
                 .map(|&y| Remap::new(view(y), Mount::default(), (w, h)))
                 .collect();
             let (mut planes, mut out, mut scratch) =
-                (Planes::default(), Planes::default(), Vec::new());
+                (Source::default(), Planes::default(), Vec::new());
             let mut bytes = 0;
             // The relay decodes only the MCUs its running views read.
             let mut need = flat::McuMask::none(w, h);
@@ -148,7 +148,7 @@ fn bench_views_against_ffmpeg_v360() {
         let stages = {
             let remap = Remap::new(view(yaws[0]), Mount::default(), (w, h));
             let (mut planes, mut out, mut scratch) =
-                (Planes::default(), Planes::default(), Vec::new());
+                (Source::default(), Planes::default(), Vec::new());
             let mut spent = [0.0; 4];
             for jpeg in &jpegs {
                 let t0 = thread_cpu();

@@ -4,7 +4,7 @@
 //! frame size at hand; a frame far too small for the size it claims is not decoded.
 
 use crate::budget::Share;
-use crate::formats::flat::{self, McuMask, Planes};
+use crate::formats::flat::{self, McuMask, Source};
 use crate::formats::jpeg::jpeg_dimensions;
 use crate::relay::frame::Frame;
 use crate::relay::hub::Hub;
@@ -44,7 +44,7 @@ impl std::fmt::Display for Undecoded {
 }
 
 /// A camera frame's planes, or why there are none.
-pub type Decoding = Result<Arc<Planes>, Undecoded>;
+pub type Decoding = Result<Arc<Source>, Undecoded>;
 
 /// Fewer bytes than this per pixel cannot be a baseline picture: every 8×8 block takes
 /// at least a DC code and an end-of-block code, two bits, so even a flat grey frame has
@@ -186,7 +186,7 @@ impl Decoded {
                 state.reserved = Some((size, share));
             }
         }
-        let mut planes = Planes::default();
+        let mut planes = Source::default();
         flat::decode_needed(&frame.jpeg, &mut planes, &mut state.scratch, need)
             .map(|()| Arc::new(planes))
             .map_err(Undecoded::Decode)

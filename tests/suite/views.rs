@@ -157,8 +157,9 @@ fn a_camera_frame_decodes_to_ffmpegs_own_planes_chroma_unblurred() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut planes = flat::Planes::default();
-    flat::decode(&jpeg, &mut planes, &mut Vec::new()).unwrap();
+    let mut source = flat::Source::default();
+    flat::decode(&jpeg, &mut source, &mut Vec::new()).unwrap();
+    let planes = source.to_planes();
     let (luma, chroma) = (1920 * 960, 960 * 480);
     assert_eq!(out.stdout.len(), luma + 2 * chroma);
     let (y, rest) = out.stdout.split_at(luma);

@@ -8,8 +8,9 @@
 //! decoding stops after the last needed MCU row. One flat view reads a tenth of a frame.
 
 use crate::dct;
+use crate::planes::{Plane, Source};
 use crate::tables::ZIGZAG;
-use crate::{DecodeError, MAX_SOURCE_HEIGHT, MAX_SOURCE_WIDTH, Planes};
+use crate::{DecodeError, MAX_SOURCE_HEIGHT, MAX_SOURCE_WIDTH};
 
 /// Which 16×16 MCUs of a source some reader needs, one bit each, row by row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -486,45 +487,59 @@ impl Coding<'_> {
     }
 }
 
-/// Where a block of a plane goes: straight into the plane when it lies inside, else
-/// through `spare` and only its visible part copied.
-fn place(
-    plane: &mut [u8],
-    (width, height): (usize, usize),
-    (x, y): (usize, usize),
-    spare: &[u8; 64],
-) {
-    if x >= width {
-        return;
-    }
-    for row in 0..8.min(height.saturating_sub(y)) {
-        let n = 8.min(width - x);
-        plane[(y + row) * width + x..][..n].copy_from_slice(&spare[row * 8..row * 8 + n]);
+/// A plane being decoded into: its pixels, the distance between its rows, and the
+/// picture's size in it (the padding's column and row lie outside).
+struct Target<'a> {
+    pixels: &'a mut [u8],
+    stride: usize,
+    size: (usize, usize),
+}
+
+impl Target<'_> {
+    /// The block at (`x`, `y`): decoded, and when `wanted` also transformed into place
+    /// (through `spare` where it crosses the picture's edge, only its inside copied).
+    fn block(
+        &mut self,
+        coding: &mut Coding,
+        bits: &mut Bits,
+        wanted: bool,
+        (x, y): (usize, usize),
+        spare: &mut [u8; 64],
+    ) -> Result<(), DecodeError> {
+        let (width, height) = self.size;
+        if !wanted {
+            return coding.block(bits, None);
+        }
+        if x + 8 <= width && y + 8 <= height {
+            return coding.block(
+                bits,
+                Some((&mut self.pixels[y * self.stride + x..], self.stride)),
+            );
+        }
+        coding.block(bits, Some((spare, 8)))?;
+        if x < width {
+            let n = 8.min(width - x);
+            for row in 0..8.min(height.saturating_sub(y)) {
+                self.pixels[(y + row) * self.stride + x..][..n]
+                    .copy_from_slice(&spare[row * 8..row * 8 + n]);
+            }
+        }
+        Ok(())
     }
 }
 
-/// Decodes `jpeg` into `into`'s planes, transforming only the MCUs `need` marks (all
-/// without one). `NotOurs` for a layout left to another decoder.
+/// Decodes `jpeg` into `into`, transforming only the MCUs `need` marks (all without
+/// one). `NotOurs` for a layout left to another decoder.
 pub fn decode(
     jpeg: &[u8],
-    into: &mut Planes,
+    into: &mut Source,
     need: Option<&McuMask>,
 ) -> Result<Outcome, DecodeError> {
     let Some(headers) = read_headers(jpeg)? else {
         return Ok(Outcome::NotOurs);
     };
     let (width, height) = (headers.width, headers.height);
-    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
-    into.width = width;
-    into.height = height;
-    for (plane, size) in [
-        (&mut into.y, width * height),
-        (&mut into.cb, cw * ch),
-        (&mut into.cr, cw * ch),
-    ] {
-        plane.clear();
-        plane.resize(size, 0);
-    }
+    into.prepare(width, height);
     let mut codings = Vec::with_capacity(3);
     for c in &headers.components {
         let quant = headers.quants[c.quant]
@@ -552,6 +567,14 @@ pub fn decode(
         count: 0,
         marker: false,
     };
+    let sizes = [Plane::Y, Plane::Cb, Plane::Cr].map(|p| into.size_of(p));
+    let strides = [Plane::Y, Plane::Cb, Plane::Cr].map(|p| into.stride(p));
+    let [y, cb, cr] = &mut into.planes;
+    let mut targets = [(y, 0), (cb, 1), (cr, 2)].map(|(pixels, i)| Target {
+        pixels,
+        stride: strides[i],
+        size: sizes[i],
+    });
     let mut spare = [0u8; 64];
     let interval = headers.restart_interval;
     for mcu in 0..rows_needed * columns {
@@ -561,32 +584,15 @@ pub fn decode(
         }
         let (mx, my) = (mcu % columns, mcu / columns);
         let wanted = need.is_none_or(|m| m.has(mcu));
-        let inside = (mx + 1) * 16 <= width && (my + 1) * 16 <= height;
-        let [luma, cb, cr] = &mut codings[..] else {
-            unreachable!("three components");
-        };
         for (bx, by) in [(0, 0), (8, 0), (0, 8), (8, 8)] {
-            let (x, y) = (mx * 16 + bx, my * 16 + by);
-            if !wanted {
-                luma.block(&mut bits, None)?;
-            } else if inside {
-                luma.block(&mut bits, Some((&mut into.y[y * width + x..], width)))?;
-            } else {
-                luma.block(&mut bits, Some((&mut spare, 8)))?;
-                place(&mut into.y, (width, height), (x, y), &spare);
-            }
+            let at = (mx * 16 + bx, my * 16 + by);
+            targets[0].block(&mut codings[0], &mut bits, wanted, at, &mut spare)?;
         }
-        for (coding, plane) in [(cb, &mut into.cb), (cr, &mut into.cr)] {
-            let (x, y) = (mx * 8, my * 8);
-            if !wanted {
-                coding.block(&mut bits, None)?;
-            } else if x + 8 <= cw && y + 8 <= ch {
-                coding.block(&mut bits, Some((&mut plane[y * cw + x..], cw)))?;
-            } else {
-                coding.block(&mut bits, Some((&mut spare, 8)))?;
-                place(plane, (cw, ch), (x, y), &spare);
-            }
+        for i in 1..3 {
+            let at = (mx * 8, my * 8);
+            targets[i].block(&mut codings[i], &mut bits, wanted, at, &mut spare)?;
         }
     }
+    into.pad();
     Ok(Outcome::Decoded)
 }

@@ -7,8 +7,8 @@
 //! folded into one multiply per coefficient, then Huffman coding driven by a mask of
 //! the nonzero coefficients, so runs of zeros cost one `trailing_zeros`, not a loop.
 
-use crate::Planes;
 use crate::dct;
+use crate::planes::Planes;
 use crate::tables::{self, HuffmanSpec, ZIGZAG};
 
 /// A Huffman table turned around for encoding: each symbol's code and its length.
