@@ -93,12 +93,12 @@ fn rows<L: Lanes>(block: &[f32; 64]) -> [L; 8] {
     std::array::from_fn(|r| L::load(&block[r * 8..]))
 }
 
-/// The forward transform of a block of level-shifted samples (row-major), quantised
-/// with `divisors` (from [`forward_divisors`]) and rounded, still row-major.
+/// The forward transform of the 8×8 block whose rows start `rows[0..8]` (samples),
+/// quantised with `divisors` (from [`forward_divisors`]) and rounded, row-major.
 #[inline(always)]
-pub fn forward_quantised<L: Lanes>(block: &[f32; 64], divisors: &[f32; 64], out: &mut [i32; 64]) {
+pub fn forward_quantised<L: Lanes>(rows: [&[u8]; 8], divisors: &[f32; 64], out: &mut [i32; 64]) {
     // Each lane of a transposed row is a row: the first pass transforms rows.
-    let by_rows = forward_1d(L::transpose(rows::<L>(block)));
+    let by_rows = forward_1d(L::transpose(rows.map(L::from_samples)));
     let coefficients = forward_1d(L::transpose(by_rows));
     for (r, c) in coefficients.into_iter().enumerate() {
         c.times(L::load(&divisors[r * 8..]))
@@ -125,8 +125,8 @@ pub fn inverse(block: &[f32; 64], out: &mut [u8], stride: usize) {
 }
 
 /// [`forward_quantised`] on the lanes of this machine.
-pub fn forward(block: &[f32; 64], divisors: &[f32; 64], out: &mut [i32; 64]) {
-    forward_quantised::<F8>(block, divisors, out);
+pub fn forward(rows: [&[u8]; 8], divisors: &[f32; 64], out: &mut [i32; 64]) {
+    forward_quantised::<F8>(rows, divisors, out);
 }
 
 /// A constant block's samples, exactly as [`inverse`] gives them.
@@ -140,8 +140,12 @@ pub fn constant_sample(dc: f32) -> u8 {
 mod tests {
     use super::*;
 
-    fn test_block(seed: usize) -> [f32; 64] {
-        std::array::from_fn(|i| ((i * 37 + i / 8 * 11 + seed * 101) % 200) as f32 - 128.0)
+    fn test_block(seed: usize) -> [u8; 64] {
+        std::array::from_fn(|i| ((i * 37 + i / 8 * 11 + seed * 101) % 200) as u8)
+    }
+
+    fn rows_of(block: &[u8; 64]) -> [&[u8]; 8] {
+        std::array::from_fn(|r| &block[r * 8..r * 8 + 8])
     }
 
     #[test]
@@ -150,13 +154,13 @@ mod tests {
         // Quantisers of one: the inverse's multipliers undo the forward divisors.
         let ones = [1u16; 64];
         let mut q = [0i32; 64];
-        forward(&block, &forward_divisors(&ones), &mut q);
+        forward(rows_of(&block), &forward_divisors(&ones), &mut q);
         let m = inverse_multipliers(&ones);
         let coefficients: [f32; 64] = std::array::from_fn(|i| q[i] as f32 * m[i]);
         let mut out = [0u8; 64];
         inverse(&coefficients, &mut out, 8);
         for (o, s) in out.iter().zip(block) {
-            assert!((f32::from(*o) - (s + 128.0)).abs() <= 1.0, "{o} vs {s}");
+            assert!(o.abs_diff(s) <= 1, "{o} vs {s}");
         }
     }
 
@@ -168,11 +172,12 @@ mod tests {
         for seed in 0..50 {
             let block = test_block(seed);
             let (mut simd, mut scalar) = ([0i32; 64], [0i32; 64]);
-            forward_quantised::<F8>(&block, &divisors, &mut simd);
-            forward_quantised::<Scalar8>(&block, &divisors, &mut scalar);
+            forward_quantised::<F8>(rows_of(&block), &divisors, &mut simd);
+            forward_quantised::<Scalar8>(rows_of(&block), &divisors, &mut scalar);
             assert_eq!(simd, scalar);
-            let coefficients: [f32; 64] =
-                std::array::from_fn(|i| (block[i] * (seed as f32 - 25.0)) * multipliers[i]);
+            let coefficients: [f32; 64] = std::array::from_fn(|i| {
+                (f32::from(block[i]) * (seed as f32 - 25.0)) * multipliers[i]
+            });
             let (mut simd, mut scalar) = ([0u8; 64], [0u8; 64]);
             inverse_with::<F8>(&coefficients, &mut simd, 8);
             inverse_with::<Scalar8>(&coefficients, &mut scalar, 8);

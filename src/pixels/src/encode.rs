@@ -7,9 +7,9 @@
 //! folded into one multiply per coefficient, then Huffman coding driven by a mask of
 //! the nonzero coefficients, so runs of zeros cost one `trailing_zeros`, not a loop.
 
-use crate::dct;
 use crate::planes::Planes;
 use crate::tables::{self, HuffmanSpec, ZIGZAG};
+use crate::{dct, lanes};
 
 /// A Huffman table turned around for encoding: each symbol's code and its length.
 struct CodeTable {
@@ -101,17 +101,14 @@ struct Component<'a> {
 }
 
 impl Component<'_> {
-    /// Quantises `block` (row-major samples) and codes it.
-    fn code_block(&mut self, block: &[f32; 64], writer: &mut BitWriter) {
+    /// Quantises the block whose rows start `rows[0..8]` and codes it.
+    fn code_block(&mut self, rows: [&[u8]; 8], writer: &mut BitWriter) {
         let mut natural = [0i32; 64];
-        dct::forward(block, &self.divisors, &mut natural);
-        let mut quantised = [0i32; 64];
-        let mut nonzero = 0u64;
-        for (k, &at) in ZIGZAG.iter().enumerate() {
-            let q = natural[usize::from(at)];
-            quantised[k] = q;
-            nonzero |= u64::from(q != 0) << k;
-        }
+        dct::forward(rows, &self.divisors, &mut natural);
+        // Quantised coefficients of 8-bit samples fit 16 bits (at most ±2040).
+        let quantised: [i16; 64] = std::array::from_fn(|k| natural[usize::from(ZIGZAG[k])] as i16);
+        let nonzero = lanes::nonzero_mask(&quantised);
+        let quantised = quantised.map(i32::from);
         let diff = quantised[0] - self.previous_dc;
         self.previous_dc = quantised[0];
         let (size, bits) = magnitude(diff);
@@ -147,23 +144,28 @@ impl Component<'_> {
     }
 }
 
-/// The 8×8 block of `plane` (`width`×`height`) whose top-left is (`x`, `y`), level
-/// shifted; past the plane's edge its last column and row repeat.
-fn block_of(plane: &[u8], (width, height): (usize, usize), x: usize, y: usize) -> [f32; 64] {
-    let mut block = [0f32; 64];
-    for (r, row) in block.chunks_exact_mut(8).enumerate() {
+/// Codes the 8×8 block of `plane` (`width`×`height`) whose top-left is (`x`, `y`):
+/// straight from the plane's rows, or past its edge from a copy whose last column and
+/// row repeat.
+fn code_block_at(
+    component: &mut Component,
+    writer: &mut BitWriter,
+    plane: &[u8],
+    (width, height): (usize, usize),
+    (x, y): (usize, usize),
+) {
+    if x + 8 <= width && y + 8 <= height {
+        let rows = std::array::from_fn(|r| &plane[(y + r) * width + x..][..8]);
+        return component.code_block(rows, writer);
+    }
+    let mut copy = [0u8; 64];
+    for (r, row) in copy.chunks_exact_mut(8).enumerate() {
         let line = &plane[(y + r).min(height - 1) * width..][..width];
-        if x + 8 <= width {
-            for (out, &v) in row.iter_mut().zip(&line[x..x + 8]) {
-                *out = f32::from(v) - 128.0;
-            }
-        } else {
-            for (c, out) in row.iter_mut().enumerate() {
-                *out = f32::from(line[(x + c).min(width - 1)]) - 128.0;
-            }
+        for (c, out) in row.iter_mut().enumerate() {
+            *out = line[(x + c).min(width - 1)];
         }
     }
-    block
+    component.code_block(std::array::from_fn(|r| &copy[r * 8..r * 8 + 8]), writer);
 }
 
 /// A big-endian marker segment: its marker, its length, its body.
@@ -245,14 +247,12 @@ pub fn encode(planes: &Planes, quality: u8) -> Option<Vec<u8>> {
     for my in 0..height.div_ceil(16) {
         for mx in 0..width.div_ceil(16) {
             for (bx, by) in [(0, 0), (8, 0), (0, 8), (8, 8)] {
-                let (x, y) = (mx * 16 + bx, my * 16 + by);
-                let block = block_of(&planes.y, (width, height), x, y);
-                luma.code_block(&block, &mut writer);
+                let at = (mx * 16 + bx, my * 16 + by);
+                code_block_at(&mut luma, &mut writer, &planes.y, (width, height), at);
             }
-            let block = block_of(&planes.cb, (cw, ch), mx * 8, my * 8);
-            cb.code_block(&block, &mut writer);
-            let block = block_of(&planes.cr, (cw, ch), mx * 8, my * 8);
-            cr.code_block(&block, &mut writer);
+            let at = (mx * 8, my * 8);
+            code_block_at(&mut cb, &mut writer, &planes.cb, (cw, ch), at);
+            code_block_at(&mut cr, &mut writer, &planes.cr, (cw, ch), at);
         }
     }
     writer.finish();

@@ -12,6 +12,8 @@ use std::ops::{Add, Mul, Sub};
 /// What the transforms need of eight lanes.
 pub trait Lanes: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<f32, Output = Self> {
     fn load(values: &[f32]) -> Self;
+    /// Eight samples, level shifted (minus 128).
+    fn from_samples(samples: &[u8]) -> Self;
     /// Lane by lane product.
     fn times(self, other: Self) -> Self;
     /// Rows to columns.
@@ -56,6 +58,11 @@ impl Lanes for Scalar8 {
     #[inline(always)]
     fn load(values: &[f32]) -> Self {
         Scalar8(std::array::from_fn(|i| values[i]))
+    }
+
+    #[inline(always)]
+    fn from_samples(samples: &[u8]) -> Self {
+        Scalar8(std::array::from_fn(|i| f32::from(samples[i]) - 128.0))
     }
 
     #[inline(always)]
@@ -144,6 +151,19 @@ mod simd {
         fn load(values: &[f32]) -> Self {
             let v = &values[..8];
             unsafe { F8(_mm_loadu_ps(v.as_ptr()), _mm_loadu_ps(v.as_ptr().add(4))) }
+        }
+
+        #[inline(always)]
+        fn from_samples(samples: &[u8]) -> Self {
+            let s = &samples[..8];
+            unsafe {
+                let zero = _mm_setzero_si128();
+                let words = _mm_unpacklo_epi8(_mm_loadl_epi64(s.as_ptr().cast()), zero);
+                let shift = _mm_set1_ps(128.0);
+                let lo = _mm_cvtepi32_ps(_mm_unpacklo_epi16(words, zero));
+                let hi = _mm_cvtepi32_ps(_mm_unpackhi_epi16(words, zero));
+                F8(_mm_sub_ps(lo, shift), _mm_sub_ps(hi, shift))
+            }
         }
 
         #[inline(always)]
@@ -254,6 +274,18 @@ mod simd {
         }
 
         #[inline(always)]
+        fn from_samples(samples: &[u8]) -> Self {
+            let s = &samples[..8];
+            unsafe {
+                let words = vmovl_u8(vld1_u8(s.as_ptr()));
+                let shift = vdupq_n_f32(128.0);
+                let lo = vcvtq_f32_u32(vmovl_u16(vget_low_u16(words)));
+                let hi = vcvtq_f32_u32(vmovl_u16(vget_high_u16(words)));
+                F8(vsubq_f32(lo, shift), vsubq_f32(hi, shift))
+            }
+        }
+
+        #[inline(always)]
         fn times(self, o: Self) -> Self {
             unsafe { F8(vmulq_f32(self.0, o.0), vmulq_f32(self.1, o.1)) }
         }
@@ -301,3 +333,62 @@ mod simd {
 pub type F8 = simd::F8;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub type F8 = Scalar8;
+
+/// Which of 64 coefficients (in scan order) are not zero, one bit each (bit k for the
+/// k-th): what the encoder's run-length loop walks.
+#[inline(always)]
+pub fn nonzero_mask(coefficients: &[i16; 64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        let mut zero_bits = 0u64;
+        // SAFETY: SSE2 is part of x86-64; each load reads 8 of the 64 values.
+        unsafe {
+            let zero = _mm_setzero_si128();
+            for half in 0..4 {
+                let p = coefficients.as_ptr().add(half * 16);
+                let a = _mm_cmpeq_epi16(_mm_loadu_si128(p.cast()), zero);
+                let b = _mm_cmpeq_epi16(_mm_loadu_si128(p.add(8).cast()), zero);
+                let bits = _mm_movemask_epi8(_mm_packs_epi16(a, b)) as u32 as u64;
+                zero_bits |= bits << (half * 16);
+            }
+        }
+        !zero_bits
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    nonzero_mask_scalar(coefficients)
+}
+
+/// [`nonzero_mask`], one coefficient at a time.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+pub fn nonzero_mask_scalar(coefficients: &[i16; 64]) -> u64 {
+    coefficients
+        .iter()
+        .enumerate()
+        .fold(0, |mask, (k, &c)| mask | (u64::from(c != 0) << k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nonzero_mask_and_the_samples_are_the_same_on_every_path() {
+        for seed in 0..200u64 {
+            let c: [i16; 64] = std::array::from_fn(|k| {
+                let x = (seed * 2_654_435_761 + k as u64 * 40_503) % 7;
+                if x < 4 {
+                    0
+                } else {
+                    (x as i16 - 5) * (k as i16 + 1)
+                }
+            });
+            assert_eq!(nonzero_mask(&c), nonzero_mask_scalar(&c), "{c:?}");
+            let samples: [u8; 8] = std::array::from_fn(|i| (seed as usize * 31 + i * 97) as u8);
+            let (mut a, mut b) = ([0i32; 8], [0i32; 8]);
+            F8::from_samples(&samples).round(&mut a);
+            Scalar8::from_samples(&samples).round(&mut b);
+            assert_eq!(a, b);
+        }
+    }
+}

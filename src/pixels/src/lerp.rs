@@ -180,7 +180,7 @@ fn blend_here(ab: &[u16], cd: &[u16], weights: &[[u8; 2]], out: &mut [u8]) {
 
 /// The four source pixels of each tap as two pairs. A tap past the plane (only a table
 /// built for another size has one) reads zeros instead.
-fn gather(src: &[u8], stride: usize, offsets: &[u32], ab: &mut [u16], cd: &mut [u16]) {
+fn gather_checked(src: &[u8], stride: usize, offsets: &[u32], ab: &mut [u16], cd: &mut [u16]) {
     let pair = |i: usize| match src.get(i..i + 2) {
         Some(&[a, b]) => u16::from_le_bytes([a, b]),
         _ => 0,
@@ -192,8 +192,32 @@ fn gather(src: &[u8], stride: usize, offsets: &[u32], ab: &mut [u16], cd: &mut [
     }
 }
 
-/// `out[k]` = the blend of the four pixels of padded plane `src` around tap `k`.
-pub fn remap(src: &[u8], stride: usize, offsets: &[u32], weights: &[[u8; 2]], out: &mut [u8]) {
+/// [`gather_checked`] for taps known to lie inside: no check per pixel.
+///
+/// # Safety
+/// Every offset plus `stride + 1` must be an index of `src`.
+unsafe fn gather(src: &[u8], stride: usize, offsets: &[u32], ab: &mut [u16], cd: &mut [u16]) {
+    let base = src.as_ptr();
+    for ((&offset, ab), cd) in offsets.iter().zip(ab.iter_mut()).zip(cd.iter_mut()) {
+        let i = offset as usize;
+        // SAFETY: the caller vouches that i + stride + 1 is within src.
+        unsafe {
+            *ab = u16::from_le_bytes(base.add(i).cast::<[u8; 2]>().read_unaligned());
+            *cd = u16::from_le_bytes(base.add(i + stride).cast::<[u8; 2]>().read_unaligned());
+        }
+    }
+}
+
+/// `out[k]` = the blend of the four pixels of padded plane `src` around tap `k`;
+/// `furthest` is the largest offset in `offsets`.
+pub fn remap(
+    src: &[u8],
+    stride: usize,
+    (offsets, furthest): (&[u32], u32),
+    weights: &[[u8; 2]],
+    out: &mut [u8],
+) {
+    let inside = (furthest as usize) + stride + 1 < src.len();
     let (mut ab, mut cd) = ([0u16; CHUNK], [0u16; CHUNK]);
     for ((offsets, weights), out) in offsets
         .chunks(CHUNK)
@@ -201,7 +225,12 @@ pub fn remap(src: &[u8], stride: usize, offsets: &[u32], weights: &[[u8; 2]], ou
         .zip(out.chunks_mut(CHUNK))
     {
         let n = out.len();
-        gather(src, stride, offsets, &mut ab[..n], &mut cd[..n]);
+        if inside {
+            // SAFETY: no offset passes `furthest`, and furthest + stride + 1 is in src.
+            unsafe { gather(src, stride, offsets, &mut ab[..n], &mut cd[..n]) };
+        } else {
+            gather_checked(src, stride, offsets, &mut ab[..n], &mut cd[..n]);
+        }
         blend_here(&ab[..n], &cd[..n], weights, out);
     }
 }

@@ -21,6 +21,8 @@ struct PlaneMap {
     /// The source plane's picture size (its buffer has one more column and row).
     source: (usize, usize),
     offsets: Vec<u32>,
+    /// The largest offset: with it, one check covers every tap of a frame.
+    furthest: u32,
     weights: Vec<[u8; 2]>,
 }
 
@@ -54,6 +56,7 @@ impl PlaneMap {
             width,
             height,
             source,
+            furthest: offsets.iter().copied().max().unwrap_or(0),
             offsets,
             weights,
         }
@@ -77,7 +80,8 @@ impl PlaneMap {
         out.clear();
         out.resize(self.width * self.height, 0);
         let (pixels, stride) = src.plane(plane);
-        lerp::remap(pixels, stride, &self.offsets, &self.weights, out);
+        let taps = (&self.offsets[..], self.furthest);
+        lerp::remap(pixels, stride, taps, &self.weights, out);
     }
 }
 
