@@ -18,6 +18,7 @@ mod common;
 use common::*;
 use oscstream::formats::flat::{self, Mount, Planes, Remap, Source, ViewGeometry};
 use std::path::Path;
+use std::time::Duration;
 
 fn thread_cpu() -> f64 {
     let mut t = libc::timespec {
@@ -198,4 +199,160 @@ fn bench_views_against_ffmpeg_v360() {
         );
         println!("    ours per stage: {stages}");
     }
+}
+
+/// User plus system CPU seconds of process `pid` so far, threads that ended included.
+fn process_cpu(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's closing parenthesis; utime and stime are 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(14) + ticks(15)) / hz
+}
+
+/// Parts read from `url`'s stream until `until`.
+fn count_parts(addr: std::net::SocketAddr, path: &str, until: std::time::Instant) -> u64 {
+    let mut viewer = Viewer::connect(addr, path);
+    let mut parts = 0;
+    while std::time::Instant::now() < until {
+        viewer.next_part();
+        parts += 1;
+    }
+    parts
+}
+
+/// The relay's CPU per view frame on a live stream (the simulator's preview, one
+/// 1280×720 view watched by one viewer: the relay process's whole CPU, camera reading
+/// included) against an ffmpeg process doing the same view of the same stream
+/// (`-threads 1`, reading the relay's `/video.mkv`, `v360`, `-q:v 4`), one after the
+/// other, for a THETA Z1's two preview formats. `VIEWS_LIVE_SECS` sets each window
+/// (default 10).
+#[test]
+#[ignore = "a benchmark; see the module docs"]
+fn bench_a_live_view_against_ffmpeg_on_the_same_stream() {
+    let secs = env_number("VIEWS_LIVE_SECS", 10);
+    for (width, height, fps) in [(1920, 960, 8), (1024, 512, 30)] {
+        let Some((ours, frames, theirs, ff_frames)) = live_case((width, height, fps), secs) else {
+            return;
+        };
+        println!(
+            "live view, {width}x{height}@{fps} camera, 1280x720 view: relay {:.2} ms CPU per view frame \
+             ({frames} frames) vs ffmpeg {:.2} ms ({ff_frames} frames) = {:.2}x",
+            ours * 1e3,
+            theirs * 1e3,
+            ours / theirs
+        );
+    }
+}
+
+/// One live case: our CPU seconds per view frame and frames, ffmpeg's and its frames.
+fn live_case((width, height, fps): (u16, u16, u32), secs: u64) -> Option<(f64, u64, f64, f64)> {
+    let sim = start_sim_with(oscstream::sim::SimConfig {
+        width,
+        height,
+        fps,
+        ..sim_config()
+    });
+    let g = view(30.0);
+    let config = format!(
+        "[[camera]]\nname = \"live\"\nhost = \"127.0.0.1\"\nport = {}\n\n[[camera.view]]\nname = \"bench\"\n\
+         yaw = {}\npitch = {}\nfov = {}\nsize = \"{}x{}\"\n",
+        sim.addr().port(),
+        g.yaw,
+        g.pitch,
+        g.fov,
+        g.width,
+        g.height
+    );
+    let file = temp_dir("views-live").join("cameras.toml");
+    std::fs::write(&file, config).unwrap();
+    let (relay, url) = start_binary(
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "open http://",
+    );
+    let addr = addr_of(&url);
+    // Warm up: the camera connection, the table, the first frames.
+    count_parts(
+        addr,
+        "/views/bench/video_feed",
+        std::time::Instant::now() + Duration::from_secs(2),
+    );
+    let pid = relay.0.id();
+    let before = process_cpu(pid);
+    let window = Duration::from_secs(secs);
+    let frames = count_parts(
+        addr,
+        "/views/bench/video_feed",
+        std::time::Instant::now() + window,
+    );
+    let ours = (process_cpu(pid) - before) / frames.max(1) as f64;
+    let filter = format!(
+        "v360=e:flat:yaw={}:pitch={}:roll={}:h_fov={}:v_fov={}:w={}:h={}:interp=line",
+        g.yaw,
+        g.pitch,
+        g.roll,
+        g.fov,
+        g.v_fov(),
+        g.width,
+        g.height
+    );
+    let source = format!("http://{addr}/video.mkv");
+    let out = tool(
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-benchmark",
+            "-threads",
+            "1",
+            "-filter_threads",
+            "1",
+            "-i",
+            &source,
+            "-t",
+            &secs.to_string(),
+            "-vf",
+            &filter,
+            "-c:v",
+            "mjpeg",
+            "-q:v",
+            "4",
+            "-f",
+            "null",
+            "-",
+        ],
+    )?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let field = |name: &str| -> Option<f64> {
+        let rest = text.rsplit(&format!("{name}=")).next()?;
+        rest.trim_start()
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()?
+            .parse()
+            .ok()
+    };
+    let (Some(utime), Some(stime), Some(ff_frames)) =
+        (field("utime"), field("stime"), field("frame"))
+    else {
+        panic!("ffmpeg's benchmark line: {text}");
+    };
+    Some((
+        ours,
+        frames,
+        (utime + stime) / ff_frames.max(1.0),
+        ff_frames,
+    ))
 }

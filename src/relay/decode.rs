@@ -186,7 +186,12 @@ impl Decoded {
                 state.reserved = Some((size, share));
             }
         }
-        let mut planes = Source::default();
+        // The last frame's buffers, when no view still reads them: no allocation, no
+        // fresh pages to fault in, for every frame.
+        let mut planes = match state.newest.take() {
+            Some((_, _, Ok(last))) => Arc::try_unwrap(last).unwrap_or_default(),
+            _ => Source::default(),
+        };
         flat::decode_needed(&frame.jpeg, &mut planes, &mut state.scratch, need)
             .map(|()| Arc::new(planes))
             .map_err(Undecoded::Decode)

@@ -105,12 +105,10 @@ impl Component<'_> {
     fn code_block(&mut self, rows: [&[u8]; 8], writer: &mut BitWriter) {
         let mut natural = [0i32; 64];
         dct::forward(rows, &self.divisors, &mut natural);
-        // Quantised coefficients of 8-bit samples fit 16 bits (at most ±2040).
-        let quantised: [i16; 64] = std::array::from_fn(|k| natural[usize::from(ZIGZAG[k])] as i16);
-        let nonzero = lanes::nonzero_mask(&quantised);
-        let quantised = quantised.map(i32::from);
-        let diff = quantised[0] - self.previous_dc;
-        self.previous_dc = quantised[0];
+        // Only the nonzero coefficients are visited, in scan order.
+        let nonzero = tables::in_scan_order(lanes::nonzero_mask(&natural));
+        let diff = natural[0] - self.previous_dc;
+        self.previous_dc = natural[0];
         let (size, bits) = magnitude(diff);
         let symbol = size as usize;
         writer.put(
@@ -130,7 +128,7 @@ impl Component<'_> {
                 );
                 run -= 16;
             }
-            let (size, bits) = magnitude(quantised[k as usize]);
+            let (size, bits) = magnitude(natural[usize::from(ZIGZAG[k as usize])]);
             let symbol = ((run << 4) | size) as usize;
             writer.put(
                 (u32::from(self.ac.code[symbol]) << size) | bits,

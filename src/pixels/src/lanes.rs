@@ -334,23 +334,25 @@ pub type F8 = simd::F8;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub type F8 = Scalar8;
 
-/// Which of 64 coefficients (in scan order) are not zero, one bit each (bit k for the
-/// k-th): what the encoder's run-length loop walks.
+/// Which of 64 coefficients (row-major) are not zero, one bit each (bit i for the
+/// i-th): 64 compares in a handful of instructions.
 #[inline(always)]
-pub fn nonzero_mask(coefficients: &[i16; 64]) -> u64 {
+pub fn nonzero_mask(coefficients: &[i32; 64]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
         let mut zero_bits = 0u64;
-        // SAFETY: SSE2 is part of x86-64; each load reads 8 of the 64 values.
+        // SAFETY: SSE2 is part of x86-64; each load reads 4 of the 64 values.
         unsafe {
             let zero = _mm_setzero_si128();
-            for half in 0..4 {
-                let p = coefficients.as_ptr().add(half * 16);
-                let a = _mm_cmpeq_epi16(_mm_loadu_si128(p.cast()), zero);
-                let b = _mm_cmpeq_epi16(_mm_loadu_si128(p.add(8).cast()), zero);
-                let bits = _mm_movemask_epi8(_mm_packs_epi16(a, b)) as u32 as u64;
-                zero_bits |= bits << (half * 16);
+            for sixteen in 0..4 {
+                let p = coefficients.as_ptr().add(sixteen * 16).cast::<__m128i>();
+                let load = |i: usize| _mm_loadu_si128(p.add(i));
+                let low = _mm_packs_epi32(load(0), load(1));
+                let high = _mm_packs_epi32(load(2), load(3));
+                let zeros =
+                    _mm_packs_epi16(_mm_cmpeq_epi16(low, zero), _mm_cmpeq_epi16(high, zero));
+                zero_bits |= (_mm_movemask_epi8(zeros) as u32 as u64) << (sixteen * 16);
             }
         }
         !zero_bits
@@ -361,11 +363,11 @@ pub fn nonzero_mask(coefficients: &[i16; 64]) -> u64 {
 
 /// [`nonzero_mask`], one coefficient at a time.
 #[cfg(any(test, not(target_arch = "x86_64")))]
-pub fn nonzero_mask_scalar(coefficients: &[i16; 64]) -> u64 {
+pub fn nonzero_mask_scalar(coefficients: &[i32; 64]) -> u64 {
     coefficients
         .iter()
         .enumerate()
-        .fold(0, |mask, (k, &c)| mask | (u64::from(c != 0) << k))
+        .fold(0, |mask, (i, &c)| mask | (u64::from(c != 0) << i))
 }
 
 #[cfg(test)]
@@ -375,12 +377,12 @@ mod tests {
     #[test]
     fn the_nonzero_mask_and_the_samples_are_the_same_on_every_path() {
         for seed in 0..200u64 {
-            let c: [i16; 64] = std::array::from_fn(|k| {
+            let c: [i32; 64] = std::array::from_fn(|k| {
                 let x = (seed * 2_654_435_761 + k as u64 * 40_503) % 7;
                 if x < 4 {
                     0
                 } else {
-                    (x as i16 - 5) * (k as i16 + 1)
+                    (x as i32 - 5) * (k as i32 + 1)
                 }
             });
             assert_eq!(nonzero_mask(&c), nonzero_mask_scalar(&c), "{c:?}");

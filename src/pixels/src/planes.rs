@@ -60,6 +60,10 @@ impl Planes {
     }
 }
 
+/// Bytes past each plane's spare row, so a 4-byte load at its last pixel (the remap's
+/// gathers load four to use two) stays inside.
+const SLACK: usize = 3;
+
 /// A decoded camera frame as the remap reads it. Each plane is one column wider than
 /// the picture — its first column again, so a tap at ±180° reads across the seam — and
 /// one row taller — its last row again, for the taps at the bottom pole: the four
@@ -94,14 +98,18 @@ impl Source {
         self.size_of(plane).0 + 1
     }
 
-    /// Sizes the planes for a `width`×`height` picture, zeroed, reusing the buffers.
+    /// Sizes the planes for a `width`×`height` picture, reusing the buffers. Pixels a
+    /// partial decode leaves alone keep what they held: no reader of it reads them.
     pub(crate) fn prepare(&mut self, width: usize, height: usize) {
+        if (self.width, self.height) == (width, height) {
+            return;
+        }
         (self.width, self.height) = (width, height);
         for plane in [Plane::Y, Plane::Cb, Plane::Cr] {
             let (w, h) = self.size_of(plane);
             let buffer = &mut self.planes[plane as usize];
             buffer.clear();
-            buffer.resize((w + 1) * (h + 1), 0);
+            buffer.resize((w + 1) * (h + 1) + SLACK, 0);
         }
     }
 
@@ -151,6 +159,6 @@ impl Source {
     /// Bytes a `width`×`height` source holds.
     pub fn bytes_for(width: usize, height: usize) -> usize {
         let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
-        (width + 1) * (height + 1) + 2 * (cw + 1) * (ch + 1)
+        (width + 1) * (height + 1) + 2 * (cw + 1) * (ch + 1) + 3 * SLACK
     }
 }

@@ -77,7 +77,7 @@ impl PlaneMap {
 
     /// The plane `plane` of `src` into `out`.
     fn apply(&self, src: &Source, plane: Plane, out: &mut Vec<u8>) {
-        out.clear();
+        // Every pixel is written: the buffer is only sized (zeroed once), not cleared.
         out.resize(self.width * self.height, 0);
         let (pixels, stride) = src.plane(plane);
         let taps = (&self.offsets[..], self.furthest);

@@ -9,6 +9,52 @@ pub const ZIGZAG: [u8; 64] = [
     52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
+/// `IN_SCAN[i]`: where the coefficient at row-major index `i` comes in scan order.
+const IN_SCAN: [u8; 64] = {
+    let mut at = [0u8; 64];
+    let mut k = 0;
+    while k < 64 {
+        at[ZIGZAG[k] as usize] = k as u8;
+        k += 1;
+    }
+    at
+};
+
+/// `SCAN_BITS[r][b]`: the bits, in scan order, of the coefficients of row `r` that the
+/// bits of `b` mark (bit c for column c): eight lookups turn a row-major mask of the
+/// nonzero coefficients into a scan-order one.
+pub static SCAN_BITS: [[u64; 256]; 8] = {
+    let mut table = [[0u64; 256]; 8];
+    let mut r = 0;
+    while r < 8 {
+        let mut b = 0;
+        while b < 256 {
+            let mut bits = 0u64;
+            let mut c = 0;
+            while c < 8 {
+                if b & (1 << c) != 0 {
+                    bits |= 1 << IN_SCAN[r * 8 + c];
+                }
+                c += 1;
+            }
+            table[r][b] = bits;
+            b += 1;
+        }
+        r += 1;
+    }
+    table
+};
+
+/// A row-major mask of coefficients as a scan-order one.
+#[inline(always)]
+pub fn in_scan_order(mask: u64) -> u64 {
+    let mut bits = 0;
+    for (r, row) in SCAN_BITS.iter().enumerate() {
+        bits |= row[((mask >> (r * 8)) & 0xFF) as usize];
+    }
+    bits
+}
+
 /// Annex K.1: luminance quantisation at quality 50, row-major.
 pub const LUMA_QUANT: [u8; 64] = [
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
@@ -85,6 +131,15 @@ pub fn scaled_quant(base: &[u8; 64], quality: u8) -> [u16; 64] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_major_mask_turns_into_scan_order() {
+        for i in 0..64 {
+            let k = ZIGZAG.iter().position(|&z| usize::from(z) == i).unwrap();
+            assert_eq!(in_scan_order(1 << i), 1 << k);
+        }
+        assert_eq!(in_scan_order(u64::MAX), u64::MAX);
+    }
 
     #[test]
     fn the_tables_hold_as_many_symbols_as_they_count_codes() {
