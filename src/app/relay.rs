@@ -54,6 +54,7 @@ pub struct Relay {
 /// Camera frames stay below the threshold: mapping each would cost the stream a page
 /// fault per 4 KiB (measured: +9 % CPU per delivered frame at 256 KiB). musl returns
 /// large blocks by itself.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD_BYTES: i32 = 4 << 20;
 
 fn return_large_buffers() {
