@@ -4,7 +4,7 @@
 //! coefficient costs one multiply to quantise or dequantise. Written once over
 //! [`Lanes`], so the SIMD path and the scalar one are the same code.
 
-use crate::lanes::{F8, Lanes, Scalar8};
+use crate::lanes::{Arith, F8, Lanes, Scalar8};
 
 /// `AAN[k]` = cos(kπ/16)·√2 for k > 0, and 1: what the fast transforms leave on row
 /// and column `k`.
@@ -33,7 +33,7 @@ pub fn inverse_multipliers(quant: &[u16; 64]) -> [f32; 64] {
 
 /// One 8-point forward transform, of each lane of `v` (a lane is one line of a block).
 #[inline(always)]
-fn forward_1d<L: Lanes>(v: [L; 8]) -> [L; 8] {
+fn forward_1d<L: Arith>(v: [L; 8]) -> [L; 8] {
     let (tmp0, tmp7) = (v[0] + v[7], v[0] - v[7]);
     let (tmp1, tmp6) = (v[1] + v[6], v[1] - v[6]);
     let (tmp2, tmp5) = (v[2] + v[5], v[2] - v[5]);
@@ -61,7 +61,7 @@ fn forward_1d<L: Lanes>(v: [L; 8]) -> [L; 8] {
 
 /// One 8-point inverse transform, of each lane of `v`.
 #[inline(always)]
-fn inverse_1d<L: Lanes>(v: [L; 8]) -> [L; 8] {
+fn inverse_1d<L: Arith>(v: [L; 8]) -> [L; 8] {
     let (tmp10, tmp11) = (v[0] + v[4], v[0] - v[4]);
     let tmp13 = v[2] + v[6];
     let tmp12 = (v[2] - v[6]) * std::f32::consts::SQRT_2 - tmp13;
@@ -89,6 +89,15 @@ fn inverse_1d<L: Lanes>(v: [L; 8]) -> [L; 8] {
     ]
 }
 
+/// `pass` over each half of the lanes in turn: the same arithmetic, lane by lane, in
+/// half the registers.
+#[inline(always)]
+fn in_halves<L: Lanes>(v: [L; 8], pass: impl Fn([L::Half; 8]) -> [L::Half; 8]) -> [L; 8] {
+    let low = pass(v.map(|x| x.halves().0));
+    let high = pass(v.map(|x| x.halves().1));
+    std::array::from_fn(|i| L::from_halves(low[i], high[i]))
+}
+
 fn rows<L: Lanes>(block: &[f32; 64]) -> [L; 8] {
     std::array::from_fn(|r| L::load(&block[r * 8..]))
 }
@@ -98,8 +107,8 @@ fn rows<L: Lanes>(block: &[f32; 64]) -> [L; 8] {
 #[inline(always)]
 pub fn forward_quantised<L: Lanes>(rows: [&[u8]; 8], divisors: &[f32; 64], out: &mut [i32; 64]) {
     // Each lane of a transposed row is a row: the first pass transforms rows.
-    let by_rows = forward_1d(L::transpose(rows.map(L::from_samples)));
-    let coefficients = forward_1d(L::transpose(by_rows));
+    let by_rows = in_halves(L::transpose(rows.map(L::from_samples)), forward_1d);
+    let coefficients = in_halves(L::transpose(by_rows), forward_1d);
     for (r, c) in coefficients.into_iter().enumerate() {
         c.times(L::load(&divisors[r * 8..]))
             .round(&mut out[r * 8..]);
@@ -112,8 +121,8 @@ pub fn forward_quantised<L: Lanes>(rows: [&[u8]; 8], divisors: &[f32; 64], out: 
 #[inline(always)]
 pub fn inverse_with<L: Lanes>(block: &[f32; 64], out: &mut [u8], stride: usize) {
     // Each lane of a row is a column: the first pass transforms columns.
-    let by_columns = inverse_1d(rows::<L>(block));
-    let samples = L::transpose(inverse_1d(L::transpose(by_columns)));
+    let by_columns = in_halves(rows::<L>(block), inverse_1d);
+    let samples = L::transpose(in_halves(L::transpose(by_columns), inverse_1d));
     for (r, row) in samples.into_iter().enumerate() {
         row.samples(&mut out[r * stride..]);
     }

@@ -9,8 +9,18 @@
 
 use std::ops::{Add, Mul, Sub};
 
+/// Lane-wise arithmetic: what a butterfly of the transforms needs.
+pub trait Arith: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<f32, Output = Self> {}
+
+impl<T: Copy + Add<Output = T> + Sub<Output = T> + Mul<f32, Output = T>> Arith for T {}
+
 /// What the transforms need of eight lanes.
-pub trait Lanes: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<f32, Output = Self> {
+pub trait Lanes: Arith {
+    /// Four of the lanes: a butterfly over eight of these needs eight registers, not
+    /// sixteen, so it runs without spilling to the stack.
+    type Half: Arith;
+    fn halves(self) -> (Self::Half, Self::Half);
+    fn from_halves(low: Self::Half, high: Self::Half) -> Self;
     fn load(values: &[f32]) -> Self;
     /// Eight samples, level shifted (minus 128).
     fn from_samples(samples: &[u8]) -> Self;
@@ -54,7 +64,53 @@ impl Mul<f32> for Scalar8 {
     }
 }
 
+/// Four lanes of the reference.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scalar4([f32; 4]);
+
+impl Add for Scalar4 {
+    type Output = Self;
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Scalar4(std::array::from_fn(|i| self.0[i] + o.0[i]))
+    }
+}
+
+impl Sub for Scalar4 {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Scalar4(std::array::from_fn(|i| self.0[i] - o.0[i]))
+    }
+}
+
+impl Mul<f32> for Scalar4 {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, k: f32) -> Self {
+        Scalar4(self.0.map(|v| v * k))
+    }
+}
+
 impl Lanes for Scalar8 {
+    type Half = Scalar4;
+
+    #[inline(always)]
+    fn halves(self) -> (Scalar4, Scalar4) {
+        let v = self.0;
+        (
+            Scalar4([v[0], v[1], v[2], v[3]]),
+            Scalar4([v[4], v[5], v[6], v[7]]),
+        )
+    }
+
+    #[inline(always)]
+    fn from_halves(low: Scalar4, high: Scalar4) -> Self {
+        Scalar8(std::array::from_fn(|i| {
+            if i < 4 { low.0[i] } else { high.0[i - 4] }
+        }))
+    }
+
     #[inline(always)]
     fn load(values: &[f32]) -> Self {
         Scalar8(std::array::from_fn(|i| values[i]))
@@ -99,6 +155,35 @@ mod simd {
     /// Two SSE2 registers.
     #[derive(Clone, Copy)]
     pub struct F8(__m128, __m128);
+
+    /// One SSE register.
+    #[derive(Clone, Copy)]
+    pub struct F4(__m128);
+
+    // SAFETY (the three below): SSE is part of the x86-64 baseline.
+    impl Add for F4 {
+        type Output = Self;
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            unsafe { F4(_mm_add_ps(self.0, o.0)) }
+        }
+    }
+
+    impl Sub for F4 {
+        type Output = Self;
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            unsafe { F4(_mm_sub_ps(self.0, o.0)) }
+        }
+    }
+
+    impl Mul<f32> for F4 {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, k: f32) -> Self {
+            unsafe { F4(_mm_mul_ps(self.0, _mm_set1_ps(k))) }
+        }
+    }
 
     // SAFETY (every block below): SSE2 is part of the x86-64 baseline, and the loads
     // and stores are unaligned ones within slices checked to hold eight lanes.
@@ -147,6 +232,18 @@ mod simd {
     }
 
     impl Lanes for F8 {
+        type Half = F4;
+
+        #[inline(always)]
+        fn halves(self) -> (F4, F4) {
+            (F4(self.0), F4(self.1))
+        }
+
+        #[inline(always)]
+        fn from_halves(low: F4, high: F4) -> Self {
+            F8(low.0, high.0)
+        }
+
         #[inline(always)]
         fn load(values: &[f32]) -> Self {
             let v = &values[..8];
@@ -229,6 +326,35 @@ mod simd {
     #[derive(Clone, Copy)]
     pub struct F8(float32x4_t, float32x4_t);
 
+    /// One NEON register.
+    #[derive(Clone, Copy)]
+    pub struct F4(float32x4_t);
+
+    // SAFETY (the three below): NEON is part of the aarch64 baseline.
+    impl Add for F4 {
+        type Output = Self;
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            unsafe { F4(vaddq_f32(self.0, o.0)) }
+        }
+    }
+
+    impl Sub for F4 {
+        type Output = Self;
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            unsafe { F4(vsubq_f32(self.0, o.0)) }
+        }
+    }
+
+    impl Mul<f32> for F4 {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, k: f32) -> Self {
+            unsafe { F4(vmulq_n_f32(self.0, k)) }
+        }
+    }
+
     // SAFETY (every block below): NEON is part of the aarch64 baseline, and the loads
     // and stores stay within slices checked to hold eight lanes.
     impl Add for F8 {
@@ -267,6 +393,18 @@ mod simd {
     }
 
     impl Lanes for F8 {
+        type Half = F4;
+
+        #[inline(always)]
+        fn halves(self) -> (F4, F4) {
+            (F4(self.0), F4(self.1))
+        }
+
+        #[inline(always)]
+        fn from_halves(low: F4, high: F4) -> Self {
+            F8(low.0, high.0)
+        }
+
         #[inline(always)]
         fn load(values: &[f32]) -> Self {
             let v = &values[..8];

@@ -288,36 +288,45 @@ unsafe fn gather(src: &[u8], stride: usize, offsets: &[u32], ab: &mut [u16], cd:
     }
 }
 
-/// `out[k]` = the blend of the four pixels of padded plane `src` around tap `k`;
-/// `furthest` is the largest offset in `offsets`.
+/// For each (`src`, `out`) of `planes`: `out[k]` = the blend of the four pixels of the
+/// padded plane `src` around tap `k`; `furthest` is the largest offset in `offsets`.
+/// The planes share the taps (Cb and Cr do), and go through them chunk by chunk
+/// together, so the table is read from memory once for all of them.
 pub fn remap(
-    src: &[u8],
+    planes: &mut [(&[u8], &mut [u8])],
     stride: usize,
     (offsets, furthest): (&[u32], u32),
     weights: &[[u8; 2]],
-    out: &mut [u8],
 ) {
+    let shortest = planes.iter().map(|(src, _)| src.len()).min().unwrap_or(0);
     #[cfg(target_arch = "x86_64")]
-    if (furthest as usize) + stride + 3 < src.len() && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, and the furthest tap's 4-byte loads are in src.
-        unsafe { x86::remap_avx2(src, stride, offsets, weights, out) };
-        return;
-    }
-    let inside = (furthest as usize) + stride + 1 < src.len();
+    let avx2 =
+        (furthest as usize) + stride + 3 < shortest && std::arch::is_x86_feature_detected!("avx2");
+    let inside = (furthest as usize) + stride + 1 < shortest;
     let (mut ab, mut cd) = ([0u16; CHUNK], [0u16; CHUNK]);
-    for ((offsets, weights), out) in offsets
-        .chunks(CHUNK)
-        .zip(weights.chunks(CHUNK))
-        .zip(out.chunks_mut(CHUNK))
+    for (start, (offsets, weights)) in (0..)
+        .step_by(CHUNK)
+        .zip(offsets.chunks(CHUNK).zip(weights.chunks(CHUNK)))
     {
-        let n = out.len();
-        if inside {
-            // SAFETY: no offset passes `furthest`, and furthest + stride + 1 is in src.
-            unsafe { gather(src, stride, offsets, &mut ab[..n], &mut cd[..n]) };
-        } else {
-            gather_checked(src, stride, offsets, &mut ab[..n], &mut cd[..n]);
+        for (src, out) in planes.iter_mut() {
+            let Some(out) = out.get_mut(start..start + offsets.len()) else {
+                continue;
+            };
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU has AVX2, and the furthest tap's 4-byte loads are in src.
+                unsafe { x86::remap_avx2(src, stride, offsets, weights, out) };
+                continue;
+            }
+            let n = out.len();
+            if inside {
+                // SAFETY: no offset passes `furthest`, and furthest + stride + 1 is in src.
+                unsafe { gather(src, stride, offsets, &mut ab[..n], &mut cd[..n]) };
+            } else {
+                gather_checked(src, stride, offsets, &mut ab[..n], &mut cd[..n]);
+            }
+            blend_here(&ab[..n], &cd[..n], weights, out);
         }
-        blend_here(&ab[..n], &cd[..n], weights, out);
     }
 }
 
@@ -358,7 +367,12 @@ mod tests {
         gather_checked(&src, stride, &offsets, &mut ab, &mut cd);
         blend_scalar(&ab, &cd, &weights, &mut reference);
         let mut got = vec![0u8; offsets.len()];
-        remap(&src, stride, (&offsets, furthest), &weights, &mut got);
+        remap(
+            &mut [(&src, &mut got)],
+            stride,
+            (&offsets, furthest),
+            &weights,
+        );
         assert_eq!(got, reference);
     }
 

@@ -75,13 +75,17 @@ impl PlaneMap {
         }
     }
 
-    /// The plane `plane` of `src` into `out`.
-    fn apply(&self, src: &Source, plane: Plane, out: &mut Vec<u8>) {
-        // Every pixel is written: the buffer is only sized (zeroed once), not cleared.
-        out.resize(self.width * self.height, 0);
-        let (pixels, stride) = src.plane(plane);
+    /// The planes `which` of `src` (of this table's size) into `outs`, in one pass.
+    fn apply(&self, src: &Source, which: &[Plane], outs: [&mut Vec<u8>; 2]) {
+        let mut planes: Vec<(&[u8], &mut [u8])> = Vec::with_capacity(2);
+        for (&plane, out) in which.iter().zip(outs) {
+            // Every pixel is written: the buffer is only sized (zeroed once), not cleared.
+            out.resize(self.width * self.height, 0);
+            planes.push((src.plane(plane).0, out));
+        }
+        let stride = src.stride(which[0]);
         let taps = (&self.offsets[..], self.furthest);
-        lerp::remap(pixels, stride, taps, &self.weights, out);
+        lerp::remap(&mut planes, stride, taps, &self.weights);
     }
 }
 
@@ -171,9 +175,10 @@ impl Remap {
         if (src.width, src.height) != self.source {
             return;
         }
-        self.luma.apply(src, Plane::Y, &mut out.y);
-        self.chroma.apply(src, Plane::Cb, &mut out.cb);
-        self.chroma.apply(src, Plane::Cr, &mut out.cr);
+        self.luma
+            .apply(src, &[Plane::Y], [&mut out.y, &mut Vec::new()]);
+        self.chroma
+            .apply(src, &[Plane::Cb, Plane::Cr], [&mut out.cb, &mut out.cr]);
     }
 }
 
