@@ -31,32 +31,44 @@ pub fn inverse_multipliers(quant: &[u16; 64]) -> [f32; 64] {
     std::array::from_fn(|i| f32::from(quant[i]) * AAN[i / 8] * AAN[i % 8] / 8.0)
 }
 
+/// The 8-point forward butterfly over eight values with the given lane-wise add,
+/// subtract and multiply-by-a-constant: one text for every kind of lanes, so they all
+/// do the same operations in the same order.
+macro_rules! forward_butterfly {
+    ($v:expr, $add:expr, $sub:expr, $mul:expr) => {{
+        let (add, sub, mul) = ($add, $sub, $mul);
+        let v = $v;
+        let (tmp0, tmp7) = (add(v[0], v[7]), sub(v[0], v[7]));
+        let (tmp1, tmp6) = (add(v[1], v[6]), sub(v[1], v[6]));
+        let (tmp2, tmp5) = (add(v[2], v[5]), sub(v[2], v[5]));
+        let (tmp3, tmp4) = (add(v[3], v[4]), sub(v[3], v[4]));
+        let (tmp10, tmp13) = (add(tmp0, tmp3), sub(tmp0, tmp3));
+        let (tmp11, tmp12) = (add(tmp1, tmp2), sub(tmp1, tmp2));
+        let z1 = mul(add(tmp12, tmp13), std::f32::consts::FRAC_1_SQRT_2);
+        let (tmp10o, tmp11o, tmp12o) = (add(tmp4, tmp5), add(tmp5, tmp6), add(tmp6, tmp7));
+        let z5 = mul(sub(tmp10o, tmp12o), 0.382_683_43);
+        let z2 = add(mul(tmp10o, 0.541_196_1), z5);
+        let z4 = add(mul(tmp12o, 1.306_563), z5);
+        let z3 = mul(tmp11o, std::f32::consts::FRAC_1_SQRT_2);
+        let (z11, z13) = (add(tmp7, z3), sub(tmp7, z3));
+        [
+            add(tmp10, tmp11),
+            add(z11, z4),
+            add(tmp13, z1),
+            sub(z13, z2),
+            sub(tmp10, tmp11),
+            add(z13, z2),
+            sub(tmp13, z1),
+            sub(z11, z4),
+        ]
+    }};
+}
+
 /// One 8-point forward transform, of each lane of `v` (a lane is one line of a block).
 #[inline(always)]
 fn forward_1d<L: Arith>(v: [L; 8]) -> [L; 8] {
-    let (tmp0, tmp7) = (v[0] + v[7], v[0] - v[7]);
-    let (tmp1, tmp6) = (v[1] + v[6], v[1] - v[6]);
-    let (tmp2, tmp5) = (v[2] + v[5], v[2] - v[5]);
-    let (tmp3, tmp4) = (v[3] + v[4], v[3] - v[4]);
-    let (tmp10, tmp13) = (tmp0 + tmp3, tmp0 - tmp3);
-    let (tmp11, tmp12) = (tmp1 + tmp2, tmp1 - tmp2);
-    let z1 = (tmp12 + tmp13) * std::f32::consts::FRAC_1_SQRT_2;
-    let (tmp10o, tmp11o, tmp12o) = (tmp4 + tmp5, tmp5 + tmp6, tmp6 + tmp7);
-    let z5 = (tmp10o - tmp12o) * 0.382_683_43;
-    let z2 = tmp10o * 0.541_196_1 + z5;
-    let z4 = tmp12o * 1.306_563 + z5;
-    let z3 = tmp11o * std::f32::consts::FRAC_1_SQRT_2;
-    let (z11, z13) = (tmp7 + z3, tmp7 - z3);
-    [
-        tmp10 + tmp11,
-        z11 + z4,
-        tmp13 + z1,
-        z13 - z2,
-        tmp10 - tmp11,
-        z13 + z2,
-        tmp13 - z1,
-        z11 - z4,
-    ]
+    forward_butterfly!(v, |a: L, b: L| a + b, |a: L, b: L| a - b, |a: L, k: f32| a
+        * k)
 }
 
 /// One 8-point inverse transform, of each lane of `v`.
@@ -133,9 +145,95 @@ pub fn inverse(block: &[f32; 64], out: &mut [u8], stride: usize) {
     inverse_with::<F8>(block, out, stride);
 }
 
-/// [`forward_quantised`] on the lanes of this machine.
+/// [`forward_quantised`] on the lanes of this machine: one AVX register a row where the
+/// CPU has AVX2, else two SSE2 (or NEON) ones.
 pub fn forward(rows: [&[u8]; 8], divisors: &[f32; 64], out: &mut [i32; 64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        unsafe { avx2::forward(rows, divisors, out) };
+        return;
+    }
     forward_quantised::<F8>(rows, divisors, out);
+}
+
+/// The forward transform in AVX registers, one a row: written with the intrinsics
+/// directly (and the same butterfly text), as they inline only into functions compiled
+/// for AVX2.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// Rows to columns.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn transpose(r: [__m256; 8]) -> [__m256; 8] {
+        let t: [__m256; 8] = std::array::from_fn(|i| {
+            let (a, b) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+            if i % 2 == 0 {
+                _mm256_unpacklo_ps(a, b)
+            } else {
+                _mm256_unpackhi_ps(a, b)
+            }
+        });
+        let q = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        std::array::from_fn(|i| {
+            let (a, b) = (q[i % 4], q[i % 4 + 4]);
+            if i < 4 {
+                _mm256_permute2f128_ps::<0x20>(a, b)
+            } else {
+                _mm256_permute2f128_ps::<0x31>(a, b)
+            }
+        })
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn pass(v: [__m256; 8]) -> [__m256; 8] {
+        forward_butterfly!(
+            v,
+            |a, b| _mm256_add_ps(a, b),
+            |a, b| _mm256_sub_ps(a, b),
+            |a, k: f32| _mm256_mul_ps(a, _mm256_set1_ps(k))
+        )
+    }
+
+    /// `super::forward_quantised` for one AVX register a row.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn forward(rows: [&[u8]; 8], divisors: &[f32; 64], out: &mut [i32; 64]) {
+        let shift = _mm256_set1_ps(128.0);
+        let samples = rows.map(|row| {
+            let row = &row[..8];
+            // SAFETY: the row holds eight samples.
+            let bytes = unsafe { _mm_loadl_epi64(row.as_ptr().cast()) };
+            _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes)), shift)
+        });
+        let coefficients = pass(transpose(pass(transpose(samples))));
+        let magic = _mm256_set1_ps(crate::lanes::MAGIC);
+        for (r, c) in coefficients.into_iter().enumerate() {
+            // SAFETY: row r of the divisors and of the output hold eight.
+            unsafe {
+                let d = _mm256_loadu_ps(divisors[r * 8..r * 8 + 8].as_ptr());
+                let q = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(c, d), magic), magic);
+                _mm256_storeu_si256(
+                    out[r * 8..r * 8 + 8].as_mut_ptr().cast(),
+                    _mm256_cvttps_epi32(q),
+                );
+            }
+        }
+    }
 }
 
 /// A constant block's samples, exactly as [`inverse`] gives them.
@@ -184,6 +282,9 @@ mod tests {
             forward_quantised::<F8>(rows_of(&block), &divisors, &mut simd);
             forward_quantised::<Scalar8>(rows_of(&block), &divisors, &mut scalar);
             assert_eq!(simd, scalar);
+            let mut chosen = [0i32; 64];
+            forward(rows_of(&block), &divisors, &mut chosen);
+            assert_eq!(chosen, scalar, "the path this CPU takes");
             let coefficients: [f32; 64] = std::array::from_fn(|i| {
                 (f32::from(block[i]) * (seed as f32 - 25.0)) * multipliers[i]
             });

@@ -34,7 +34,7 @@ pub trait Lanes: Arith {
     fn samples(self, out: &mut [u8]);
 }
 
-const MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³: adding it leaves a whole number
+pub const MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³: adding it leaves a whole number
 
 /// The reference: eight lanes as a plain array, one lane at a time.
 #[derive(Clone, Copy, Debug, PartialEq)]
