@@ -41,9 +41,9 @@ fn view(yaw: f64) -> ViewGeometry {
     }
 }
 
-/// ffmpeg's CPU seconds and output bytes for one view of every frame in `dir`.
-fn ffmpeg_view(dir: &Path, g: &ViewGeometry) -> Option<(f64, u64)> {
-    let filter = format!(
+/// ffmpeg's `v360` filter for the view `g`: bilinear, as ours.
+fn v360(g: &ViewGeometry) -> String {
+    format!(
         "v360=e:flat:yaw={}:pitch={}:roll={}:h_fov={}:v_fov={}:w={}:h={}:interp=line",
         g.yaw,
         g.pitch,
@@ -52,7 +52,12 @@ fn ffmpeg_view(dir: &Path, g: &ViewGeometry) -> Option<(f64, u64)> {
         g.v_fov(),
         g.width,
         g.height
-    );
+    )
+}
+
+/// ffmpeg's CPU seconds and output bytes for one view of every frame in `dir`.
+fn ffmpeg_view(dir: &Path, g: &ViewGeometry) -> Option<(f64, u64)> {
+    let filter = v360(g);
     let input = dir.join("f%03d.jpg");
     let output = dir.join("ffmpeg.mjpeg");
     let out = tool(
@@ -300,16 +305,7 @@ fn live_case((width, height, fps): (u16, u16, u32), secs: u64) -> Option<(f64, u
         std::time::Instant::now() + window,
     );
     let ours = (process_cpu(pid) - before) / frames.max(1) as f64;
-    let filter = format!(
-        "v360=e:flat:yaw={}:pitch={}:roll={}:h_fov={}:v_fov={}:w={}:h={}:interp=line",
-        g.yaw,
-        g.pitch,
-        g.roll,
-        g.fov,
-        g.v_fov(),
-        g.width,
-        g.height
-    );
+    let filter = v360(&g);
     let source = format!("http://{addr}/video.mkv");
     let out = tool(
         "ffmpeg",

@@ -80,6 +80,28 @@ mod x86 {
         );
     }
 
+    /// The blend of sixteen pixels' 16-bit lanes, packed to bytes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn blend16(ab: __m256i, cd: __m256i, w: __m256i) -> __m128i {
+        let (low, k256, k128) = (
+            _mm256_set1_epi16(0xFF),
+            _mm256_set1_epi16(256),
+            _mm256_set1_epi16(128),
+        );
+        let (wx, wy) = (_mm256_and_si256(w, low), _mm256_srli_epi16(w, 8));
+        let side = |pair: __m256i| {
+            let left = _mm256_mullo_epi16(_mm256_and_si256(pair, low), _mm256_sub_epi16(k256, wx));
+            let right = _mm256_mullo_epi16(_mm256_srli_epi16(pair, 8), wx);
+            _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(left, right), k128), 8)
+        };
+        let (top, bottom) = (side(ab), side(cd));
+        let up = _mm256_mullo_epi16(top, _mm256_sub_epi16(k256, wy));
+        let down = _mm256_mullo_epi16(bottom, wy);
+        let px = _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(up, down), k128), 8);
+        _mm_packus_epi16(_mm256_castsi256_si128(px), _mm256_extracti128_si256(px, 1))
+    }
+
     /// AVX2: sixteen pixels a step.
     ///
     /// # Safety
@@ -88,31 +110,13 @@ mod x86 {
     pub unsafe fn blend_avx2(ab: &[u16], cd: &[u16], weights: &[[u8; 2]], out: &mut [u8]) {
         let n = out.len().min(ab.len()).min(cd.len()).min(weights.len());
         let whole = n / 16 * 16;
-        let (low, k256, k128) = (
-            _mm256_set1_epi16(0xFF),
-            _mm256_set1_epi16(256),
-            _mm256_set1_epi16(128),
-        );
         for i in (0..whole).step_by(16) {
             // SAFETY: i + 16 <= n bounds every load and store; AVX2 is the caller's word.
             unsafe {
                 let ab = _mm256_loadu_si256(ab.as_ptr().add(i).cast());
                 let cd = _mm256_loadu_si256(cd.as_ptr().add(i).cast());
                 let w = _mm256_loadu_si256(weights.as_ptr().add(i).cast());
-                let (wx, wy) = (_mm256_and_si256(w, low), _mm256_srli_epi16(w, 8));
-                let side = |pair: __m256i| {
-                    let left =
-                        _mm256_mullo_epi16(_mm256_and_si256(pair, low), _mm256_sub_epi16(k256, wx));
-                    let right = _mm256_mullo_epi16(_mm256_srli_epi16(pair, 8), wx);
-                    _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(left, right), k128), 8)
-                };
-                let (top, bottom) = (side(ab), side(cd));
-                let up = _mm256_mullo_epi16(top, _mm256_sub_epi16(k256, wy));
-                let down = _mm256_mullo_epi16(bottom, wy);
-                let px = _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(up, down), k128), 8);
-                let bytes =
-                    _mm_packus_epi16(_mm256_castsi256_si128(px), _mm256_extracti128_si256(px, 1));
-                _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), bytes);
+                _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), blend16(ab, cd, w));
             }
         }
         blend_sse2(
@@ -148,11 +152,6 @@ mod x86 {
         let n = out.len().min(offsets.len()).min(weights.len());
         let whole = n / 16 * 16;
         let base = src.as_ptr().cast::<i32>();
-        let (low, k256, k128) = (
-            _mm256_set1_epi16(0xFF),
-            _mm256_set1_epi16(256),
-            _mm256_set1_epi16(128),
-        );
         let down = _mm256_set1_epi32(stride as i32);
         for i in (0..whole).step_by(16) {
             // SAFETY: i + 16 <= n bounds the loads from offsets and weights and the
@@ -170,20 +169,7 @@ mod x86 {
                     pairs8(base, _mm256_add_epi32(o1, down)),
                 ));
                 let w = _mm256_loadu_si256(weights.as_ptr().add(i).cast());
-                let (wx, wy) = (_mm256_and_si256(w, low), _mm256_srli_epi16(w, 8));
-                let side = |pair: __m256i| {
-                    let left =
-                        _mm256_mullo_epi16(_mm256_and_si256(pair, low), _mm256_sub_epi16(k256, wx));
-                    let right = _mm256_mullo_epi16(_mm256_srli_epi16(pair, 8), wx);
-                    _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(left, right), k128), 8)
-                };
-                let (top, bottom) = (side(ab), side(cd));
-                let up = _mm256_mullo_epi16(top, _mm256_sub_epi16(k256, wy));
-                let below = _mm256_mullo_epi16(bottom, wy);
-                let px = _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(up, below), k128), 8);
-                let bytes =
-                    _mm_packus_epi16(_mm256_castsi256_si128(px), _mm256_extracti128_si256(px, 1));
-                _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), bytes);
+                _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), blend16(ab, cd, w));
             }
         }
         let (mut ab, mut cd) = ([0u16; 16], [0u16; 16]);

@@ -121,17 +121,7 @@ pub fn decode(jpeg: &[u8], into: &mut Source, scratch: &mut Vec<u8>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn geometry(yaw: f64, pitch: f64) -> ViewGeometry {
-        ViewGeometry {
-            yaw,
-            pitch,
-            roll: 0.0,
-            fov: 90.0,
-            width: 64,
-            height: 36,
-        }
-    }
+    use crate::remap::tests::geometry;
 
     #[test]
     fn a_uniform_picture_stays_uniform_and_encodes_at_its_size() {

@@ -183,9 +183,10 @@ impl Remap {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A 64×36 view at fov 90 looking at `yaw`, `pitch`.
     pub fn geometry(yaw: f64, pitch: f64) -> ViewGeometry {
         ViewGeometry {
             yaw,
