@@ -278,18 +278,7 @@ fn live_case((width, height, fps): (u16, u16, u32), secs: u64) -> Option<(f64, u
         g.width,
         g.height
     );
-    let file = temp_dir("views-live").join("cameras.toml");
-    std::fs::write(&file, config).unwrap();
-    let (relay, url) = start_binary(
-        &[
-            "--config",
-            file.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        "open http://",
-    );
-    let addr = addr_of(&url);
+    let (relay, addr) = relay_on_config("views-live", &config);
     // Warm up: the camera connection, the table, the first frames.
     count_parts(
         addr,

@@ -446,6 +446,21 @@ pub fn start_binary_with(command: &mut Command, marker: &str) -> (Running, Strin
     (running, url)
 }
 
+/// The relay binary on a config file holding `config` (in a fresh folder named `dir`),
+/// and where it listens.
+pub fn relay_on_config(dir: &str, config: &str) -> (Running, SocketAddr) {
+    let file = temp_dir(dir).join("cameras.toml");
+    std::fs::write(&file, config).unwrap();
+    let args = [
+        "--config",
+        file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let (relay, url) = start_binary(&args, "open http://");
+    (relay, addr_of(&url))
+}
+
 pub fn addr_of(url: &str) -> SocketAddr {
     url.trim_start_matches("http://")
         .split('/')

@@ -248,19 +248,8 @@ fn an_unreachable_config_camera_is_reported_before_anyone_watches_and_names_its_
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let file = temp_dir("config-unreachable").join("cameras.toml");
     let config = format!("[[camera]]\nname = \"porch\"\nhost = \"127.0.0.1\"\nport = {port}\n");
-    std::fs::write(&file, config).unwrap();
-    let (_relay, url) = start_binary(
-        &[
-            "--config",
-            file.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        "open http://",
-    );
-    let addr = addr_of(&url);
+    let (_relay, addr) = relay_on_config("config-unreachable", &config);
     let status = wait_for(
         Duration::from_secs(30),
         "/status to say the camera does not answer",

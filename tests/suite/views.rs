@@ -589,19 +589,3 @@ fn camera_with_views(
     }
     config
 }
-
-/// The relay binary on a config file holding `config`, and where it listens.
-fn relay_on_config(dir: &str, config: &str) -> (Running, std::net::SocketAddr) {
-    let file = temp_dir(dir).join("cameras.toml");
-    std::fs::write(&file, config).unwrap();
-    let (relay, url) = start_binary(
-        &[
-            "--config",
-            file.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        "open http://",
-    );
-    (relay, addr_of(&url))
-}
