@@ -5,7 +5,8 @@
 use oscstream::app::relay::{Relay, RelayConfig};
 use oscstream::app::service::{self, Supervisor};
 use oscstream::camera::client::Mode;
-use oscstream::camera::client::{Camera, CameraAddr, SetIn};
+use oscstream::camera::client::{Camera, CameraAddr};
+use oscstream::camera::errors::SetIn;
 use oscstream::formats::flat::Mount;
 use oscstream::formats::osc::PreviewFormat;
 use oscstream::log;

@@ -6,7 +6,8 @@
 //! that could not be set yet because the camera was away.
 
 use crate::camera::answers::Object;
-use crate::camera::client::{Camera, OscError};
+use crate::camera::client::Camera;
+use crate::camera::errors::OscError;
 use crate::formats::osc::{LARGEST_PREVIEW, PreviewFormat, fits_preview};
 use crate::log;
 use crate::relay::state_file;

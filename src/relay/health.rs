@@ -8,7 +8,8 @@
 //! same thread runs the `--on-camera-lost` hook ([`crate::relay::lost`]).
 
 use crate::camera::answers::{State, clip};
-use crate::camera::client::{Camera, OscError};
+use crate::camera::client::Camera;
+use crate::camera::errors::OscError;
 use crate::log;
 use crate::relay::control::{Contact, Control};
 use crate::relay::hub::Hub;

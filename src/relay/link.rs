@@ -5,7 +5,7 @@
 //! It belongs to the camera, not to a feed: a feed (the camera's own, or a view's) only
 //! holds frames and viewers, and a view asks the link why the camera sends nothing.
 
-use crate::camera::client::OscError;
+use crate::camera::errors::OscError;
 use crate::sync::Locked;
 use std::sync::Mutex;
 use std::time::Instant;

@@ -4,7 +4,7 @@
 //! the systemd STATUS line all read it.
 
 use crate::camera::client::Mode;
-use crate::camera::client::OscError;
+use crate::camera::errors::OscError;
 use crate::formats::flat::Mount;
 use crate::relay::frame::Delivered;
 use crate::relay::health::Health;

@@ -8,7 +8,8 @@
 //! quickly, later ones back off to the `retry_max` timeout. Viewers never notice more
 //! than a pause: they stay connected to the hub, not to the camera.
 
-use crate::camera::client::{Camera, OscError, Preview};
+use crate::camera::client::{Camera, Preview};
+use crate::camera::errors::OscError;
 use crate::formats::jpeg::jpeg_dimensions;
 use crate::formats::mjpeg::{Parsed, Parser};
 use crate::formats::osc::fits_preview;

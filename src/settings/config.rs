@@ -24,7 +24,8 @@
 //! fps = 10                     # optional cap
 //! ```
 
-use crate::camera::client::{CameraAddr, SetIn};
+use crate::camera::client::CameraAddr;
+use crate::camera::errors::SetIn;
 use crate::formats::flat::Mount;
 use crate::formats::osc::{Credentials, PreviewFormat};
 use crate::relay::views::ViewSpec;

@@ -4,7 +4,8 @@
 
 use super::request::{CameraTarget, CliError, DIRECT_HOST, DIRECT_PORT};
 use crate::camera::client::Mode;
-use crate::camera::client::{CameraAddr, MdnsName, SetIn};
+use crate::camera::client::{CameraAddr, MdnsName};
+use crate::camera::errors::SetIn;
 use crate::formats::osc::Credentials;
 use crate::web::access::Net;
 use crate::web::forwarded::ProxyHeaders;

@@ -7,7 +7,7 @@
 //! camera wants Digest auth that a browser cannot be given, and only paths under the
 //! camera's `/files/` are ever requested.
 
-use crate::camera::client::OscError;
+use crate::camera::errors::OscError;
 use crate::camera::errors::full_stop;
 use crate::formats::osc::PreviewFormat;
 use crate::relay::channel::Channel;

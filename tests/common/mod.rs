@@ -5,8 +5,9 @@
 #![allow(dead_code)]
 
 use oscstream::app::relay::{Relay, RelayConfig};
+use oscstream::camera::client::CameraAddr;
 use oscstream::camera::client::Mode;
-use oscstream::camera::client::{CameraAddr, SetIn};
+use oscstream::camera::errors::SetIn;
 use oscstream::formats::osc::Credentials;
 use oscstream::relay::channel::ChannelConfig;
 use oscstream::sim::{SimConfig, Simulator};

@@ -7,7 +7,8 @@
 //! serving.
 
 use crate::common::*;
-use oscstream::camera::client::{Camera, OscError};
+use oscstream::camera::client::Camera;
+use oscstream::camera::errors::OscError;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -10,7 +10,7 @@
 mod lane;
 mod request;
 
-pub use crate::camera::errors::{OscError, SetIn};
+use crate::camera::errors::{OscError, SetIn};
 use lane::Lane;
 use request::{Answer, header};
 

@@ -2,8 +2,9 @@
 //! answer to a 401 (retried once), and a JSON answer read whole within its budget and
 //! size cap; a failure becomes an [`OscError`] naming the budget that ran out.
 
-use super::{Camera, MAX_JSON_BYTES, OscError};
+use super::{Camera, MAX_JSON_BYTES};
 use crate::camera::answers;
+use crate::camera::errors::OscError;
 use crate::formats::digest::Challenge;
 use crate::formats::osc::Credentials;
 use crate::sync::Locked;
