@@ -15,8 +15,10 @@
 //! - [`relay`]: one camera connection to many viewers, with no HTTP types: the channel,
 //!   its upstream thread, hub and fan-out, its one status, camera control, health, the
 //!   lost hook, and its flat views (each a feed of its own).
-//! - [`web`]: the HTTP face: our server, the route table, access rules, streams (of
-//!   the camera and of its views), camera control over HTTP, `/status`, `/metrics`.
+//! - [`http`]: our std::net HTTP server (one thread per connection, `httparse` for the
+//!   head, bounded everything), under both the relay's face and the simulator.
+//! - [`web`]: the HTTP face: the route table, access rules, streams (of the camera and
+//!   of its views), camera control over HTTP, `/status`, `/metrics`.
 //! - [`sim`]: a simulated THETA, written from the camera's side, for trying the relay
 //!   out and for the tests.
 //! - [`settings`]: what the user asked for: flags, the config file, secret files.
@@ -35,6 +37,8 @@ pub mod formats;
 pub mod camera;
 
 pub mod relay;
+
+pub mod http;
 
 pub mod web;
 

@@ -3,10 +3,10 @@
 //! done: the port closes, viewers end at a part boundary and the camera connections close.
 
 use crate::budget::Budget;
+use crate::http::{Limits, Server};
 use crate::relay::channel::{Channel, ChannelConfig};
 use crate::timeouts::Timeouts;
 use crate::web::access::Access;
-use crate::web::http::{Limits, Server};
 use crate::web::routes::Routes;
 use std::io;
 use std::net::SocketAddr;

@@ -26,8 +26,8 @@ use responder::start_responder;
 
 use crate::formats::osc::Credentials;
 use crate::formats::osc::PreviewFormat;
+use crate::http::{Limits, Request, Server};
 use crate::sync::Locked;
-use crate::web::http::{Limits, Request, Server};
 use life::{Event, Life};
 pub use life::{LifeConfig, PowerOff};
 use serde_json::Value;

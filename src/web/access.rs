@@ -4,9 +4,9 @@
 //! (same origin, or `--allow-origin`). `routes` applies it before any route runs.
 
 use crate::formats::digest::{constant_time_eq, md5_hex};
+use crate::http::{Request, Response, Status};
 use crate::sync::Locked;
 use crate::web::forwarded::{Forwarded, Node, ProxyHeaders};
-use crate::web::http::{Request, Response, Status};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -429,7 +429,7 @@ mod tests {
 
     fn request(peer: &str, headers: &[(&str, &str)]) -> Request {
         Request {
-            method: crate::web::http::Method::Post,
+            method: crate::http::Method::Post,
             path: "/api/picture".into(),
             query: None,
             headers: headers
@@ -580,7 +580,7 @@ mod tests {
             ],
         );
         let refused = access.refuse_cross_site(&behind).unwrap();
-        let crate::web::http::Body::Bytes(body) = &refused.body else {
+        let crate::http::Body::Bytes(body) = &refused.body else {
             panic!()
         };
         assert!(String::from_utf8_lossy(body).contains("--trust-proxy PROXY_ADDR"));

@@ -8,11 +8,11 @@
 //! simply find nothing.
 
 use crate::budget::Budget;
+use crate::http::{Body, Method, Request, Response, Status};
 use crate::relay::channel::Channel;
 use crate::relay::feed::Feed;
 use crate::web::access::Access;
 use crate::web::api;
-use crate::web::http::{Body, Method, Request, Response, Status};
 use crate::web::metrics;
 use crate::web::status::{status_json, view_json};
 use crate::web::streams::{self, CameraWait};

@@ -7,10 +7,10 @@
 use crate::budget::Share;
 use crate::formats::jpeg::jpeg_dimensions;
 use crate::formats::{matroska, mjpeg};
+use crate::http::{DeadlineWriter, Response, Status};
 use crate::relay::fanout::{Job, Outgoing};
 use crate::relay::feed::{Feed, Refused, Viewer};
 use crate::relay::frame::{Frame, frames_missed};
-use crate::web::http::{DeadlineWriter, Response, Status};
 use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::Arc;

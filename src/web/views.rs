@@ -6,9 +6,9 @@ use crate::camera::errors::full_stop;
 use crate::formats::flat::{
     FOV, MAX_VIEW_HEIGHT, MAX_VIEW_WIDTH, PITCH, ROLL, ViewGeometry, YAW, degrees_in, is_view_side,
 };
+use crate::http::{Request, Response, Status};
 use crate::relay::channel::Channel;
 use crate::relay::views::{RenderError, View};
-use crate::web::http::{Request, Response, Status};
 use crate::web::streams::CameraWait;
 use std::sync::Arc;
 
