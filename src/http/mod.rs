@@ -208,8 +208,10 @@ impl Response {
         }
     }
 
-    pub fn json(status: Status, value: &serde_json::Value) -> Self {
-        Self::bytes(status, "application/json", value.to_string().into_bytes())
+    pub fn json(status: Status, value: &impl serde::Serialize) -> Self {
+        // Our own types and serde_json values: nothing here can fail to serialise.
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Self::bytes(status, "application/json", body)
     }
 
     /// `{"error": message}` with the status; the message is the sentence a user reads.

@@ -11,10 +11,11 @@ use crate::budget::Budget;
 use crate::http::{Body, Method, Request, Response, Status};
 use crate::relay::channel::Channel;
 use crate::relay::feed::Feed;
+use crate::relay::status::ChannelStatus;
 use crate::web::access::Access;
 use crate::web::api;
 use crate::web::metrics;
-use crate::web::status::{status_json, view_json};
+use crate::web::status::{CameraList, CameraStatus};
 use crate::web::streams::{self, CameraWait};
 use crate::web::views;
 use std::sync::Arc;
@@ -99,7 +100,7 @@ const ROUTES: &[Route] = &[
     route(
         Exact("/cameras"),
         Get,
-        Now(|routes, _, _, _| Response::json(Status::OK, &routes.cameras())),
+        Now(|routes, _, _, _| routes.cameras()),
     ),
     route(Exact("/video_feed"), Get, Now(video_feed)),
     route(Exact("/stream"), Get, Now(video_feed)),
@@ -157,7 +158,7 @@ const ROUTES: &[Route] = &[
     route(
         Exact("/status"),
         Get,
-        Now(|_, ch, _, _| Response::json(Status::OK, &status_json(&ch.status()))),
+        Now(|_, ch, _, _| Response::json(Status::OK, &CameraStatus::of(&ch.status()))),
     ),
     route(
         Exact("/info"),
@@ -393,34 +394,13 @@ impl Routes {
     }
 
     /// `GET /cameras`: each camera's name, model, state and URLs.
-    fn cameras(&self) -> serde_json::Value {
-        let list: Vec<serde_json::Value> = self
+    fn cameras(&self) -> Response {
+        let statuses: Vec<(&str, ChannelStatus)> = self
             .channels
             .iter()
-            .map(|c| {
-                let s = c.status();
-                let base = format!("/cameras/{}", c.name());
-                let views: Vec<serde_json::Value> =
-                    s.views.iter().map(|v| view_json(c.name(), v)).collect();
-                serde_json::json!({
-                    "name": c.name(),
-                    "model": s.link.camera_model,
-                    "address": s.camera_address,
-                    "online": s.online,
-                    "viewers": s.counts.viewers,
-                    "urls": {
-                        "page": format!("/public/index.html?camera={}", c.name()),
-                        "video_feed": format!("{base}/video_feed"),
-                        "video_mkv": format!("{base}/video.mkv"),
-                        "snapshot": format!("{base}/snapshot.jpg"),
-                        "status": format!("{base}/status"),
-                        "flat": format!("{base}/flat.jpg"),
-                    },
-                    "views": views,
-                })
-            })
+            .map(|c| (c.name(), c.status()))
             .collect();
-        serde_json::json!({ "cameras": list })
+        Response::json(Status::OK, &CameraList::of(&statuses))
     }
 
     /// A share of the camera waits, or 503 when they are all taken.

@@ -589,3 +589,103 @@ fn camera_with_views(
     }
     config
 }
+
+/// The keys of a JSON object.
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[test]
+fn status_and_cameras_keep_the_keys_pages_and_scripts_read() {
+    let sim = start_sim();
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
+    config.cameras[0].views = vec![view_spec("door", (30.0, -10.0), (640, 360))];
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let (code, status) = get_json(&format!("http://{}/status", relay.addr()));
+    assert_eq!(code, 200);
+    assert_eq!(
+        keys(&status),
+        [
+            "camera",
+            "camera_address",
+            "camera_model",
+            "fps",
+            "frames_dropped",
+            "frames_received",
+            "health",
+            "last_error",
+            "mode",
+            "mount",
+            "offline_reason",
+            "online",
+            "preview_connections",
+            "reconnects",
+            "upstream",
+            "viewers",
+            "views",
+        ]
+    );
+    assert_eq!(
+        keys(&status["health"]),
+        [
+            "battery",
+            "battery_state",
+            "battery_temp",
+            "board_temp",
+            "cooling_until",
+            "errors"
+        ]
+    );
+    assert_eq!(keys(&status["mount"]), ["pitch", "roll", "yaw"]);
+    let view_keys = [
+        "fov",
+        "fps",
+        "fps_limit",
+        "frames_dropped",
+        "frames_encoded",
+        "height",
+        "name",
+        "pitch",
+        "roll",
+        "urls",
+        "viewers",
+        "width",
+        "yaw",
+    ];
+    let view = &status["views"][0];
+    assert_eq!(keys(view), view_keys);
+    assert_eq!(
+        view["urls"]["video_mkv"],
+        "/cameras/main/views/door/video.mkv"
+    );
+    assert_eq!(keys(&view["urls"]), ["snapshot", "video_feed", "video_mkv"]);
+    let (code, list) = get_json(&format!("http://{}/cameras", relay.addr()));
+    assert_eq!(code, 200);
+    let camera = &list["cameras"][0];
+    assert_eq!(
+        keys(camera),
+        [
+            "address", "model", "name", "online", "urls", "viewers", "views"
+        ]
+    );
+    assert_eq!(
+        keys(&camera["urls"]),
+        [
+            "flat",
+            "page",
+            "snapshot",
+            "status",
+            "video_feed",
+            "video_mkv"
+        ]
+    );
+    assert_eq!(camera["urls"]["page"], "/public/index.html?camera=main");
+    assert_eq!(keys(&camera["views"][0]), view_keys);
+}
