@@ -15,6 +15,7 @@ use crate::sync::Locked;
 use serde_json::{Value, json};
 use std::fmt;
 use std::path::PathBuf;
+#[cfg(feature = "test-hooks")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -51,6 +52,7 @@ pub struct Control {
     set_options_pause: Duration,
     /// Fault injection for tests: the upstream thread hangs as if deadlocked. An atomic,
     /// not the state's lock: it is looked at for every chunk read from the camera.
+    #[cfg(feature = "test-hooks")]
     stall: AtomicBool,
     /// Held while the timers are read and set: the watcher and the upstream thread both
     /// check them, and one check must see what the other set.
@@ -101,6 +103,7 @@ impl Control {
                 stopping: false,
             }),
             set_options_pause,
+            #[cfg(feature = "test-hooks")]
             stall: AtomicBool::new(false),
             timers_check: Mutex::new(()),
             timers_file,
@@ -141,12 +144,16 @@ impl Control {
 
     /// Makes the upstream thread hang from its next step on, as a deadlock would (for
     /// testing what watches it, such as the systemd watchdog).
+    #[cfg(feature = "test-hooks")]
     pub fn inject_stall(&self) {
         self.stall.store(true, Ordering::SeqCst);
     }
 
-    /// Hangs the calling thread forever once a stall was injected.
+    /// Hangs the calling thread forever once a stall was injected (only in a build with
+    /// the tests' hooks; elsewhere it is nothing).
+    #[inline(always)]
     pub fn hang_if_stalled(&self) {
+        #[cfg(feature = "test-hooks")]
         if self.stall.load(Ordering::Relaxed) {
             loop {
                 std::thread::park();
