@@ -4,4 +4,7 @@
 pub mod answers;
 pub mod client;
 pub mod errors;
+pub mod level;
 pub mod mdns;
+pub mod preview;
+pub mod timers;

@@ -1,34 +1,25 @@
-//! Changing the camera while the relay streams: switching the preview format (checked
-//! against the camera's own list) and telling the upstream thread to reopen the preview.
-//!
-//! RICOH asks for a second between `camera.setOptions` and the next live preview or
-//! picture; [`Control`] carries that rule to the upstream thread, together with a format
-//! that could not be set yet because the camera was away.
+//! The mailbox between the routes (and housekeeping) and a camera's upstream thread:
+//! a new preview format to set, a restart to do, a cool-down under way, RICOH's
+//! one-second pause after `camera.setOptions` to wait out, and what is due before every
+//! preview opens (API level 2, the sleep timers kept at "never"). The camera protocol
+//! for each lives in `camera::` (`level`, `timers`, `preview`); this keeps the relay's
+//! state around it: the timers found and where they are kept on disk.
 
 use crate::camera::answers::Object;
 use crate::camera::client::Camera;
 use crate::camera::errors::OscError;
-use crate::formats::osc::{LARGEST_PREVIEW, PreviewFormat, fits_preview};
+use crate::camera::preview::{FormatError, check_supported};
+use crate::camera::{level, timers};
+use crate::formats::osc::PreviewFormat;
 use crate::log;
 use crate::relay::state_file;
 use crate::sync::Locked;
-use serde_json::{Value, json};
-use std::fmt;
+use serde_json::Value;
 use std::path::PathBuf;
 #[cfg(feature = "test-hooks")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// The camera's "never" for `sleepDelay` and `offDelay`.
-pub const TIMER_NEVER: u64 = 65535;
-/// The timers the relay keeps at "never" while it runs; `_offDelayUSB` only where the
-/// camera has it (THETA A1).
-const TIMERS: [&str; 2] = ["sleepDelay", "offDelay"];
-const USB_TIMER: &str = "_offDelayUSB";
-/// The longest timer a camera lists (a Z1's offDelay: a week); a kept value beyond it
-/// was not written by the relay.
-const MAX_TIMER_SECONDS: u64 = 604_800;
 
 /// How an attempt to keep the camera awake went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +172,7 @@ impl Control {
     /// Waits out RICOH's pause, sets a pending format, and clears a stale restart request:
     /// everything due before a preview opens.
     pub fn before_preview(&self, camera: &Camera) -> Result<(), OscError> {
-        if speak_api_level_2(camera)? {
+        if level::speak_api_level_2(camera)? {
             self.lock().open_not_before = Instant::now() + self.set_options_pause;
         }
         // Read it apart: a guard in the `if let` would be held through the block, and
@@ -267,12 +258,12 @@ impl Control {
         let current = match saved {
             Some(saved) => {
                 let names: Vec<&str> = saved.keys().map(String::as_str).collect();
-                timers_in(camera.options(&names)?, &names)
+                timers::read(camera, &names)?
             }
             None => match self.timers_kept_earlier() {
                 Some(kept) => {
                     let names: Vec<&str> = kept.keys().map(String::as_str).collect();
-                    let current = timers_in(camera.options(&names)?, &names);
+                    let current = timers::read(camera, &names)?;
                     self.lock().saved_timers = Some(kept);
                     current
                 }
@@ -284,40 +275,15 @@ impl Control {
             },
         };
         let never = self.never_values(camera, &current);
-        let to_set: Object = current
-            .iter()
-            .filter(|(_, v)| !is_never(v))
-            .map(|(k, _)| {
-                (
-                    k.clone(),
-                    never.get(k).cloned().unwrap_or(json!(TIMER_NEVER)),
-                )
-            })
-            .collect();
-        if to_set.is_empty() {
-            return Ok(false);
-        }
-        camera.set_options(Value::Object(to_set)).map(|()| true)
+        timers::set_never(camera, &current, &never)
     }
 
-    /// Each of `timers`' "never" as this camera lists it, asked once (a camera without
-    /// support lists, or that refuses the question, gets 65535).
+    /// Each of `timers`' "never" as this camera lists it, asked once.
     fn never_values(&self, camera: &Camera, timers: &Object) -> Object {
         if let Some(never) = self.lock().never.clone() {
             return never;
         }
-        let names: Vec<String> = timers.keys().map(|k| format!("{k}Support")).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let supports = camera.options(&names).unwrap_or_default();
-        let never: Object = timers
-            .keys()
-            .map(|k| {
-                let listed = supports
-                    .get(&format!("{k}Support"))
-                    .and_then(Value::as_array);
-                (k.clone(), json!(never_of(listed.map(Vec::as_slice))))
-            })
-            .collect();
+        let never = timers::never_values(camera, timers);
         self.lock().never = Some(never.clone());
         never
     }
@@ -325,11 +291,7 @@ impl Control {
     /// The camera's own timers as first found, read now: they are what a clean stop puts
     /// back, and are kept in the state file (if any) until then.
     fn first_found_timers(&self, camera: &Camera) -> Result<Object, OscError> {
-        let mut found = timers_in(camera.options(&TIMERS)?, &TIMERS);
-        // Only an A1 has the USB timer; asking others for it is an error.
-        if let Ok(usb) = camera.options(&[USB_TIMER]) {
-            found.extend(timers_in(usb, &[USB_TIMER]));
-        }
+        let found = timers::read_all(camera)?;
         log::info(format_args!(
             "keeping the camera at {} awake (its timers were {}; they are put back on a clean stop, or start with --let-camera-sleep)",
             camera.addr().host_port(),
@@ -358,11 +320,7 @@ impl Control {
                 return None;
             }
         };
-        let kept: Object = serde_json::from_slice(&text).ok()?;
-        let kept: Object = timers_in(kept, &[TIMERS[0], TIMERS[1], USB_TIMER])
-            .into_iter()
-            .filter(|(_, v)| v.as_u64().is_some_and(|n| n <= MAX_TIMER_SECONDS))
-            .collect();
+        let kept = timers::plausible(serde_json::from_slice(&text).ok()?);
         if kept.is_empty() {
             return None;
         }
@@ -383,158 +341,12 @@ impl Control {
         s.stopping = true;
         let saved = s.saved_timers.take();
         drop(s);
-        let saved: Object = saved
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(_, v)| !is_never(v))
-            .collect();
-        if saved.is_empty() {
-            if let Some(file) = &self.timers_file {
-                let _ = std::fs::remove_file(file);
-            }
-            return Ok(false);
-        }
-        // A V or later reads "never" back as 0, which setOptions does not take for sleepDelay.
-        let options: Object = saved
-            .iter()
-            .map(|(k, v)| {
-                let never = k == "sleepDelay" && v.as_u64() == Some(0);
-                (
-                    k.clone(),
-                    if never { json!(TIMER_NEVER) } else { v.clone() },
-                )
-            })
-            .collect();
-        camera.set_options(Value::Object(options))?;
+        let changed = timers::put_back(camera, saved.unwrap_or_default())?;
         if let Some(file) = &self.timers_file {
             let _ = std::fs::remove_file(file);
         }
-        Ok(true)
+        Ok(changed)
     }
-}
-
-/// Whether a timer's value means "never": 65535, or 0 as a V or later reads it back (and
-/// as an X or Z1 lists it).
-fn is_never(value: &Value) -> bool {
-    matches!(value.as_u64(), Some(0) | Some(TIMER_NEVER))
-}
-
-/// A timer's "never" from the values the camera lists for it: 65535 where the list has
-/// it (or there is no list: the spec's word), else 0 where the list has that (RICOH's X
-/// and Z1 list 0 and not 65535), else 65535.
-fn never_of(listed: Option<&[Value]>) -> u64 {
-    let has = |n: u64| listed.is_some_and(|l| l.iter().any(|v| v.as_u64() == Some(n)));
-    if listed.is_none() || has(TIMER_NEVER) || !has(0) {
-        TIMER_NEVER
-    } else {
-        0
-    }
-}
-
-/// The timers asked for, of what the camera answered: another option it added, or a
-/// timer that is not a number of seconds, is neither set nor put back.
-fn timers_in(options: Object, asked: &[&str]) -> Object {
-    options
-        .into_iter()
-        .filter(|(name, value)| asked.contains(&name.as_str()) && value.is_u64())
-        .collect()
-}
-
-/// The THETA S firmware from which it can stream to other apps (API level 2).
-const S_FIRMWARE_FOR_LEVEL_2: [u32; 2] = [1, 62];
-
-/// THETA S and SC speak OSC API level 1 until a client sets `clientVersion` 2 in a
-/// session, and fall back to it whenever their Wi-Fi link drops: so this runs before
-/// every preview. `Ok(true)` when it switched the camera (options changed); cameras that
-/// speak only level 2 cost one cached `/osc/info`.
-fn speak_api_level_2(camera: &Camera) -> Result<bool, OscError> {
-    // A camera that does not say (or says it badly) is taken to speak level 2; opening
-    // the preview tells the rest.
-    let Ok(info) = camera.info_cached() else {
-        return Ok(false);
-    };
-    let speaks_level_1 = info.api_level.contains(&1);
-    if !speaks_level_1 {
-        return Ok(false);
-    }
-    let model = info.model.as_deref().unwrap_or_default();
-    let firmware = info.firmware_version.as_deref().unwrap_or_default();
-    let version: Vec<u32> = firmware
-        .split('.')
-        .map(|part| part.trim().parse().unwrap_or(0))
-        .collect();
-    if model == "RICOH THETA S" && version.as_slice() < &S_FIRMWARE_FOR_LEVEL_2[..] {
-        return Err(OscError::FirmwareTooOld {
-            camera: camera.addr().host_port(),
-            firmware: firmware.to_string(),
-        });
-    }
-    let Ok(state) = camera.state() else {
-        return Ok(false);
-    };
-    if state.api_version != Some(1) {
-        return Ok(false);
-    }
-    let session = camera.start_session()?;
-    camera.set_client_version_2(&session)?;
-    Ok(true)
-}
-
-/// Why a preview format was not switched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FormatError {
-    /// The camera does not list this format in `previewFormatSupport`.
-    Unsupported {
-        wanted: PreviewFormat,
-        allowed: Vec<PreviewFormat>,
-    },
-    /// The camera lists it, but its frames are larger than any the relay relays.
-    TooLarge {
-        wanted: PreviewFormat,
-    },
-    Camera(OscError),
-}
-
-impl fmt::Display for FormatError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FormatError::Unsupported { wanted, allowed } => {
-                let allowed: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
-                write!(
-                    f,
-                    "the camera has no preview format {wanted}; it offers {}",
-                    allowed.join(", ")
-                )
-            }
-            FormatError::TooLarge { wanted } => write!(
-                f,
-                "the camera offers {wanted}, but the relay relays previews up to {}x{}; choose a smaller one",
-                LARGEST_PREVIEW.0, LARGEST_PREVIEW.1
-            ),
-            FormatError::Camera(e) => e.fmt(f),
-        }
-    }
-}
-
-/// Whether the relay relays frames of `format` (larger ones it would drop).
-pub fn relayable(format: &PreviewFormat) -> bool {
-    let side = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
-    fits_preview((side(format.width), side(format.height)))
-}
-
-/// Checks `format` against the camera's `previewFormatSupport`.
-pub fn check_supported(camera: &Camera, format: PreviewFormat) -> Result<(), FormatError> {
-    let formats = camera.preview_formats().map_err(FormatError::Camera)?;
-    if !formats.supported.contains(&format) {
-        return Err(FormatError::Unsupported {
-            wanted: format,
-            allowed: formats.supported.into_iter().filter(relayable).collect(),
-        });
-    }
-    if !relayable(&format) {
-        return Err(FormatError::TooLarge { wanted: format });
-    }
-    Ok(())
 }
 
 /// Checks `format` against the camera's list, sets it, and has the upstream reopen the preview.
@@ -549,19 +361,4 @@ pub fn switch_preview_format(
         .map_err(FormatError::Camera)?;
     control.options_changed();
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn never_is_taken_from_the_list_the_camera_gives() {
-        let list = |values: &[u64]| values.iter().map(|v| json!(v)).collect::<Vec<_>>();
-        // An X's offDelaySupport: 0 and 3600 to 172800, no 65535.
-        assert_eq!(never_of(Some(&list(&[0, 3600, 7200, 172_800]))), 0);
-        assert_eq!(never_of(Some(&list(&[60, 120, 65535]))), TIMER_NEVER);
-        assert_eq!(never_of(Some(&list(&[60, 120]))), TIMER_NEVER);
-        assert_eq!(never_of(None), TIMER_NEVER);
-    }
 }

@@ -9,10 +9,11 @@
 
 use crate::camera::errors::OscError;
 use crate::camera::errors::full_stop;
+use crate::camera::preview::{FormatError, relayable};
 use crate::formats::osc::PreviewFormat;
 use crate::http::{Request, Response, Status};
 use crate::relay::channel::Channel;
-use crate::relay::control::{FormatError, relayable, switch_preview_format};
+use crate::relay::control::switch_preview_format;
 use serde_json::{Value, json};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
