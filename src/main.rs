@@ -2,17 +2,12 @@
 //! when asked), say where to look, and turn failures into one sentence and an exit code
 //! (2 for a command-line mistake, 1 for anything else).
 
+use oscstream::app::cameras::{self, Unusable};
 use oscstream::app::relay::{Relay, RelayConfig};
 use oscstream::app::service::{self, Supervisor};
-use oscstream::camera::client::Mode;
-use oscstream::camera::client::{Camera, CameraAddr};
-use oscstream::camera::errors::SetIn;
-use oscstream::camera::preview::{FormatError, check_supported};
-use oscstream::formats::flat::Mount;
-use oscstream::formats::osc::PreviewFormat;
 use oscstream::log;
-use oscstream::relay::channel::{ChannelConfig, FIRST_CAMERA};
-use oscstream::settings::cli::{self, CameraTarget, Command, RelayRequest};
+use oscstream::relay::channel::ChannelConfig;
+use oscstream::settings::cli::{self, Command, RelayRequest};
 use oscstream::sim::{SimConfig, Simulator};
 use oscstream::timeouts::Timeouts;
 use std::process::ExitCode;
@@ -90,7 +85,10 @@ fn simulate(config: SimConfig) -> Result<(), Exit> {
 /// The relay: its channels, its server and systemd's supervisor, until a stop signal.
 fn relay(request: RelayRequest) -> Result<(), Exit> {
     // The simulators live as long as the relay runs.
-    let (cameras, _simulators) = channel_configs(&request)?;
+    let (cameras, simulators) = cameras::channel_configs(&request)?;
+    for sim in &simulators {
+        say!("simulated camera at http://{}", sim.addr());
+    }
     let timeouts = Timeouts::default();
     // The relay may change the cameras from here on: a signal now stops it cleanly.
     service::stop_cleanly_on_signal();
@@ -127,77 +125,6 @@ fn relay(request: RelayRequest) -> Result<(), Exit> {
     }
     relay.stop();
     Ok(())
-}
-
-/// One channel per camera the request names (starting the simulated ones), and the
-/// simulators to keep alive.
-fn channel_configs(request: &RelayRequest) -> Result<(Vec<ChannelConfig>, Vec<Simulator>), Exit> {
-    let channel = |name: String, camera: CameraAddr, mode: Mode, preview| ChannelConfig {
-        views: Vec::new(),
-        mount: Mount::default(),
-        name,
-        address: camera,
-        mode,
-        max_viewers: request.max_viewers,
-        preview,
-        keep_awake: request.keep_awake,
-        cool_down: request.cool_down,
-        on_lost: request.on_lost.clone(),
-        state_dir: request.state_dir.clone(),
-    };
-    let mut simulators = Vec::new();
-    let cameras = match &request.camera {
-        CameraTarget::Real { addr, mode } => {
-            vec![channel(
-                FIRST_CAMERA.into(),
-                addr.clone(),
-                *mode,
-                request.preview,
-            )]
-        }
-        CameraTarget::Simulated { credentials, count } => {
-            let mut cameras = Vec::new();
-            for n in 1..=*count {
-                let sim = Simulator::start(SimConfig {
-                    credentials: credentials.clone(),
-                    ..SimConfig::default()
-                })
-                .map_err(|e| format!("cannot start the simulated camera: {e}"))?;
-                say!("simulated camera at http://{}", sim.addr());
-                let camera = CameraAddr {
-                    set_in: SetIn::Flags,
-                    mdns: None,
-                    host: "127.0.0.1".into(),
-                    port: sim.addr().port(),
-                    credentials: credentials.clone(),
-                };
-                simulators.push(sim);
-                let name = if *count == 1 {
-                    FIRST_CAMERA.into()
-                } else {
-                    format!("sim{n}")
-                };
-                cameras.push(channel(name, camera, Mode::Simulated, request.preview));
-            }
-            cameras
-        }
-        CameraTarget::Configured(specs) => specs
-            .iter()
-            .map(|spec| {
-                let mode = if spec.addr.credentials.is_some() {
-                    Mode::Router
-                } else {
-                    Mode::Direct
-                };
-                ChannelConfig {
-                    views: spec.views.clone(),
-                    mount: spec.mount,
-                    ..channel(spec.name.clone(), spec.addr.clone(), mode, spec.preview)
-                }
-            })
-            .collect(),
-    };
-    Ok((cameras, simulators))
 }
 
 /// The page's address, and a warning when anyone on the network may use it.
@@ -240,7 +167,7 @@ fn say_where_to_look(relay: &Relay, request: &RelayRequest, cameras: usize) {
 /// login or a format the camera lacks.
 fn check_in_background(camera: &ChannelConfig, timeouts: &Timeouts) {
     let label = camera.address.host_port();
-    match check_camera(&camera.address, camera.preview, timeouts) {
+    match cameras::check_camera(&camera.address, camera.preview, timeouts) {
         Ok((model, address)) => {
             let found = if address == label {
                 String::new()
@@ -253,9 +180,14 @@ fn check_in_background(camera: &ChannelConfig, timeouts: &Timeouts) {
                 camera.name
             )
         }
-        Err(Exit(code, message)) => {
+        // A format the camera lacks is a wrong request (2), a refused login a failure (1).
+        Err(Unusable::Format(message)) => {
             log::error(message);
-            std::process::exit(code.into());
+            std::process::exit(2);
+        }
+        Err(Unusable::Login(message)) => {
+            log::error(message);
+            std::process::exit(1);
         }
     }
 }
@@ -263,94 +195,8 @@ fn check_in_background(camera: &ChannelConfig, timeouts: &Timeouts) {
 /// `oscstream discover`: every OSC camera that answers a DNS-SD query, with what it is
 /// and the command line that relays it.
 fn discover(timeout: std::time::Duration, target: std::net::SocketAddr) -> Result<(), Exit> {
-    let found = oscstream::camera::mdns::discover(target, timeout);
-    if found.is_empty() {
-        return Err(Exit(
-            1,
-            format!(
-                "no camera answered a DNS-SD query for _osc._tcp.local within {timeout:?}; \
-                 look for a client named THETA... in your router's list, or in the THETA app, \
-                 and use -o ADDRESS"
-            ),
-        ));
-    }
-    let timeouts = Timeouts::default();
-    // The group is the default; a responder given with --mdns must be given again.
-    let mdns_flag = if target == oscstream::camera::mdns::mdns_group() {
-        String::new()
-    } else {
-        format!(" --mdns {target}")
-    };
-    for camera in found {
-        let port = camera.port.unwrap_or(80);
-        let address = camera
-            .addr
-            .map_or_else(|| "no address".to_string(), |a| format!("{a}:{port}"));
-        let (what, needs_login) = match camera.addr {
-            None => ("did not say its address".to_string(), false),
-            Some(ip) => {
-                let client = Camera::new(
-                    CameraAddr {
-                        set_in: SetIn::Flags,
-                        host: ip.to_string(),
-                        port,
-                        credentials: None,
-                        mdns: None,
-                    },
-                    &timeouts,
-                );
-                match client.info() {
-                    Ok(info) => (
-                        format!(
-                            "{}, firmware {}",
-                            log::escape(info.model.as_deref().unwrap_or("an OSC camera")),
-                            log::escape(info.firmware_version.as_deref().unwrap_or("unknown"))
-                        ),
-                        false,
-                    ),
-                    Err(e) if e.is_login_refused() => ("needs --id/--pwd".to_string(), true),
-                    Err(e) => (format!("does not answer: {e}"), false),
-                }
-            }
-        };
-        let name = log::escape(&camera.instance);
-        let host = log::escape(&camera.host);
-        say!("{name} at {address} ({host}): {what}");
-        let login = if needs_login {
-            format!("-r -o {host} -p {port} --id {name} --pwd-file ~/.theta-pwd")
-        } else {
-            format!("-o {host} -p {port}")
-        };
-        say!("  oscstream {login}{mdns_flag}");
+    for line in cameras::discover(timeout, target)? {
+        say!("{line}");
     }
     Ok(())
-}
-
-/// Asks the camera who it is, and whether it offers the wanted preview format. A wrong
-/// login is fatal, as is a format the camera does not offer; an unreachable camera is
-/// only a warning, because the relay keeps trying and a camera may wake up later.
-fn check_camera(
-    addr: &CameraAddr,
-    preview: Option<PreviewFormat>,
-    timeouts: &Timeouts,
-) -> Result<(Option<String>, String), Exit> {
-    let camera = Camera::new(addr.clone(), timeouts);
-    let info = camera.info();
-    if let (Ok(_), Some(wanted)) = (&info, preview) {
-        match check_supported(&camera, wanted) {
-            Ok(()) => {}
-            Err(e @ (FormatError::Unsupported { .. } | FormatError::TooLarge { .. })) => {
-                return Err(Exit(2, e.to_string()));
-            }
-            Err(e) => log::warning(format_args!("{e}; will set the preview format later")),
-        }
-    }
-    match info {
-        Ok(info) => Ok((info.model, camera.address_in_use())),
-        Err(e) if e.is_login_refused() => Err(Exit(1, e.to_string())),
-        Err(e) => {
-            log::warning(format_args!("{e}; will keep trying"));
-            Ok((None, camera.address_in_use()))
-        }
-    }
 }
