@@ -31,33 +31,33 @@ pub const MAX_VIEWER_FPS: u32 = 60;
 
 /// The stream; for HEAD only its headers, without counting a viewer (which would
 /// open the camera for nobody).
-pub fn video_feed(channel: Arc<Feed>, head_only: bool, fps: Option<&str>) -> Response {
+pub fn video_feed(feed: Arc<Feed>, head_only: bool, fps: Option<&str>) -> Response {
     live_stream(
-        channel,
+        feed,
         (head_only, fps),
         mjpeg::STREAM_CONTENT_TYPE,
-        |channel, out, min_gap| {
+        |feed, out, min_gap| {
             out.write_all(mjpeg::STREAM_PREAMBLE.as_bytes())?;
             match min_gap {
-                None => feed_viewer(channel, out),
-                Some(gap) => feed_paced_viewer(channel, out, gap),
+                None => feed_viewer(feed, out),
+                Some(gap) => feed_paced_viewer(feed, out, gap),
             }
         },
     )
 }
 
-/// What a viewer's thread does with its socket: the channel, the socket, `?fps=N` as
+/// What a viewer's thread does with its socket: the feed, the socket, `?fps=N` as
 /// the shortest gap between two frames.
 type Writer = fn(&Feed, &mut TcpStream, Option<Duration>) -> io::Result<()>;
 
-/// A live stream of `content_type` that `feed` writes: `?fps=N` checked, a place among
-/// the viewers taken (not for HEAD, which gets only the headers and opens nothing), the
-/// part deadline set, and the stream headers.
+/// A live stream of `content_type` of `feed` that `writer` writes: `?fps=N` checked, a
+/// place among the viewers taken (not for HEAD, which gets only the headers and opens
+/// nothing), the part deadline set, and the stream headers.
 fn live_stream(
-    channel: Arc<Feed>,
+    feed: Arc<Feed>,
     (head_only, fps): (bool, Option<&str>),
     content_type: &str,
-    feed: Writer,
+    writer: Writer,
 ) -> Response {
     let min_gap = match min_gap(fps) {
         Ok(gap) => gap,
@@ -66,7 +66,7 @@ fn live_stream(
     if head_only {
         return stream_headers(Response::stream(content_type, Box::new(|_| Ok(()))));
     }
-    let viewer = match join(&channel) {
+    let viewer = match join(&feed) {
         Ok(viewer) => viewer,
         Err(refused) => return refused,
     };
@@ -75,8 +75,8 @@ fn live_stream(
         Box::new(move |out: &mut TcpStream| {
             let _viewer = viewer;
             // Each part gets `write` (see DeadlineWriter): the socket starts from it.
-            out.set_write_timeout(Some(channel.timeouts().write))?;
-            feed(&channel, out, min_gap)
+            out.set_write_timeout(Some(feed.timeouts().write))?;
+            writer(&feed, out, min_gap)
         }),
     ))
 }
@@ -95,8 +95,8 @@ fn min_gap(fps: Option<&str>) -> Result<Option<Duration>, Response> {
 
 /// A place among the feed's viewers, or 503 with the reason (all places taken, or the
 /// feed's producer could not start).
-fn join(channel: &Feed) -> Result<Viewer, Response> {
-    channel.join().map_err(|refused: Refused| {
+fn join(feed: &Feed) -> Result<Viewer, Response> {
+    feed.join().map_err(|refused: Refused| {
         Response::error(Status::SERVICE_UNAVAILABLE, refused.to_string())
             .with_header("Retry-After", "5")
     })
@@ -106,12 +106,12 @@ fn join(channel: &Feed) -> Result<Viewer, Response> {
 /// relay received it, so players and ffmpeg keep the camera's real rate (an MJPEG
 /// stream has no timestamps, and every player guesses 25 fps). `?fps=N` as for
 /// `/video_feed`. Each viewer's thread takes the newest frame from the hub itself.
-pub fn video_mkv(channel: Arc<Feed>, head_only: bool, fps: Option<&str>) -> Response {
+pub fn video_mkv(feed: Arc<Feed>, head_only: bool, fps: Option<&str>) -> Response {
     live_stream(
-        channel,
+        feed,
         (head_only, fps),
         matroska::CONTENT_TYPE,
-        |channel, out, min_gap| feed_mkv_viewer(channel, out, min_gap.unwrap_or(Duration::ZERO)),
+        |feed, out, min_gap| feed_mkv_viewer(feed, out, min_gap.unwrap_or(Duration::ZERO)),
     )
 }
 
@@ -126,12 +126,12 @@ const RATE_WAIT: Duration = Duration::from_secs(2);
 /// collected here (a camera over Wi-Fi often sends fewer than its format says). `None`
 /// when fewer than two frames came: the stamps alone then say the rate.
 fn first_frames(
-    channel: &Feed,
+    feed: &Feed,
     seq: &mut u64,
     fresh: Option<Arc<Frame>>,
 ) -> (Vec<Arc<Frame>>, Option<Duration>) {
-    let hub = channel.hub();
-    let t = channel.timeouts();
+    let hub = feed.hub();
+    let t = feed.timeouts();
     let mut frames: Vec<Arc<Frame>> = fresh.into_iter().collect();
     let known = hub.reading().fps;
     if known >= 1.0 && !frames.is_empty() {
@@ -169,15 +169,15 @@ fn first_frames(
 /// rate, then every newest frame (at most one per `min_gap`), and the quiet-spell frame
 /// while the camera sends none, each stamped with when it arrived, from the first
 /// frame's arrival on.
-fn feed_mkv_viewer(channel: &Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
-    let hub = channel.hub();
-    let t = channel.timeouts();
+fn feed_mkv_viewer(feed: &Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
+    let hub = feed.hub();
+    let t = feed.timeouts();
     let (mut seq, fresh) = hub.join(t.join_max_age);
-    let (first, interval) = first_frames(channel, &mut seq, fresh);
+    let (first, interval) = first_frames(feed, &mut seq, fresh);
     if first.is_empty() && hub.is_stopped() {
         return Ok(());
     }
-    let quiet_first = first.is_empty().then(|| channel.quiet_jpeg());
+    let quiet_first = first.is_empty().then(|| feed.quiet_jpeg());
     let size_of = first
         .first()
         .map_or_else(|| quiet_first.clone(), |f| Some(f.jpeg.clone()));
@@ -223,7 +223,7 @@ fn feed_mkv_viewer(channel: &Feed, out: &mut TcpStream, min_gap: Duration) -> io
                 seq = frame.seq;
             }
             None if hub.is_stopped() => return Ok(()),
-            None => write(out, &channel.quiet_jpeg(), Instant::now())?,
+            None => write(out, &feed.quiet_jpeg(), Instant::now())?,
         }
     }
 }
@@ -238,16 +238,16 @@ fn stream_headers(response: Response) -> Response {
 }
 
 /// Feeds one viewer every newest frame through the fan-out until it goes or the
-/// channel stops. This thread writes only what the fan-out hands it (the rest of a
+/// feed stops. This thread writes only what the fan-out hands it (the rest of a
 /// part its socket could not take at once, a frame that came meanwhile) and the
 /// parts of quiet spells. Each part must be taken whole within the write timeout,
 /// or the viewer is dropped.
-fn feed_viewer(channel: &Feed, out: &mut TcpStream) -> io::Result<()> {
-    let t = channel.timeouts();
-    let (seq, fresh) = channel.hub().join(t.join_max_age);
+fn feed_viewer(feed: &Feed, out: &mut TcpStream) -> io::Result<()> {
+    let t = feed.timeouts();
+    let (seq, fresh) = feed.hub().join(t.join_max_age);
     let first = fresh.map(|f| Outgoing::of(&f));
-    let membership = channel.fanout().join(out, seq, first);
-    let deliveries = channel.hub().deliveries();
+    let membership = feed.fanout().join(out, seq, first);
+    let deliveries = feed.hub().deliveries();
     loop {
         match membership.next_job(t.keepalive)? {
             Job::Write {
@@ -259,7 +259,7 @@ fn feed_viewer(channel: &Feed, out: &mut TcpStream) -> io::Result<()> {
                 part.write_from(&mut DeadlineWriter::new(out, t.write), offset)?;
                 deliveries.count(1, part.jpeg_len() as u64, skipped);
             }
-            Job::Quiet => write_quiet_part(channel, out)?,
+            Job::Quiet => write_quiet_part(feed, out)?,
             Job::Stop => return Ok(()),
         }
     }
@@ -267,9 +267,9 @@ fn feed_viewer(channel: &Feed, out: &mut TcpStream) -> io::Result<()> {
 
 /// `?fps=N`: this viewer's thread takes the newest frame from the hub itself, at
 /// most once per `min_gap`: fewer frames for it, the same for everyone else.
-fn feed_paced_viewer(channel: &Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
-    let hub = channel.hub();
-    let t = channel.timeouts();
+fn feed_paced_viewer(feed: &Feed, out: &mut TcpStream, min_gap: Duration) -> io::Result<()> {
+    let hub = feed.hub();
+    let t = feed.timeouts();
     // The fresh frame, if any, comes from the hub's wait below, at this viewer's pace.
     let (mut seq, _) = hub.join(t.join_max_age);
     let mut next_allowed = Instant::now();
@@ -289,16 +289,16 @@ fn feed_paced_viewer(channel: &Feed, out: &mut TcpStream, min_gap: Duration) -> 
         } else if hub.is_stopped() {
             return Ok(());
         } else {
-            write_quiet_part(channel, out)?;
+            write_quiet_part(feed, out)?;
         }
     }
 }
 
-/// The camera is quiet: what the channel shows meanwhile, under the part deadline.
-fn write_quiet_part(channel: &Feed, out: &mut TcpStream) -> io::Result<()> {
-    let part = channel.quiet_part();
-    part.write_from(&mut DeadlineWriter::new(out, channel.timeouts().write), 0)?;
-    channel
+/// The camera is quiet: what the feed shows meanwhile, under the part deadline.
+fn write_quiet_part(feed: &Feed, out: &mut TcpStream) -> io::Result<()> {
+    let part = feed.quiet_part();
+    part.write_from(&mut DeadlineWriter::new(out, feed.timeouts().write), 0)?;
+    feed
         .hub()
         .deliveries()
         .count(1, part.jpeg_len() as u64, 0);
@@ -307,8 +307,8 @@ fn write_quiet_part(channel: &Feed, out: &mut TcpStream) -> io::Result<()> {
 
 /// The newest frame as a JPEG, or 503 with the reason when none comes in time. It may
 /// wait on the camera, so it takes a camera wait.
-pub fn snapshot(channel: &Feed, _waiting: &CameraWait) -> Response {
-    match channel.snapshot() {
+pub fn snapshot(feed: &Feed, _waiting: &CameraWait) -> Response {
+    match feed.snapshot() {
         Ok(frame) => Response::shared(Status::OK, "image/jpeg", frame.jpeg.clone())
             .with_header("Cache-Control", "no-store")
             .with_header("X-Timestamp", format!("{:.6}", frame.timestamp_secs())),
