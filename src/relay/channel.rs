@@ -19,7 +19,7 @@ use crate::relay::control::Control;
 use crate::relay::feed::{Feed, Places, Slate};
 use crate::relay::frame::Frame;
 use crate::relay::health::{self, Health};
-use crate::relay::link::{Link, Upstream};
+use crate::relay::link::{Link, UpstreamState};
 use crate::relay::lost::{LostHook, LostWatch};
 use crate::relay::status::ChannelStatus;
 use crate::relay::upstream;
@@ -280,7 +280,7 @@ impl Channel {
         let fresh = reading
             .last_frame_age
             .is_some_and(|age| age < self.timeouts.no_signal_after);
-        let streaming = link.upstream == Upstream::Streaming;
+        let streaming = link.upstream == UpstreamState::Streaming;
         ChannelStatus {
             name: self.name.clone(),
             mode: self.mode,

@@ -13,7 +13,7 @@ use crate::camera::errors::OscError;
 use crate::log;
 use crate::relay::control::{Contact, Control};
 use crate::relay::hub::Hub;
-use crate::relay::link::{Link, Upstream};
+use crate::relay::link::{Link, UpstreamState};
 use crate::relay::lost::LostWatch;
 use crate::sync::Locked;
 use crate::timeouts::Timeouts;
@@ -194,7 +194,7 @@ impl Watcher {
                 let answered = self.keep_awake();
                 self.learn_model(answered);
             }
-            if upstream == Upstream::Streaming {
+            if upstream == UpstreamState::Streaming {
                 self.poll_health();
             }
         }

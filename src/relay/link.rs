@@ -12,7 +12,7 @@ use std::time::Instant;
 
 /// What the camera connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Upstream {
+pub enum UpstreamState {
     /// Nobody is watching; no camera connection.
     #[default]
     Idle,
@@ -24,23 +24,23 @@ pub enum Upstream {
     Cooling,
 }
 
-impl Upstream {
+impl UpstreamState {
     /// Every state, for reports that list them all (a metric per state).
-    pub const ALL: [Upstream; 5] = [
-        Upstream::Idle,
-        Upstream::Connecting,
-        Upstream::Streaming,
-        Upstream::Retrying,
-        Upstream::Cooling,
+    pub const ALL: [UpstreamState; 5] = [
+        UpstreamState::Idle,
+        UpstreamState::Connecting,
+        UpstreamState::Streaming,
+        UpstreamState::Retrying,
+        UpstreamState::Cooling,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Upstream::Idle => "idle",
-            Upstream::Connecting => "connecting",
-            Upstream::Streaming => "streaming",
-            Upstream::Retrying => "retrying",
-            Upstream::Cooling => "cooling",
+            UpstreamState::Idle => "idle",
+            UpstreamState::Connecting => "connecting",
+            UpstreamState::Streaming => "streaming",
+            UpstreamState::Retrying => "retrying",
+            UpstreamState::Cooling => "cooling",
         }
     }
 }
@@ -48,7 +48,7 @@ impl Upstream {
 /// The link's state at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct LinkState {
-    pub upstream: Upstream,
+    pub upstream: UpstreamState,
     pub camera_model: Option<String>,
     /// Preview connections opened again after a failure (not after an idle close).
     pub reconnects: u64,
@@ -70,10 +70,10 @@ pub struct Link {
 impl Link {
     /// Records what the camera connection does now; `after_failure` when this opening
     /// is a reconnect after a failed or ended preview, not the first after an idle spell.
-    pub fn set_upstream(&self, upstream: Upstream, after_failure: bool) {
+    pub fn set_upstream(&self, upstream: UpstreamState, after_failure: bool) {
         let mut state = self.state.locked();
         state.upstream = upstream;
-        if upstream == Upstream::Connecting {
+        if upstream == UpstreamState::Connecting {
             state.preview_connections += 1;
             if after_failure {
                 state.reconnects += 1;
@@ -93,7 +93,7 @@ impl Link {
     /// While the preview is open its thread's word is the one kept.
     pub fn idle_contact(&self, unanswered: Option<OscError>) {
         let mut state = self.state.locked();
-        if state.upstream == Upstream::Idle {
+        if state.upstream == UpstreamState::Idle {
             state.last_error = unanswered;
         }
     }
@@ -115,7 +115,7 @@ impl Link {
     }
 
     /// What the upstream thread does, and since when the camera fails (if it does).
-    pub fn upstream_state(&self) -> (Upstream, Option<Instant>) {
+    pub fn upstream_state(&self) -> (UpstreamState, Option<Instant>) {
         let state = self.state.locked();
         (state.upstream, state.failing_since)
     }

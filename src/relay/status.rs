@@ -9,7 +9,7 @@ use crate::formats::flat::Mount;
 use crate::relay::frame::Delivered;
 use crate::relay::health::Health;
 use crate::relay::hub::Counts;
-use crate::relay::link::{LinkState, Upstream};
+use crate::relay::link::{LinkState, UpstreamState};
 use crate::relay::views::ViewStatus;
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ pub struct ChannelStatus {
 }
 
 impl ChannelStatus {
-    pub fn upstream(&self) -> Upstream {
+    pub fn upstream(&self) -> UpstreamState {
         self.link.upstream
     }
 
@@ -51,19 +51,19 @@ impl ChannelStatus {
             return None;
         }
         Some(match (self.link.upstream, &self.link.last_error) {
-            (Upstream::Cooling, _) => format!(
+            (UpstreamState::Cooling, _) => format!(
                 "the camera overheated ({}); its preview is closed to let it cool down for {:.0} s more",
                 self.health.errors.join(", "),
                 self.cooling_left.unwrap_or_default().as_secs_f64()
             ),
-            (Upstream::Idle, Some(e @ OscError::Unreachable { .. })) => {
+            (UpstreamState::Idle, Some(e @ OscError::Unreachable { .. })) => {
                 format!("nobody is watching, and the camera does not answer: {e}")
             }
-            (Upstream::Idle, _) => {
+            (UpstreamState::Idle, _) => {
                 "nobody is watching, so the camera connection is closed".to_string()
             }
-            (Upstream::Connecting, None) => "connecting to the camera".to_string(),
-            (Upstream::Streaming, _) => match self.last_frame_age {
+            (UpstreamState::Connecting, None) => "connecting to the camera".to_string(),
+            (UpstreamState::Streaming, _) => match self.last_frame_age {
                 Some(age) => format!(
                     "the camera has sent no frame for {:.0} s",
                     age.as_secs_f64()
@@ -71,7 +71,7 @@ impl ChannelStatus {
                 None => "the camera has not sent a frame yet".to_string(),
             },
             (_, Some(e)) => e.to_string(),
-            (Upstream::Retrying, None) => "reconnecting to the camera".to_string(),
+            (UpstreamState::Retrying, None) => "reconnecting to the camera".to_string(),
         })
     }
 
@@ -79,17 +79,17 @@ impl ChannelStatus {
     pub fn summary(&self) -> String {
         let (s, viewers) = (&self.link, self.counts.viewers);
         match s.upstream {
-            Upstream::Idle => match &s.last_error {
+            UpstreamState::Idle => match &s.last_error {
                 Some(e @ OscError::Unreachable { .. }) => {
                     format!("idle: nobody is watching; camera unreachable: {e}")
                 }
                 _ => "idle: nobody is watching".to_string(),
             },
-            Upstream::Cooling => format!(
+            UpstreamState::Cooling => format!(
                 "cooling down: the camera reports {}",
                 self.health.errors.join(", ")
             ),
-            Upstream::Streaming if s.last_error.is_none() => format!(
+            UpstreamState::Streaming if s.last_error.is_none() => format!(
                 "streaming {:.0} fps to {} viewer{}",
                 self.fps,
                 viewers,
@@ -145,7 +145,7 @@ mod tests {
         };
         let retrying = status(
             LinkState {
-                upstream: Upstream::Retrying,
+                upstream: UpstreamState::Retrying,
                 last_error: Some(refused.clone()),
                 ..LinkState::default()
             },
@@ -173,7 +173,7 @@ mod tests {
         );
         let streaming = status(
             LinkState {
-                upstream: Upstream::Streaming,
+                upstream: UpstreamState::Streaming,
                 ..LinkState::default()
             },
             true,

@@ -16,7 +16,7 @@ use crate::formats::osc::fits_preview;
 use crate::log;
 use crate::relay::control::Control;
 use crate::relay::feed::Feed;
-use crate::relay::link::{Link, Upstream};
+use crate::relay::link::{Link, UpstreamState};
 use crate::timeouts::Timeouts;
 use std::cell::Cell;
 use std::io::{self, Read};
@@ -184,11 +184,11 @@ impl Connection<'_> {
         loop {
             control.hang_if_stalled();
             hub.beat();
-            link.set_upstream(Upstream::Idle, false);
+            link.set_upstream(UpstreamState::Idle, false);
             if !hub.wait_for_demand() {
                 return;
             }
-            link.set_upstream(Upstream::Connecting, after_failure);
+            link.set_upstream(UpstreamState::Connecting, after_failure);
             let ended = match self.open_preview() {
                 Ok(preview) => self.read_until_ended(preview, timeouts),
                 Err(error) => Ended::Failed {
@@ -229,7 +229,7 @@ impl Connection<'_> {
     /// Keeps the preview closed while the camera cools down (or until nobody wants
     /// frames); `false` when the feed stops meanwhile.
     fn cool_down(&self) -> bool {
-        self.link.set_upstream(Upstream::Cooling, false);
+        self.link.set_upstream(UpstreamState::Cooling, false);
         while let Some(left) = self.control.cooling_left() {
             if self.feed.hub().is_stopped() {
                 return false;
@@ -249,7 +249,7 @@ impl Connection<'_> {
     /// nobody wants frames any more).
     fn back_off(&self, error: OscError, delay: Duration) {
         self.link.set_error(error);
-        self.link.set_upstream(Upstream::Retrying, false);
+        self.link.set_upstream(UpstreamState::Retrying, false);
         self.feed.hub().pause_while_demanded(delay);
     }
 
@@ -264,7 +264,7 @@ impl Connection<'_> {
         });
         hub.beat();
         let preview = opened?;
-        link.set_upstream(Upstream::Streaming, false);
+        link.set_upstream(UpstreamState::Streaming, false);
         if link.camera_model().is_none() {
             // Only for /status and the page. Asked once the camera has answered, so that an
             // unreachable camera costs one connect timeout per attempt, not two.

@@ -5,7 +5,7 @@
 
 use crate::budget::Budget;
 use crate::relay::channel::Channel;
-use crate::relay::link::Upstream;
+use crate::relay::link::UpstreamState;
 use crate::relay::status::ChannelStatus;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -145,7 +145,7 @@ pub fn render(channels: &[Arc<Channel>], connections: usize, view_memory: &Budge
         "gauge",
         "What the camera connection does: 1 for the current state.",
         statuses.iter().flat_map(|(camera, s)| {
-            Upstream::ALL.iter().map(move |state| {
+            UpstreamState::ALL.iter().map(move |state| {
                 (
                     format!("{{camera=\"{camera}\",state=\"{}\"}}", state.as_str()),
                     u8::from(s.upstream() == *state).to_string(),

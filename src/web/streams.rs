@@ -298,10 +298,7 @@ fn feed_paced_viewer(feed: &Feed, out: &mut TcpStream, min_gap: Duration) -> io:
 fn write_quiet_part(feed: &Feed, out: &mut TcpStream) -> io::Result<()> {
     let part = feed.quiet_part();
     part.write_from(&mut DeadlineWriter::new(out, feed.timeouts().write), 0)?;
-    feed
-        .hub()
-        .deliveries()
-        .count(1, part.jpeg_len() as u64, 0);
+    feed.hub().deliveries().count(1, part.jpeg_len() as u64, 0);
     Ok(())
 }
 
