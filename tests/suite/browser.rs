@@ -1,16 +1,19 @@
-//! The page in a real browser: headless Chromium (Debian's `chromium`, installed by
-//! `.ci/run`) loads `/public/index.html` from the relay + simulator. With `?probe=1` the
-//! page writes what it did into the DOM (frames received and uploaded, a pixel read back
-//! from its WebGL canvas, script errors, CSP violations), and the DOM Chromium leaves
-//! behind is checked. The page is also left open while the relay restarts, shown as a
-//! kiosk, and run without WebGL.
+//! The page in a real browser: Debian's Chromium, driven by Playwright (both installed
+//! by `.ci/run`), shows `/public/index.html` from the relay + simulator, and each test
+//! waits on what a person would see — the DOM is read four times a second as the page
+//! fills in, until it shows what the test waits for (or a generous deadline passes).
+//! With `?probe=1` the page writes what it did into the DOM (frames received and
+//! uploaded, a pixel read back from its WebGL canvas, script errors, CSP violations).
+//! The page is also left open while the relay restarts, shown as a kiosk, and run
+//! without WebGL.
 //!
-//! Without Chromium the tests say so and pass locally, but fail under `CI=true`.
+//! Without Chromium or Playwright the tests say so and pass locally, but fail under
+//! `CI=true`.
 
 use crate::common::*;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Headless Chromium as root on these machines, without reaching for the network.
@@ -41,26 +44,63 @@ fn chromium() -> Option<PathBuf> {
     found
 }
 
-/// The page's DOM after Chromium ran its scripts for `run_ms`.
-fn dump_dom(browser: &PathBuf, url: &str, run_ms: u64, extra: &[&str]) -> String {
-    static PROFILES: AtomicU64 = AtomicU64::new(0);
-    let profile = std::env::temp_dir().join(format!(
-        "oscstream-chromium-{}-{}",
-        std::process::id(),
-        PROFILES.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&profile);
-    let out = Command::new(browser)
-        .args(HEADLESS)
-        .args(["--window-size=1280,800", "--dump-dom"])
-        .args(extra)
-        .arg(format!("--timeout={run_ms}"))
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
+/// Whether Playwright's Python driver is here to drive Chromium with; says so when not.
+fn playwright() -> bool {
+    let here = Command::new("python3")
+        .args(["-c", "import playwright"])
         .output()
-        .expect("chromium runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    String::from_utf8_lossy(&out.stdout).to_string()
+        .is_ok_and(|out| out.status.success());
+    if !here {
+        skip("playwright is not installed (pip install playwright): the page test did not run");
+    }
+    here
+}
+
+/// Shows `url` in Chromium at 1280×800 (driven by Playwright, `tests/page/watch.py`,
+/// with `extra` flags) and returns what `check` makes of the first DOM it accepts, read
+/// four times a second as the page fills in; fails after `limit` with what the page
+/// last showed.
+fn page_until<T>(
+    url: &str,
+    extra: &[&str],
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut(&str) -> Option<T>,
+) -> T {
+    use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::process::CommandExt;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/page/watch.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args([url, "1280", "800", &limit.as_secs().to_string()])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("python3 runs");
+    let end = |child: &mut std::process::Child| {
+        // SAFETY: kill(2) on the process group we started (the driver and its browser).
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+    };
+    let mut last = String::new();
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let Ok(line) = line else { break };
+        let dom: String = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(found) = check(&dom) {
+            end(&mut child);
+            return found;
+        }
+        last = dom;
+    }
+    end(&mut child);
+    let mut said = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut said);
+    }
+    let shown: String = last.chars().take(3000).collect();
+    panic!("timed out after {limit:?} waiting for {what}; the page showed: {shown}\n{said}");
 }
 
 /// The value of `attr="..."` on the element with `id`, from dumped HTML.
@@ -87,16 +127,20 @@ fn probe_number(dom: &str, name: &str) -> u64 {
 
 #[test]
 fn the_page_draws_each_new_frame_once_and_shows_the_camera() {
-    let Some(browser) = chromium() else { return };
+    if !playwright() {
+        return;
+    }
     let sim = start_sim();
     let relay = start_relay(camera_at(sim.addr(), None));
     let url = format!("http://{}/public/index.html?probe=1", relay.addr());
     // The page fills in as its requests complete; give a slow machine a few tries.
-    let dom = wait_for(
+    let dom = page_until(
+        &url,
+        &[],
         Duration::from_secs(90),
         "the page to draw and fill in",
-        || {
-            let dom = dump_dom(&browser, &url, 4000, &[]);
+        |shown| {
+            let dom = shown.to_string();
             let drawn = attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true");
             let uploads =
                 attribute(&dom, "probe", "data-uploads").and_then(|n| n.parse::<u64>().ok());
@@ -150,12 +194,18 @@ fn the_page_draws_each_new_frame_once_and_shows_the_camera() {
         dom.contains("1920×960 @ 8 fps"),
         "the format selector lists the camera's formats"
     );
-    // Without ?probe=1 the hooks cost nothing: nothing is written to the probe.
-    let dom = dump_dom(
-        &browser,
-        &format!("http://{}/public/index.html", relay.addr()),
-        2000,
+    // Without ?probe=1 the hooks cost nothing: nothing is written to the probe, though
+    // the page shows the camera (and so has had frames).
+    let plain = format!("http://{}/public/index.html", relay.addr());
+    let dom = page_until(
+        &plain,
         &[],
+        Duration::from_secs(60),
+        "the plain page",
+        |shown| {
+            let model = text_of(shown, "camera-model").is_some_and(|m| m.contains("THETA"));
+            model.then(|| shown.to_string())
+        },
     );
     assert_eq!(
         attribute(&dom, "probe", "data-received").as_deref(),
@@ -222,20 +272,28 @@ fn the_page_reconnects_by_itself_when_the_relay_restarts() {
 
 #[test]
 fn kiosk_shows_only_the_view_filling_the_window() {
-    let Some(browser) = chromium() else { return };
+    if !playwright() {
+        return;
+    }
     let sim = start_sim();
     // With flat views configured, whose list the page would show under the picture.
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
     config.cameras[0].views = vec![view_spec("door", (30.0, -10.0), (320, 180))];
     let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let url = format!("http://{}/public/index.html?kiosk=1&probe=1", relay.addr());
-    let dom = wait_for(Duration::from_secs(60), "the kiosk page to draw", || {
-        let dom = dump_dom(&browser, &url, 3500, &[]);
-        let drawn = attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true");
-        // The views' list is filled from /status: the page has it once the model shows.
-        let filled = text_of(&dom, "camera-model").is_some_and(|m| m.contains("THETA"));
-        (drawn && filled).then_some(dom)
-    });
+    let dom = page_until(
+        &url,
+        &[],
+        Duration::from_secs(60),
+        "the kiosk page to draw",
+        |shown| {
+            let dom = shown.to_string();
+            let drawn = attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true");
+            // The views' list is filled from /status: the page has it once the model shows.
+            let filled = text_of(&dom, "camera-model").is_some_and(|m| m.contains("THETA"));
+            (drawn && filled).then_some(dom)
+        },
+    );
     assert!(dom.contains("class=\"kiosk"), "the body is in kiosk mode");
     assert_eq!(
         attribute(&dom, "probe", "data-kiosk-others-shown").as_deref(),
@@ -255,21 +313,28 @@ fn kiosk_shows_only_the_view_filling_the_window() {
 
 #[test]
 fn without_webgl_the_flat_view_shows_with_a_note_and_the_panels_work() {
-    let Some(browser) = chromium() else { return };
+    if !playwright() {
+        return;
+    }
     let sim = start_sim();
     let relay = start_relay(camera_at(sim.addr(), None));
     let url = format!("http://{}/public/index.html?probe=1", relay.addr());
-    let dom = wait_for(Duration::from_secs(60), "the flat page to fill in", || {
-        let dom = dump_dom(
-            &browser,
-            &url,
-            3500,
-            &["--disable-webgl", "--disable-3d-apis"],
-        );
-        let model = text_of(&dom, "camera-model").is_some_and(|m| m.contains("THETA"));
-        let picture = attribute(&dom, "flat", "src").is_some_and(|s| s.starts_with("blob:"));
-        (model && picture).then_some(dom)
-    });
+    let dom = page_until(
+        &url,
+        &["--disable-webgl", "--disable-3d-apis"],
+        Duration::from_secs(60),
+        "the flat page to fill in",
+        |shown| {
+            let dom = shown.to_string();
+            let model = text_of(&dom, "camera-model").is_some_and(|m| m.contains("THETA"));
+            let picture = attribute(&dom, "flat", "src").is_some_and(|s| s.starts_with("blob:"));
+            // A moving picture, not one frame: several have reached the flat view.
+            let frames = attribute(&dom, "probe", "data-received")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= 5);
+            (model && picture && frames).then_some(dom)
+        },
+    );
     assert_eq!(
         attribute(&dom, "probe", "data-flat").as_deref(),
         Some("true")
@@ -291,7 +356,9 @@ fn without_webgl_the_flat_view_shows_with_a_note_and_the_panels_work() {
 
 #[test]
 fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
-    let Some(browser) = chromium() else { return };
+    if !playwright() {
+        return;
+    }
     let sims: Vec<_> = (0..3).map(|_| start_sim()).collect();
     let mut config = relay_config(camera_at(sims[0].addr(), None), Duration::from_secs(10));
     config.cameras = ["front", "lobby", "roof"]
@@ -305,10 +372,16 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
         .collect();
     let relay = oscstream::app::relay::Relay::start(config).unwrap();
     let url = format!("http://{}/public/index.html?probe=1", relay.addr());
-    let dom = wait_for(Duration::from_secs(60), "three live thumbnails", || {
-        let dom = dump_dom(&browser, &url, 3500, &[]);
-        (attribute(&dom, "probe", "data-thumbs").as_deref() == Some("3")).then_some(dom)
-    });
+    let dom = page_until(
+        &url,
+        &[],
+        Duration::from_secs(60),
+        "three live thumbnails",
+        |shown| {
+            let dom = shown.to_string();
+            (attribute(&dom, "probe", "data-thumbs").as_deref() == Some("3")).then_some(dom)
+        },
+    );
     // Each thumbnail says whether its camera is online and who watches.
     assert!(dom.contains("lobby · RICOH THETA Z1 · "), "{dom}");
     assert!(
@@ -324,10 +397,16 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
     let link = attribute(&dom, "thumb-link-lobby", "href").expect("a link per thumbnail");
     assert_eq!(link, "/public/index.html?camera=lobby");
     let url = format!("http://{}{link}&probe=1", relay.addr());
-    let dom = wait_for(Duration::from_secs(60), "lobby's sphere", || {
-        let dom = dump_dom(&browser, &url, 3500, &[]);
-        (attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true")).then_some(dom)
-    });
+    let dom = page_until(
+        &url,
+        &[],
+        Duration::from_secs(60),
+        "lobby's sphere",
+        |shown| {
+            let dom = shown.to_string();
+            (attribute(&dom, "probe", "data-nonblank").as_deref() == Some("true")).then_some(dom)
+        },
+    );
     assert_eq!(probe_number(&dom, "errors"), 0);
     assert!(
         sims[1].counters().preview_requests.load(Ordering::SeqCst) >= 1,
@@ -367,7 +446,9 @@ fn with_three_cameras_the_page_shows_a_grid_and_a_click_opens_one() {
 
 #[test]
 fn the_view_finder_shows_ffmpegs_numbers_and_the_views_have_thumbnails() {
-    let Some(browser) = chromium() else { return };
+    if !playwright() {
+        return;
+    }
     let sim = start_sim();
     let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_secs(10));
     config.cameras[0].views = vec![view_spec("door", (30.0, -10.0), (640, 360))];
@@ -377,11 +458,13 @@ fn the_view_finder_shows_ffmpegs_numbers_and_the_views_have_thumbnails() {
         "http://{}/public/index.html?probe=1#yaw=30&pitch=-10&fov=90",
         relay.addr()
     );
-    let dom = wait_for(
+    let dom = page_until(
+        &url,
+        &[],
         Duration::from_secs(60),
         "the finder and a view thumbnail",
-        || {
-            let dom = dump_dom(&browser, &url, 4000, &[]);
+        |shown| {
+            let dom = shown.to_string();
             let thumb = attribute(&dom, "view-thumb-door", "src")
                 .is_some_and(|src| src.contains("/views/door/snapshot.jpg"));
             thumb.then_some(dom)
