@@ -185,13 +185,11 @@ fn the_docs_recording_recipe_gives_a_file_at_the_cameras_real_times() {
     let mut times = frame_times(&file);
     times.sort_by(f64::total_cmp);
     let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) * 1000.0).collect();
-    let on_grid = gaps
-        .iter()
-        .filter(|&&g| g.abs() < 0.5 || (g - 40.0).abs() < 0.5)
-        .count();
+    // On ffmpeg's 1/25 s grid every gap is a multiple of 40 ms (0 included).
+    let on_grid = gaps.iter().filter(|&&g| ((g + 0.5) % 40.0) < 1.0).count();
     let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "5 s recording: {duration:.2} s, {frames} frames, {on_grid} of {} gaps exactly 0 or 40 ms",
+        "5 s recording: {duration:.2} s, {frames} frames, {on_grid} of {} gaps on a 40 ms grid",
         gaps.len()
     );
     // The file plays as long as it was recorded, its frame times are the camera's (not
@@ -203,8 +201,11 @@ fn the_docs_recording_recipe_gives_a_file_at_the_cameras_real_times() {
         (30.0..=160.0).contains(&frames),
         "{frames} frames from a 30 fps camera"
     );
+    // The grid puts three gaps in four (or all) on it; camera times land there only by
+    // chance, a few per hundred on a quiet machine, up to one in ten when it is busy and
+    // the millisecond stamps jitter.
     assert!(
-        (on_grid as f64) < 0.05 * gaps.len() as f64,
+        (on_grid as f64) < 0.25 * gaps.len() as f64,
         "{on_grid} of {} gaps on a 40 ms grid",
         gaps.len()
     );
