@@ -11,7 +11,7 @@
 //! [`Source`]: crate::planes::Source
 
 /// Pixels gathered and blended at a time: the gather's output stays in L1.
-const CHUNK: usize = 256;
+pub const CHUNK: usize = 256;
 
 /// The blend of one pixel: `ab` holds the top pair (a in the low byte), `cd` the bottom.
 #[inline(always)]
@@ -274,6 +274,48 @@ unsafe fn gather(src: &[u8], stride: usize, offsets: &[u32], ab: &mut [u16], cd:
     }
 }
 
+/// `out[k]` = `base` + `near[k]`: a group of the remap's two-byte offsets made whole
+/// (eight a step in SSE2 or NEON).
+pub fn widen(base: u32, near: &[u16], out: &mut [u32]) {
+    let n = near.len().min(out.len());
+    let whole = n / 8 * 8;
+    #[cfg(target_arch = "x86_64")]
+    for i in (0..whole).step_by(8) {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86-64; i + 8 <= n bounds the load and the stores.
+        unsafe {
+            let words = _mm_loadu_si128(near.as_ptr().add(i).cast());
+            let (zero, base) = (_mm_setzero_si128(), _mm_set1_epi32(base as i32));
+            let low = _mm_add_epi32(_mm_unpacklo_epi16(words, zero), base);
+            let high = _mm_add_epi32(_mm_unpackhi_epi16(words, zero), base);
+            _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), low);
+            _mm_storeu_si128(out.as_mut_ptr().add(i + 4).cast(), high);
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    for i in (0..whole).step_by(8) {
+        use std::arch::aarch64::*;
+        // SAFETY: NEON is part of aarch64; i + 8 <= n bounds the load and the stores.
+        unsafe {
+            let words = vld1q_u16(near.as_ptr().add(i));
+            let base = vdupq_n_u32(base);
+            vst1q_u32(
+                out.as_mut_ptr().add(i),
+                vaddw_u16(base, vget_low_u16(words)),
+            );
+            vst1q_u32(
+                out.as_mut_ptr().add(i + 4),
+                vaddw_u16(base, vget_high_u16(words)),
+            );
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let whole = 0;
+    for (o, &d) in out[whole..n].iter_mut().zip(&near[whole..n]) {
+        *o = base + u32::from(d);
+    }
+}
+
 /// For each (`src`, `out`) of `planes`: `out[k]` = the blend of the four pixels of the
 /// padded plane `src` around tap `k`; `furthest` is the largest offset in `offsets`.
 /// The planes share the taps (Cb and Cr do), and go through them chunk by chunk
@@ -360,6 +402,16 @@ mod tests {
             &weights,
         );
         assert_eq!(got, reference);
+    }
+
+    #[test]
+    fn widened_offsets_are_the_base_plus_each() {
+        let near: Vec<u16> = (0..1003u32).map(|i| (i * 7919 % 65536) as u16).collect();
+        let mut out = vec![0u32; 1003];
+        widen(123_456, &near, &mut out);
+        for (o, &d) in out.iter().zip(&near) {
+            assert_eq!(*o, 123_456 + u32::from(d));
+        }
     }
 
     #[test]

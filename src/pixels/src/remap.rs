@@ -8,19 +8,34 @@ use crate::geometry::{Matrix, Mount, ViewGeometry, multiply, rotation};
 use crate::lerp;
 use crate::planes::{Plane, Planes, Source};
 
-/// Bytes of table per output pixel: a 4-byte offset and two weights.
+/// Bytes of table per output pixel, at most: a whole offset and two weights. Most of a
+/// table keeps its offsets in two bytes (see [`PlaneMap`]): four bytes a pixel.
 pub const TABLE_BYTES_PER_PIXEL: usize = 6;
+
+/// Taps per group that share a base offset (the remap's chunk, so a group's offsets
+/// are widened once into the cache and read there).
+const GROUP: usize = lerp::CHUNK;
+
+/// A group's base that says its taps are far apart (near a pole): their offsets are
+/// kept whole in `far`. No offset is this large (a 3840×1920 source's are below 2²³).
+const FAR: u32 = u32::MAX;
 
 /// The remap of one plane: for each output pixel the index, in the padded source plane,
 /// of the top-left of the four source pixels around it, and the weights (0..256) of the
-/// right and lower ones. Offsets and weights are kept apart, as the gather and the lerp
-/// read them: six bytes a pixel, so a 1920×1080 view's table (both planes) is 15 MB.
+/// right and lower ones. The index is kept in two bytes, from a base per group of
+/// [`GROUP`] taps (consecutive taps read nearby source pixels), so a table is four bytes
+/// a pixel — what every frame reads from memory, for each view — and only groups whose
+/// taps lie further apart (looking at a pole) keep whole offsets.
 struct PlaneMap {
     width: usize,
     height: usize,
     /// The source plane's picture size (its buffer has one more column and row).
     source: (usize, usize),
-    offsets: Vec<u32>,
+    /// Per group: its smallest offset and where its taps start in `near`, or [`FAR`] and
+    /// where its offsets start in `far`.
+    bases: Vec<(u32, u32)>,
+    near: Vec<u16>,
+    far: Vec<u32>,
     /// The largest offset: with it, one check covers every tap of a frame.
     furthest: u32,
     weights: Vec<[u8; 2]>,
@@ -52,13 +67,53 @@ impl PlaneMap {
                 weights.push(weight);
             }
         }
-        PlaneMap {
+        let mut map = PlaneMap {
             width,
             height,
             source,
+            bases: Vec::with_capacity(offsets.len().div_ceil(GROUP)),
+            near: Vec::with_capacity(offsets.len()),
+            far: Vec::new(),
             furthest: offsets.iter().copied().max().unwrap_or(0),
-            offsets,
             weights,
+        };
+        for group in offsets.chunks(GROUP) {
+            let base = group.iter().copied().min().unwrap_or(0);
+            if group.iter().all(|&o| o - base <= u32::from(u16::MAX)) {
+                map.bases.push((base, map.near.len() as u32));
+                map.near.extend(group.iter().map(|&o| (o - base) as u16));
+            } else {
+                map.bases.push((FAR, map.far.len() as u32));
+                map.far.extend_from_slice(group);
+            }
+        }
+        map
+    }
+
+    /// The offsets of group `g`, into `out` (as long as the group).
+    fn group_offsets(&self, g: usize, out: &mut [u32]) {
+        let ((base, at), n) = (self.bases[g], out.len());
+        let at = at as usize;
+        if base == FAR {
+            out.copy_from_slice(&self.far[at..at + n]);
+        } else {
+            lerp::widen(base, &self.near[at..at + n], out);
+        }
+    }
+
+    /// Bytes the table holds.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.bases.len() * 8 + self.near.len() * 2 + self.far.len() * 4 + self.weights.len() * 2
+    }
+
+    /// Every tap's offset, group by group.
+    fn for_each_offset(&self, mut each: impl FnMut(u32)) {
+        let mut buffer = [0u32; GROUP];
+        for g in 0..self.bases.len() {
+            let n = GROUP.min(self.width * self.height - g * GROUP);
+            self.group_offsets(g, &mut buffer[..n]);
+            buffer[..n].iter().for_each(|&o| each(o));
         }
     }
 
@@ -66,16 +121,17 @@ impl PlaneMap {
     /// column is the first one again, the spare row the last).
     fn mark_reads(&self, mut mark: impl FnMut(usize, usize)) {
         let (w, h) = self.source;
-        for &offset in &self.offsets {
+        self.for_each_offset(|offset| {
             let (x, y) = (offset as usize % (w + 1), offset as usize / (w + 1));
             let (right, down) = ((x + 1) % w, (y + 1).min(h - 1));
             for (x, y) in [(x, y), (right, y), (x, down), (right, down)] {
                 mark(x, y);
             }
-        }
+        });
     }
 
-    /// The planes `which` of `src` (of this table's size) into `outs`, in one pass.
+    /// The planes `which` of `src` (of this table's size) into `outs`, group by group:
+    /// a group's offsets are widened once and serve each plane from the cache.
     fn apply(&self, src: &Source, which: &[Plane], outs: [&mut Vec<u8>; 2]) {
         let mut planes: Vec<(&[u8], &mut [u8])> = Vec::with_capacity(2);
         for (&plane, out) in which.iter().zip(outs) {
@@ -84,8 +140,20 @@ impl PlaneMap {
             planes.push((src.plane(plane).0, out));
         }
         let stride = src.stride(which[0]);
-        let taps = (&self.offsets[..], self.furthest);
-        lerp::remap(&mut planes, stride, taps, &self.weights);
+        let mut offsets = [0u32; GROUP];
+        for (g, weights) in self.weights.chunks(GROUP).enumerate() {
+            let (start, n) = (g * GROUP, weights.len());
+            self.group_offsets(g, &mut offsets[..n]);
+            for (src, out) in planes.iter_mut() {
+                let out = &mut out[start..start + n];
+                lerp::remap(
+                    &mut [(*src, out)],
+                    stride,
+                    (&offsets[..n], self.furthest),
+                    weights,
+                );
+            }
+        }
     }
 }
 
@@ -162,8 +230,17 @@ impl Remap {
 
     /// The source pixel (column, row) the luma of output pixel (`x`, `y`) starts from.
     pub fn source_of(&self, x: usize, y: usize) -> Option<(usize, usize)> {
-        let offset = *self.luma.offsets.get(y * self.luma.width + x)? as usize;
-        let stride = self.source.0 + 1;
+        if x >= self.luma.width || y >= self.luma.height {
+            return None;
+        }
+        let i = y * self.luma.width + x;
+        let (g, n) = (
+            i / GROUP,
+            GROUP.min(self.luma.width * self.luma.height - i / GROUP * GROUP),
+        );
+        let mut offsets = [0u32; GROUP];
+        self.luma.group_offsets(g, &mut offsets[..n]);
+        let (offset, stride) = (offsets[i % GROUP] as usize, self.source.0 + 1);
         Some((offset % stride, offset / stride))
     }
 
@@ -241,6 +318,35 @@ pub(crate) mod tests {
         );
         let (_, top_row) = hung.source_of(32, 0).unwrap();
         assert!(top_row > 90, "{top_row}");
+    }
+
+    #[test]
+    fn looking_at_a_pole_some_groups_keep_whole_offsets_and_all_stay_inside() {
+        let g = ViewGeometry {
+            yaw: 0.0,
+            pitch: 90.0,
+            roll: 0.0,
+            fov: 170.0,
+            width: 1280,
+            height: 720,
+        };
+        let remap = Remap::new(g, Mount::default(), (1920, 960));
+        assert!(!remap.luma.far.is_empty(), "a pole view has far groups");
+        let pixels = 1280 * 720;
+        assert!(
+            remap.luma.bytes() <= TABLE_BYTES_PER_PIXEL * pixels,
+            "{} bytes",
+            remap.luma.bytes()
+        );
+        let mut count = 0;
+        remap.luma.for_each_offset(|o| {
+            assert!(o <= remap.luma.furthest);
+            count += 1;
+        });
+        assert_eq!(count, 1280 * 720);
+        // The view's centre looks straight up: the top rows of the picture.
+        let (_, y) = remap.source_of(640, 360).unwrap();
+        assert!(y <= 4, "{y}");
     }
 
     #[test]
