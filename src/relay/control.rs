@@ -24,8 +24,11 @@ use std::time::{Duration, Instant};
 /// How an attempt to keep the camera awake went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Contact {
-    /// Its timers are at "never" (or the relay leaves them alone).
+    /// Its timers are at "never".
     Kept,
+    /// Nothing was asked: the relay leaves the timers alone (`--let-camera-sleep`), or
+    /// it is stopping and has put them back.
+    LeftAlone,
     /// The camera refused for good (it has no timers the relay knows, or takes none of
     /// the values): there is a camera, and asking again won't help.
     Refused,
@@ -206,11 +209,11 @@ impl Control {
     /// once per episode, and the recovery too.
     pub fn keep_awake(&self, camera: &Camera) -> Contact {
         if !self.keep_awake {
-            return Contact::Kept;
+            return Contact::LeftAlone;
         }
         let _checking = self.timers_check.locked();
         if self.lock().stopping {
-            return Contact::Kept;
+            return Contact::LeftAlone;
         }
         let result = self.keep_camera_awake(camera);
         let mut s = self.lock();

@@ -204,15 +204,18 @@ impl Watcher {
     fn keep_awake(&mut self) -> bool {
         let w = &self.watched;
         let contact = w.control.keep_awake(&w.camera);
-        self.awake.checked(contact == Contact::Kept);
+        self.awake
+            .checked(matches!(contact, Contact::Kept | Contact::LeftAlone));
         let answered = match &contact {
             Contact::NotNow(e) => e.camera_answered(),
-            Contact::Kept | Contact::Refused => true,
+            Contact::Kept | Contact::Refused | Contact::LeftAlone => true,
         };
-        w.link.idle_contact(match contact {
-            Contact::NotNow(e) if !answered => Some(e),
-            _ => None,
-        });
+        // Only what the camera said is news about it: a timer left alone asked nothing.
+        match contact {
+            Contact::NotNow(e) if !answered => w.link.idle_contact(Some(e)),
+            Contact::LeftAlone => {}
+            _ => w.link.idle_contact(None),
+        }
         answered
     }
 

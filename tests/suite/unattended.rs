@@ -65,6 +65,32 @@ fn let_camera_sleep_leaves_the_timers_alone() {
 }
 
 #[test]
+fn with_let_camera_sleep_an_idle_relay_keeps_the_cameras_last_failure() {
+    // The relay does not ask a camera it lets sleep anything while nobody watches, so
+    // nothing it learns then can clear why the camera last failed.
+    let sim = start_sim();
+    let mut config = relay_config(camera_at(sim.addr(), None), Duration::from_millis(200));
+    config.cameras[0].keep_awake = false;
+    config.timeouts.awake_check = Duration::from_millis(100);
+    let relay = oscstream::app::relay::Relay::start(config).unwrap();
+    let mut viewer = Viewer::connect(relay.addr(), "/video_feed");
+    viewer.next_part();
+    sim.kill();
+    wait_for(Duration::from_secs(20), "the camera's failure", || {
+        status(&relay)["last_error"].is_string().then_some(())
+    });
+    drop(viewer);
+    wait_upstream(&relay, "idle", Duration::from_secs(20));
+    // Many housekeeping rounds (one every 100 ms) later, the failure is still said.
+    let until = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < until {
+        let s = status(&relay);
+        assert!(s["last_error"].is_string(), "{s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn sigterm_puts_the_timers_back() {
     let sim = start_sim();
     let port = sim.addr().port().to_string();
