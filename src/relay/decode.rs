@@ -138,7 +138,9 @@ impl Decoded {
         {
             return planes.clone();
         }
-        let size = jpeg_dimensions(&frame.jpeg).map(|(w, h)| (usize::from(w), usize::from(h)));
+        // Read once: the mask's size and the decode's budget both go by it.
+        let dimensions = jpeg_dimensions(&frame.jpeg);
+        let size = dimensions.map(|(w, h)| (usize::from(w), usize::from(h)));
         let mask = need.filter(|m| Some(m.size()) == size).map(|need| {
             let wanted = match state.wanted.take() {
                 Some(mut wanted) if wanted.size() == need.size() => {
@@ -150,7 +152,7 @@ impl Decoded {
             state.wanted = Some(wanted.clone());
             wanted
         });
-        let result = Self::decode(&mut state, frame, memory, mask.as_ref());
+        let result = Self::decode(&mut state, frame, dimensions, memory, mask.as_ref());
         if result.is_err() {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -158,13 +160,16 @@ impl Decoded {
         result
     }
 
+    /// `frame` (whose header says `dimensions`) decoded into the last frame's buffers
+    /// when it can.
     fn decode(
         state: &mut DecodeState,
         frame: &Frame,
+        dimensions: Option<(u16, u16)>,
         memory: &dyn Memory,
         need: Option<&McuMask>,
     ) -> Decoding {
-        if let Some((w, h)) = jpeg_dimensions(&frame.jpeg) {
+        if let Some((w, h)) = dimensions {
             let size = (usize::from(w), usize::from(h));
             if frame.jpeg.len() < size.0 * size.1 / MIN_PIXELS_PER_BYTE {
                 return Err(Undecoded::Implausible {
