@@ -1,9 +1,9 @@
 //! The remap's inner loop, per frame and per pixel of every view: a gather of the four
 //! source pixels around each tap (two 2-byte loads, thanks to the [`Source`]'s padding),
 //! then a bilinear blend in 16-bit lanes. The blend is written four times — scalar (the
-//! reference, and the path elsewhere), SSE2 (x86-64's baseline), AVX2 (chosen at run
-//! time) and NEON (aarch64) — with one formula in integers, so every path gives the same
-//! bytes; the tests hold each to the scalar one.
+//! reference, and the path elsewhere), SSE2 (x86-64's baseline), NEON (aarch64), and
+//! with AVX2 (chosen at run time) fused with the gather — with one formula in integers,
+//! so every path gives the same bytes; the tests hold each to the scalar one.
 //!
 //! The blend: `top = (a·(256−wx) + b·wx + 128) >> 8`, the same below, then between them
 //! with `wy`. No intermediate passes 65,408, so 16-bit lanes hold it.
@@ -102,30 +102,6 @@ mod x86 {
         _mm_packus_epi16(_mm256_castsi256_si128(px), _mm256_extracti128_si256(px, 1))
     }
 
-    /// AVX2: sixteen pixels a step.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn blend_avx2(ab: &[u16], cd: &[u16], weights: &[[u8; 2]], out: &mut [u8]) {
-        let n = out.len().min(ab.len()).min(cd.len()).min(weights.len());
-        let whole = n / 16 * 16;
-        for i in (0..whole).step_by(16) {
-            // SAFETY: i + 16 <= n bounds every load and store; AVX2 is the caller's word.
-            unsafe {
-                let ab = _mm256_loadu_si256(ab.as_ptr().add(i).cast());
-                let cd = _mm256_loadu_si256(cd.as_ptr().add(i).cast());
-                let w = _mm256_loadu_si256(weights.as_ptr().add(i).cast());
-                _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), blend16(ab, cd, w));
-            }
-        }
-        blend_sse2(
-            &ab[whole..n],
-            &cd[whole..n],
-            &weights[whole..n],
-            &mut out[whole..n],
-        );
-    }
     /// Eight taps' pairs: the low two bytes of a 4-byte gather at each offset.
     #[inline(always)]
     unsafe fn pairs8(base: *const i32, offsets: __m256i) -> __m256i {
@@ -227,17 +203,11 @@ mod arm {
     }
 }
 
-/// The blend this machine runs best.
+/// The blend of gathered pairs this machine runs best (with AVX2 the remap gathers and
+/// blends in one pass instead, see [`remap`]).
 fn blend_here(ab: &[u16], cd: &[u16], weights: &[[u8; 2]], out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has just said it has AVX2.
-            unsafe { x86::blend_avx2(ab, cd, weights, out) }
-        } else {
-            x86::blend_sse2(ab, cd, weights, out)
-        }
-    }
+    x86::blend_sse2(ab, cd, weights, out);
     #[cfg(target_arch = "aarch64")]
     arm::blend_neon(ab, cd, weights, out);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -316,45 +286,36 @@ pub fn widen(base: u32, near: &[u16], out: &mut [u32]) {
     }
 }
 
-/// For each (`src`, `out`) of `planes`: `out[k]` = the blend of the four pixels of the
-/// padded plane `src` around tap `k`; `furthest` is the largest offset in `offsets`.
-/// The planes share the taps (Cb and Cr do), and go through them chunk by chunk
-/// together, so the table is read from memory once for all of them.
+/// `out[k]` = the blend of the four pixels of the padded plane `src` around tap `k`;
+/// `furthest` is the largest offset of the table, so one check covers every tap.
 pub fn remap(
-    planes: &mut [(&[u8], &mut [u8])],
+    src: &[u8],
     stride: usize,
     (offsets, furthest): (&[u32], u32),
     weights: &[[u8; 2]],
+    out: &mut [u8],
 ) {
-    let shortest = planes.iter().map(|(src, _)| src.len()).min().unwrap_or(0);
     #[cfg(target_arch = "x86_64")]
-    let avx2 =
-        (furthest as usize) + stride + 3 < shortest && std::arch::is_x86_feature_detected!("avx2");
-    let inside = (furthest as usize) + stride + 1 < shortest;
+    if (furthest as usize) + stride + 3 < src.len() && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, and the furthest tap's 4-byte loads are in src.
+        unsafe { x86::remap_avx2(src, stride, offsets, weights, out) };
+        return;
+    }
+    let inside = (furthest as usize) + stride + 1 < src.len();
     let (mut ab, mut cd) = ([0u16; CHUNK], [0u16; CHUNK]);
-    for (start, (offsets, weights)) in (0..)
-        .step_by(CHUNK)
-        .zip(offsets.chunks(CHUNK).zip(weights.chunks(CHUNK)))
+    for ((offsets, weights), out) in offsets
+        .chunks(CHUNK)
+        .zip(weights.chunks(CHUNK))
+        .zip(out.chunks_mut(CHUNK))
     {
-        for (src, out) in planes.iter_mut() {
-            let Some(out) = out.get_mut(start..start + offsets.len()) else {
-                continue;
-            };
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU has AVX2, and the furthest tap's 4-byte loads are in src.
-                unsafe { x86::remap_avx2(src, stride, offsets, weights, out) };
-                continue;
-            }
-            let n = out.len();
-            if inside {
-                // SAFETY: no offset passes `furthest`, and furthest + stride + 1 is in src.
-                unsafe { gather(src, stride, offsets, &mut ab[..n], &mut cd[..n]) };
-            } else {
-                gather_checked(src, stride, offsets, &mut ab[..n], &mut cd[..n]);
-            }
-            blend_here(&ab[..n], &cd[..n], weights, out);
+        let n = out.len();
+        if inside {
+            // SAFETY: no offset passes `furthest`, and furthest + stride + 1 is in src.
+            unsafe { gather(src, stride, offsets, &mut ab[..n], &mut cd[..n]) };
+        } else {
+            gather_checked(src, stride, offsets, &mut ab[..n], &mut cd[..n]);
         }
+        blend_here(&ab[..n], &cd[..n], weights, out);
     }
 }
 
@@ -395,12 +356,7 @@ mod tests {
         gather_checked(&src, stride, &offsets, &mut ab, &mut cd);
         blend_scalar(&ab, &cd, &weights, &mut reference);
         let mut got = vec![0u8; offsets.len()];
-        remap(
-            &mut [(&src, &mut got)],
-            stride,
-            (&offsets, furthest),
-            &weights,
-        );
+        remap(&src, stride, (&offsets, furthest), &weights, &mut got);
         assert_eq!(got, reference);
     }
 
@@ -436,12 +392,6 @@ mod tests {
             got.fill(0);
             x86::blend_sse2(&ab, &cd, &w, &mut got);
             assert_eq!(got, reference, "SSE2");
-            if std::arch::is_x86_feature_detected!("avx2") {
-                got.fill(0);
-                // SAFETY: the CPU has AVX2.
-                unsafe { x86::blend_avx2(&ab, &cd, &w, &mut got) };
-                assert_eq!(got, reference, "AVX2");
-            }
         }
         #[cfg(target_arch = "aarch64")]
         {

@@ -145,13 +145,8 @@ impl PlaneMap {
             let (start, n) = (g * GROUP, weights.len());
             self.group_offsets(g, &mut offsets[..n]);
             for (src, out) in planes.iter_mut() {
-                let out = &mut out[start..start + n];
-                lerp::remap(
-                    &mut [(*src, out)],
-                    stride,
-                    (&offsets[..n], self.furthest),
-                    weights,
-                );
+                let taps = (&offsets[..n], self.furthest);
+                lerp::remap(src, stride, taps, weights, &mut out[start..start + n]);
             }
         }
     }
