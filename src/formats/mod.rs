@@ -1,5 +1,6 @@
 //! Bytes on the wire, with no threads and no state: each module parses or writes one
-//! format, and none imports anything else of ours outside this folder.
+//! format. Nothing here imports anything of ours outside this folder but the pixel
+//! crate (`oscstream-pixels`), whose JPEG code `flat` re-exports and `picture` encodes with.
 
 pub mod digest;
 pub mod dns;
