@@ -9,7 +9,7 @@ use crate::lerp;
 use crate::planes::{Plane, Planes, Source};
 
 /// Bytes of table per output pixel, at most: a whole offset and two weights. Most of a
-/// table keeps its offsets in two bytes (see [`PlaneMap`]): four bytes a pixel.
+/// table keeps its offsets in two bytes (see `PlaneMap`): four bytes a pixel.
 pub const TABLE_BYTES_PER_PIXEL: usize = 6;
 
 /// Taps per group that share a base offset (the remap's chunk, so a group's offsets
